@@ -1,0 +1,137 @@
+package serverauth
+
+import (
+	"log/slog"
+	"net/http"
+	"time"
+)
+
+// DefaultLeeway is the clock skew allowed on an ID token's exp, iat and nbf
+// when [Config.Leeway] is zero. MaxLeeway is the largest value accepted.
+const (
+	DefaultLeeway = 60 * time.Second
+	MaxLeeway     = 5 * time.Minute
+)
+
+// Config configures an [Exchanger]. [New] validates it and keeps a copy, so
+// changing a Config after New has no effect. Every check is on when a field
+// is left zero; turning one off takes a field whose name starts with
+// Insecure.
+type Config struct {
+	// The server (web) OAuth client's credentials, from exactly one of:
+	// ClientSecretsFile, a path to the client_secret.json downloaded from
+	// the Google Cloud console ("web" or "installed"); ClientSecretsJSON,
+	// its contents; or ClientID and ClientSecret directly. iOS and Android
+	// clients have no secret and cannot be used here: their IDs go in
+	// AllowedClientIDs.
+	ClientSecretsFile string
+	ClientSecretsJSON []byte
+	ClientID          string
+	ClientSecret      string
+
+	// AllowedClientIDs lists the other OAuth clients of the same project
+	// (the iOS and Android client IDs) whose sign-ins this backend accepts:
+	// an ID token's azp claim, when present, must be the server client ID or
+	// one of these. Nil allows only the server client.
+	AllowedClientIDs []string
+
+	// Scopes lists the scopes that must have been granted. Aliases are
+	// understood: "email", "profile" and "openid", and short names of Google
+	// API scopes such as "drive.appdata". A grant missing any of them makes
+	// Exchange return ErrScopeNotGranted beside the Result. Nil requires
+	// nothing beyond a verified ID token.
+	Scopes []string
+
+	// RedirectURL is the redirect_uri sent with every exchange unless an
+	// exchange passes WithRedirectURL. Leave it empty for iOS and Android
+	// server auth codes (they must be exchanged without redirect_uri); set
+	// "postmessage" for codes from the Google Identity Services popup code
+	// client. It is never taken from client_secret.json's redirect_uris.
+	RedirectURL string
+
+	// HostedDomain, when set, accepts only users of this Google Workspace
+	// domain: the ID token's hd claim must equal it.
+	HostedDomain string
+
+	// Leeway is the clock skew allowed on exp, iat and nbf. Zero means
+	// DefaultLeeway (60 s); it must not be negative or above MaxLeeway.
+	Leeway time.Duration
+
+	// Now is the library's only clock: token expiry, key-cache lifetime,
+	// refetch and backoff windows all read it. Nil means time.Now.
+	Now func() time.Time
+
+	// HTTPClient makes every call to Google. Nil means a client with a 30 s
+	// overall timeout on a clone of http.DefaultTransport. Its redirect
+	// policy is tightened: a redirect to another host is never followed.
+	HTTPClient *http.Client
+
+	// Endpoints overrides Google's URLs; zero fields mean production.
+	Endpoints Endpoints
+
+	// Store keeps users' tokens for offline access. Nil keeps nothing:
+	// Exchange still returns the tokens to the caller.
+	Store TokenStore
+
+	// Logger receives the library's diagnostics. Nil means silent. Secrets
+	// never reach it.
+	Logger *slog.Logger
+
+	// DuplicateCodeWindow is how long the result of an exchange is kept (in
+	// memory, keyed by a hash of the code) so that the same code posted
+	// again, by a client retry or a double tap, gets the same result without
+	// reaching Google twice. Zero means 2 minutes; negative keeps only
+	// concurrent duplicates.
+	DuplicateCodeWindow time.Duration
+
+	// InsecureAllowServiceAccounts accepts ID tokens whose email ends in
+	// gserviceaccount.com. Google signs service-account ID tokens with the
+	// same keys and lets their caller choose aud, so by default they are
+	// refused as sign-ins.
+	InsecureAllowServiceAccounts bool
+}
+
+// now returns the configured clock.
+func (c *Config) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
+}
+
+// leeway returns the effective leeway.
+func (c *Config) leeway() time.Duration {
+	if c.Leeway == 0 {
+		return DefaultLeeway
+	}
+	return c.Leeway
+}
+
+// defaultHTTPTimeout bounds one call to Google when Config.HTTPClient is nil.
+const defaultHTTPTimeout = 30 * time.Second
+
+// httpClient returns the client for calls to Google: the configured one with
+// same-host redirects only, or a default.
+func (c *Config) httpClient() *http.Client {
+	var hc http.Client
+	if c.HTTPClient != nil {
+		hc = *c.HTTPClient
+	} else {
+		hc.Transport = http.DefaultTransport.(*http.Transport).Clone()
+		hc.Timeout = defaultHTTPTimeout
+	}
+	next := hc.CheckRedirect
+	hc.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if len(via) > 0 && req.URL.Host != via[0].URL.Host {
+			return http.ErrUseLastResponse
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		if len(via) >= 5 {
+			return http.ErrUseLastResponse
+		}
+		return nil
+	}
+	return &hc
+}

@@ -1,0 +1,85 @@
+package serverauth
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+)
+
+// Google's production endpoints, used for every zero field of [Endpoints].
+const (
+	GoogleTokenURL     = "https://oauth2.googleapis.com/token"
+	GoogleRevokeURL    = "https://oauth2.googleapis.com/revoke"
+	GoogleJWKSURL      = "https://www.googleapis.com/oauth2/v3/certs"
+	GoogleTokenInfoURL = "https://oauth2.googleapis.com/tokeninfo"
+	GoogleUserInfoURL  = "https://openidconnect.googleapis.com/v1/userinfo"
+	GoogleDriveURL     = "https://www.googleapis.com/drive/v3/"
+)
+
+// Endpoints holds the URLs of the Google services the library talks to.
+// A zero field means Google's production URL (the Google… constants).
+// Tests point them at a fake such as [serverauthtest.Server.Endpoints].
+//
+// Every URL must be https, except on a loopback host (127.0.0.0/8, ::1,
+// localhost), where http is allowed for local emulators. The library never
+// takes an endpoint from a client request or from client_secret.json
+// (RFC 9700 §4.4, mix-up attacks).
+type Endpoints struct {
+	TokenURL     string // OAuth 2.0 token endpoint (code exchange and refresh)
+	RevokeURL    string // RFC 7009 revocation endpoint
+	JWKSURL      string // ID-token signing keys, JWK Set format (v3 certs)
+	TokenInfoURL string // tokeninfo, for debugging only; never on a hot path
+	UserInfoURL  string // OpenID Connect userinfo
+	DriveURL     string // Drive v3 base path; uploads go to /upload/drive/v3/ on the same host
+}
+
+// withDefaults returns e with every empty field set to Google's URL.
+func (e Endpoints) withDefaults() Endpoints {
+	def := func(s *string, v string) {
+		if *s == "" {
+			*s = v
+		}
+	}
+	def(&e.TokenURL, GoogleTokenURL)
+	def(&e.RevokeURL, GoogleRevokeURL)
+	def(&e.JWKSURL, GoogleJWKSURL)
+	def(&e.TokenInfoURL, GoogleTokenInfoURL)
+	def(&e.UserInfoURL, GoogleUserInfoURL)
+	def(&e.DriveURL, GoogleDriveURL)
+	return e
+}
+
+// validate checks that every endpoint is an absolute https URL, or http on a
+// loopback host.
+func (e Endpoints) validate() error {
+	for _, f := range []struct{ name, v string }{
+		{"TokenURL", e.TokenURL},
+		{"RevokeURL", e.RevokeURL},
+		{"JWKSURL", e.JWKSURL},
+		{"TokenInfoURL", e.TokenInfoURL},
+		{"UserInfoURL", e.UserInfoURL},
+		{"DriveURL", e.DriveURL},
+	} {
+		u, err := url.Parse(f.v)
+		if err != nil || u.Host == "" || u.User != nil || u.Fragment != "" {
+			return fmt.Errorf("%w: Endpoints.%s %q is not an absolute URL without user info or fragment", ErrInvalidConfig, f.name, f.v)
+		}
+		switch {
+		case u.Scheme == "https":
+		case u.Scheme == "http" && isLoopback(u.Hostname()):
+		default:
+			return fmt.Errorf("%w: Endpoints.%s %q must use https (http is allowed only on a loopback host, for emulators)", ErrInvalidConfig, f.name, f.v)
+		}
+	}
+	return nil
+}
+
+// isLoopback reports whether host names the local machine.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

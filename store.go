@@ -1,0 +1,125 @@
+package serverauth
+
+import (
+	"context"
+	"errors"
+	"iter"
+	"time"
+)
+
+// ErrNotFound is returned by a [TokenStore] for a user it does not hold.
+var ErrNotFound = errors.New("serverauth: user not found in store")
+
+// ErrVersionConflict is returned by [TokenStore.Put] when the stored record's
+// version is not the one the caller read: another writer got there first.
+var ErrVersionConflict = errors.New("serverauth: record version conflict")
+
+// Status is a stored grant's health.
+type Status string
+
+const (
+	// StatusActive: the refresh token is believed to work.
+	StatusActive Status = "active"
+	// StatusRevoked: Google answered invalid_grant on refresh (the user or an
+	// admin revoked access, the account was deleted, or Google dropped the
+	// token). The refresh token has been wiped; the user must consent again.
+	StatusRevoked Status = "revoked"
+	// StatusExpired: the refresh token outlived its refresh_token_expires_in
+	// (time-based access) or was unused too long. Wiped; consent again.
+	StatusExpired Status = "expired"
+	// StatusReauthRequired: Google demands reauthentication (invalid_rapt,
+	// rapt_required); the user must sign in again.
+	StatusReauthRequired Status = "reauth_required"
+	// StatusScopeRemoved: a required scope is no longer granted. The refresh
+	// token still works for the scopes that remain.
+	StatusScopeRemoved Status = "scope_removed"
+)
+
+// NeedsConsent reports whether the user must sign in and consent again
+// before the backend can act for them as configured.
+func (s Status) NeedsConsent() bool { return s != StatusActive && s != "" }
+
+// Record is what a [TokenStore] keeps for one user. The token fields are
+// sealed by the Exchanger's [Cipher] before they reach the store and are
+// opaque bytes to it; a store persists every field as given and returns
+// them unchanged.
+type Record struct {
+	UserID string // the ID token's sub; the key
+
+	RefreshToken []byte    // sealed refresh token; empty when there is none
+	AccessToken  []byte    // sealed latest access token; may be empty
+	Expiry       time.Time // the access token's expiry
+
+	// RefreshTokenExpiry is when the refresh token stops working, for
+	// time-based access grants (refresh_token_expires_in); zero otherwise.
+	RefreshTokenExpiry time.Time
+
+	Scopes   []string // granted scopes, normalised, as Google reported them last
+	ClientID string   // the OAuth client that presented the code (azp)
+
+	Status Status // health of the grant
+
+	Created time.Time // first stored
+	Updated time.Time // last written
+
+	// Version is the record's version for optimistic concurrency: 0 for a
+	// record not yet stored, then 1, 2, … as the store accepts writes.
+	Version int64
+}
+
+// Clone returns a deep copy of r.
+func (r *Record) Clone() *Record {
+	c := *r
+	c.RefreshToken = append([]byte(nil), r.RefreshToken...)
+	c.AccessToken = append([]byte(nil), r.AccessToken...)
+	c.Scopes = append([]string(nil), r.Scopes...)
+	return &c
+}
+
+// TokenStore persists users' token records. Implementations must be safe for
+// concurrent use by multiple goroutines and, for stores shared by several
+// processes, by multiple processes. Every method honours ctx cancellation.
+//
+// [serverauthtest.TestTokenStore] checks an implementation against this
+// contract.
+type TokenStore interface {
+	// Get returns the record stored for userID, or an error wrapping
+	// ErrNotFound when there is none. The caller owns the returned record.
+	Get(ctx context.Context, userID string) (*Record, error)
+
+	// Put stores rec if the stored version equals rec.Version (0: no record
+	// may exist yet) and then sets rec.Version to the new version, one
+	// higher. Otherwise it stores nothing and returns an error wrapping
+	// ErrVersionConflict. The store must not keep a reference to rec.
+	Put(ctx context.Context, rec *Record) error
+
+	// Delete removes userID's record and any lease on it. Deleting a user
+	// that is not stored is not an error.
+	Delete(ctx context.Context, userID string) error
+}
+
+// Leaser is an optional [TokenStore] capability: a lease with expiry on one
+// user's record, which elects a single refresher among processes sharing the
+// store. Stores shared between processes should implement it; without it,
+// each process refreshes on its own.
+type Leaser interface {
+	// Lease grants owner the lease on userID until now+ttl and reports true
+	// if nobody else holds it (no lease, or one expired by now) or owner
+	// already holds it. It reports false, without error, when another owner
+	// holds an unexpired lease. Lease on a user without a record returns an
+	// error wrapping ErrNotFound.
+	Lease(ctx context.Context, userID, owner string, now time.Time, ttl time.Duration) (bool, error)
+
+	// Release ends owner's lease on userID. Releasing a lease that owner
+	// does not hold (expired, taken over, never held) is not an error.
+	Release(ctx context.Context, userID, owner string) error
+}
+
+// Lister is an optional [TokenStore] capability: walking every stored user,
+// for offline jobs and for re-encrypting records under a new key.
+type Lister interface {
+	// Users yields each user ID stored for the whole walk exactly once, in
+	// no particular order; users added or removed meanwhile may or may not
+	// appear. An error ends the walk and is yielded last.
+	Users(ctx context.Context) iter.Seq2[string, error]
+}
