@@ -1,0 +1,441 @@
+package serverauthtest
+
+import (
+	"net/http"
+	"net/url"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Endpoint names one of the fake's services, for [Google.Requests] and
+// [Google.Count].
+type Endpoint string
+
+// The fake's endpoints. Legacy paths count as the endpoint they alias.
+const (
+	EndpointToken     Endpoint = "token"     // /token, /o/oauth2/token, /oauth2/v4/token
+	EndpointRevoke    Endpoint = "revoke"    // /revoke, /o/oauth2/revoke
+	EndpointJWKS      Endpoint = "jwks"      // /oauth2/v3/certs
+	EndpointPEM       Endpoint = "pem"       // /oauth2/v1/certs
+	EndpointTokenInfo Endpoint = "tokeninfo" // /tokeninfo, /oauth2/v3/tokeninfo
+	EndpointUserInfo  Endpoint = "userinfo"  // /v1/userinfo, /oauth2/v3/userinfo
+	EndpointDrive     Endpoint = "drive"     // /drive/v3/…, /upload/drive/v3/…
+	EndpointAuth      Endpoint = "auth"      // /o/oauth2/v2/auth, /o/oauth2/auth
+	EndpointDiscovery Endpoint = "discovery" // /.well-known/openid-configuration
+	EndpointEmulator  Endpoint = "emulator"  // /emulator/codes
+)
+
+// Request is a copy of a request the fake received.
+type Request struct {
+	Endpoint Endpoint
+	Method   string
+	Path     string
+	Query    url.Values  // the URL's query parameters
+	Form     url.Values  // the form-encoded body's parameters only; nil for the Drive and emulator endpoints
+	Header   http.Header // includes Authorization
+	Time     time.Time   // by the fake's clock
+}
+
+// Google is the fake Google: an http.Handler serving every endpoint of the
+// emulator, and the controls tests use to mint codes and tokens, rotate keys,
+// revoke grants and observe traffic. [NewServer] serves one over TLS;
+// cmd/fakegoogle serves one over plain HTTP on loopback. It is safe for
+// concurrent use.
+//
+// Every endpoint goes through one wrapper that records the request and is
+// the place where fault injection (errors, throttling, stalls, broken
+// bodies) hooks in.
+type Google struct {
+	opts      Options
+	now       func() time.Time
+	nowOption func() time.Time // Options.Now as given, nil when nil
+	mux   *http.ServeMux
+	drive *drive
+
+	// guards everything below
+	mu sync.Mutex
+
+	clients     map[string]Client // by ID
+	clientOrder []string          // registration order
+	users       map[string]User   // by sub, the latest profile seen
+	codes       map[string]*authCode
+	tokens      map[string]*token // access and refresh tokens by value
+	consented   map[consentKey]bool
+	reauth      map[string]bool // by sub
+	deleted     map[string]bool // by sub
+
+	allKeys     map[string]*signingKey // every key this fake had, by kid
+	published   []*signingKey          // in the JWKS, oldest first
+	signing     *signingKey
+	attacker    *signingKey
+	nextPoolKey int
+	jwksMaxAge  time.Duration
+	jwksAge     time.Duration
+	jwksOmitAge bool
+
+	requests      []Request
+	codeExchanges map[string]int // by code as received
+	refreshCounts map[string]int // by sub
+}
+
+// consentKey identifies a user's consent to a presenting client: the first
+// code exchanged for it returns a refresh token, later ones do not.
+type consentKey struct{ sub, client string }
+
+// authCode is an issued authorization code.
+type authCode struct {
+	user         User
+	scopes       []string // granted, normalised
+	origin       Origin
+	presenter    string // the client that obtained the code
+	exchanger    string // the (web) client that may exchange it
+	project      string
+	redirectURI  string
+	forceConsent bool
+	online       bool
+	challenge    string
+	method       string
+	nonce        string
+	rtTTL        time.Duration
+	expires      time.Time
+	used         bool
+	issued       []*token // tokens the exchange issued
+}
+
+// token is an issued access or refresh token.
+type token struct {
+	value     string
+	refresh   bool
+	sub       string
+	client    string // the client it was issued to: aud, and who may refresh
+	presenter string // the client that obtained the code
+	origin    Origin
+	project   string
+	scopes    []string
+	expires   time.Time // zero: does not expire
+	revoked   bool
+	grant     *token // for an access token, the refresh token issued with it or used to get it; may be nil
+}
+
+// alive reports whether t can be used at now.
+func (t *token) alive(now time.Time) bool {
+	return !t.revoked && (t.expires.IsZero() || now.Before(t.expires))
+}
+
+// New returns a fake Google configured by opts. It starts nothing; serve it
+// with [NewServer] or any http.Server.
+func New(opts Options) *Google {
+	nowOption := opts.Now
+	opts = opts.withDefaults()
+	g := &Google{
+		opts:          opts,
+		nowOption:     nowOption,
+		now:           opts.Now,
+		clients:       map[string]Client{},
+		users:         map[string]User{},
+		codes:         map[string]*authCode{},
+		tokens:        map[string]*token{},
+		consented:     map[consentKey]bool{},
+		reauth:        map[string]bool{},
+		deleted:       map[string]bool{},
+		allKeys:       map[string]*signingKey{},
+		jwksMaxAge:    opts.JWKSMaxAge,
+		jwksAge:       opts.JWKSAge,
+		jwksOmitAge:   opts.JWKSOmitAge,
+		codeExchanges: map[string]int{},
+		refreshCounts: map[string]int{},
+	}
+	for range opts.Keys {
+		g.published = append(g.published, g.newKey())
+	}
+	g.signing = g.published[0]
+	g.RegisterClient(Client{ID: opts.WebClientID, Secret: opts.WebClientSecret, Type: ClientWeb, ProjectID: opts.ProjectID, RedirectURIs: opts.RedirectURIs})
+	g.RegisterClient(Client{ID: opts.IOSClientID, Type: ClientIOS, ProjectID: opts.ProjectID})
+	g.RegisterClient(Client{ID: opts.AndroidClientID, Type: ClientAndroid, ProjectID: opts.ProjectID})
+	g.drive = newDrive(g.now, g.driveLookup)
+
+	mux := http.NewServeMux()
+	handle := func(e Endpoint, h http.HandlerFunc, paths ...string) {
+		wrapped := g.serve(e, h)
+		for _, p := range paths {
+			mux.Handle(p, wrapped)
+		}
+	}
+	handle(EndpointToken, g.handleToken, "/token", "/o/oauth2/token", "/oauth2/v4/token")
+	handle(EndpointRevoke, g.handleRevoke, "/revoke", "/o/oauth2/revoke")
+	handle(EndpointTokenInfo, g.handleTokenInfo, "/tokeninfo", "/oauth2/v3/tokeninfo")
+	handle(EndpointJWKS, g.handleJWKS, "/oauth2/v3/certs")
+	handle(EndpointPEM, g.handlePEM, "/oauth2/v1/certs")
+	handle(EndpointUserInfo, g.handleUserInfo, "/v1/userinfo", "/oauth2/v3/userinfo")
+	handle(EndpointDrive, g.drive.ServeHTTP, "/drive/v3/", "/upload/drive/v3/")
+	handle(EndpointAuth, g.handleAuth, "/o/oauth2/v2/auth", "/o/oauth2/auth")
+	handle(EndpointDiscovery, g.handleDiscovery, "/.well-known/openid-configuration")
+	handle(EndpointEmulator, g.handleEmulatorCodes, "/emulator/codes")
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { googleHTMLError(w, http.StatusNotFound) })
+	g.mux = mux
+	return g
+}
+
+// ServeHTTP serves the emulator's endpoints.
+func (g *Google) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.mux.ServeHTTP(w, r) }
+
+// maxFormBody caps the form bodies the fake reads.
+const maxFormBody = 1 << 20
+
+// serve wraps the handler of endpoint e: every request to the fake goes
+// through here, which records it and then gives fault injection its chance
+// before the endpoint's own handler runs.
+func (g *Google) serve(e Endpoint, h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var formErr error
+		if e != EndpointDrive && e != EndpointEmulator {
+			r.Body = http.MaxBytesReader(w, r.Body, maxFormBody)
+			formErr = r.ParseForm()
+		}
+		g.record(e, r)
+		if g.fault(e, w, r) {
+			return
+		}
+		if formErr != nil {
+			oauthError(w, http.StatusBadRequest, "invalid_request", "Bad Request")
+			return
+		}
+		h(w, r)
+	})
+}
+
+// fault is the fault-injection hook: it will answer the request instead of
+// the endpoint (an error status, an HTML page, a reset connection, a stall,
+// a broken body) when a fault is armed for e, and report whether it did. No
+// faults exist yet.
+func (g *Google) fault(e Endpoint, w http.ResponseWriter, r *http.Request) (handled bool) {
+	return false
+}
+
+// record appends a copy of r to the request log.
+func (g *Google) record(e Endpoint, r *http.Request) {
+	req := Request{
+		Endpoint: e,
+		Method:   r.Method,
+		Path:     r.URL.Path,
+		Query:    r.URL.Query(),
+		Header:   r.Header.Clone(),
+		Time:     g.now(),
+	}
+	if r.PostForm != nil {
+		req.Form = cloneValues(r.PostForm)
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.requests = append(g.requests, req)
+}
+
+func cloneValues(v url.Values) url.Values {
+	c := make(url.Values, len(v))
+	for k, vs := range v {
+		c[k] = slices.Clone(vs)
+	}
+	return c
+}
+
+// Requests returns copies of the requests endpoint e received since the
+// start or the last [Google.ResetCounts], oldest first.
+func (g *Google) Requests(e Endpoint) []Request {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var out []Request
+	for _, r := range g.requests {
+		if r.Endpoint == e {
+			r.Query = cloneValues(r.Query)
+			if r.Form != nil {
+				r.Form = cloneValues(r.Form)
+			}
+			r.Header = r.Header.Clone()
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// Count returns how many requests endpoint e received since the start or
+// the last [Google.ResetCounts].
+func (g *Google) Count(e Endpoint) int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	n := 0
+	for _, r := range g.requests {
+		if r.Endpoint == e {
+			n++
+		}
+	}
+	return n
+}
+
+// CodeExchanges returns how many authorization_code requests carrying code
+// reached the token endpoint, successful or not: a test asserts a code was
+// sent exactly once.
+func (g *Google) CodeExchanges(code string) int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.codeExchanges[code]
+}
+
+// RefreshCount returns how many refresh_token requests with a refresh token
+// of user sub (live or dead) reached the token endpoint.
+func (g *Google) RefreshCount(sub string) int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.refreshCounts[sub]
+}
+
+// ResetCounts forgets the recorded requests and the exchange and refresh
+// counts. Codes, tokens and keys are kept.
+func (g *Google) ResetCounts() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.requests = nil
+	g.codeExchanges = map[string]int{}
+	g.refreshCounts = map[string]int{}
+}
+
+// RegisterClient adds an OAuth client, or replaces the one with the same ID:
+// for example a web client in another project, whose codes the project's
+// web client must not be able to exchange. It panics on a client without ID
+// or with an unknown type.
+func (g *Google) RegisterClient(c Client) {
+	if c.ID == "" {
+		panic("serverauthtest: RegisterClient: empty client ID")
+	}
+	switch c.Type {
+	case ClientWeb, ClientIOS, ClientAndroid:
+	default:
+		panic("serverauthtest: RegisterClient: unknown client type " + c.Type)
+	}
+	if c.ProjectID == "" {
+		c.ProjectID = g.opts.ProjectID
+	}
+	c.RedirectURIs = slices.Clone(c.RedirectURIs)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if _, ok := g.clients[c.ID]; !ok {
+		g.clientOrder = append(g.clientOrder, c.ID)
+	}
+	g.clients[c.ID] = c
+}
+
+// WebClientID returns the web (server) client's ID.
+func (g *Google) WebClientID() string { return g.opts.WebClientID }
+
+// WebClientSecret returns the web client's secret.
+func (g *Google) WebClientSecret() string { return g.opts.WebClientSecret }
+
+// IOSClientID returns the iOS client's ID.
+func (g *Google) IOSClientID() string { return g.opts.IOSClientID }
+
+// AndroidClientID returns the Android client's ID.
+func (g *Google) AndroidClientID() string { return g.opts.AndroidClientID }
+
+// ProjectID returns the project of the default clients.
+func (g *Google) ProjectID() string { return g.opts.ProjectID }
+
+// RedirectURIs returns the web client's registered redirect URIs.
+func (g *Google) RedirectURIs() []string { return slices.Clone(g.opts.RedirectURIs) }
+
+// webClientOf returns the web client of project, preferring the default one.
+// Call with g.mu held.
+func (g *Google) webClientOf(project string) (Client, bool) {
+	if c := g.clients[g.opts.WebClientID]; c.ProjectID == project && c.Type == ClientWeb {
+		return c, true
+	}
+	for _, id := range g.clientOrder {
+		if c := g.clients[id]; c.ProjectID == project && c.Type == ClientWeb {
+			return c, true
+		}
+	}
+	return Client{}, false
+}
+
+// RevokeUser acts as the user removing the app's access in their Google
+// account: every grant of sub dies, so refreshing answers invalid_grant
+// "Token has been expired or revoked." and the access tokens stop working.
+// The next consent returns a refresh token again.
+func (g *Google) RevokeUser(sub string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.revokeLocked(func(t *token) bool { return t.sub == sub })
+	for k := range g.consented {
+		if k.sub == sub {
+			delete(g.consented, k)
+		}
+	}
+}
+
+// RequireReauth turns on or off a Workspace reauthentication demand for sub:
+// while on, refreshing answers 400 invalid_grant "reauth related error
+// (invalid_rapt)" with error_subtype invalid_rapt.
+func (g *Google) RequireReauth(sub string, on bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if on {
+		g.reauth[sub] = true
+	} else {
+		delete(g.reauth, sub)
+	}
+}
+
+// DeleteAccount deletes the Google account sub: refreshing answers
+// invalid_grant "The account has been deleted", its access tokens stop
+// working and no more codes can be minted for it.
+func (g *Google) DeleteAccount(sub string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.deleted[sub] = true
+}
+
+// revokeLocked revokes every token matching. Call with g.mu held.
+func (g *Google) revokeLocked(match func(*token) bool) {
+	for _, t := range g.tokens {
+		if match(t) {
+			t.revoked = true
+		}
+	}
+}
+
+// revokeGrantLocked revokes the grant t belongs to: every token of its user
+// in its project, and the consents given there. Call with g.mu held.
+func (g *Google) revokeGrantLocked(t *token) {
+	sub, project := t.sub, t.project
+	g.revokeLocked(func(u *token) bool { return u.sub == sub && u.project == project })
+	for k := range g.consented {
+		if k.sub == sub && g.clients[k.client].ProjectID == project {
+			delete(g.consented, k)
+		}
+	}
+}
+
+// liveAccessToken returns the access token value if it is live.
+func (g *Google) liveAccessToken(value string) (*token, User, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	t, ok := g.tokens[value]
+	if !ok || t.refresh || !t.alive(g.now()) || g.deleted[t.sub] {
+		return nil, User{}, false
+	}
+	return t, g.users[t.sub], true
+}
+
+// driveLookup is the Drive emulator's view of an access token.
+func (g *Google) driveLookup(accessToken string) (driveGrant, bool) {
+	t, _, ok := g.liveAccessToken(accessToken)
+	if !ok {
+		return driveGrant{}, false
+	}
+	return driveGrant{Sub: t.sub, Project: t.project, Scopes: slices.Clone(t.scopes)}, true
+}
+
+// DriveFiles returns a copy of the files in sub's Drive app data folder of
+// the web client's project.
+func (g *Google) DriveFiles(sub string) []DriveFile {
+	return g.drive.files(sub, g.opts.ProjectID)
+}

@@ -1,0 +1,105 @@
+package serverauthtest
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+
+	"github.com/serverauth/serverauth"
+)
+
+// Server is a fake Google served over TLS on a loopback port, like an
+// httptest.Server. Its certificate is trusted only by [Server.Client], so
+// the code under test keeps certificate verification on (no
+// InsecureSkipVerify). The embedded [Google] holds the emulator's state and
+// controls.
+type Server struct {
+	// URL is the base URL, "https://127.0.0.1:port", without a trailing
+	// slash.
+	URL string
+
+	*Google
+
+	ts *httptest.Server
+}
+
+// NewServer starts a fake Google configured by opts. Close it when done
+// (t.Cleanup(s.Close)).
+func NewServer(opts Options) *Server {
+	g := New(opts)
+	ts := httptest.NewTLSServer(g)
+	return &Server{URL: ts.URL, Google: g, ts: ts}
+}
+
+// Close shuts the server down and closes its client's idle connections.
+func (s *Server) Close() { s.ts.Close() }
+
+// Client returns an HTTP client that trusts the server's certificate.
+func (s *Server) Client() *http.Client { return s.ts.Client() }
+
+// Endpoints returns the server's URLs for serverauth.
+func (s *Server) Endpoints() serverauth.Endpoints { return EndpointsAt(s.URL) }
+
+// EndpointsAt returns the URLs of a fake Google served at baseURL (scheme and
+// host, no trailing slash), for example by cmd/fakegoogle.
+func EndpointsAt(baseURL string) serverauth.Endpoints {
+	return serverauth.Endpoints{
+		TokenURL:     baseURL + "/token",
+		RevokeURL:    baseURL + "/revoke",
+		JWKSURL:      baseURL + "/oauth2/v3/certs",
+		TokenInfoURL: baseURL + "/tokeninfo",
+		UserInfoURL:  baseURL + "/v1/userinfo",
+		DriveURL:     baseURL + "/drive/v3/",
+	}
+}
+
+// Config returns a serverauth configuration for this server: the web
+// client's credentials, the iOS and Android client IDs as allowed
+// presenters, the server's endpoints and client, and the fake's clock
+// (Options.Now, nil when it was nil).
+func (s *Server) Config() serverauth.Config {
+	return serverauth.Config{
+		ClientID:         s.WebClientID(),
+		ClientSecret:     s.WebClientSecret(),
+		AllowedClientIDs: []string{s.IOSClientID(), s.AndroidClientID()},
+		Endpoints:        s.Endpoints(),
+		HTTPClient:       s.Client(),
+		Now:              s.nowOption,
+	}
+}
+
+// ClientSecretJSON returns a client_secret.json of the "web" kind, as the
+// Cloud console downloads it, with its URLs pointing at this server.
+func (s *Server) ClientSecretJSON() []byte {
+	origins := []string{}
+	for _, r := range s.RedirectURIs() {
+		if u, err := url.Parse(r); err == nil && u.Host != "" {
+			origins = append(origins, u.Scheme+"://"+u.Host)
+		}
+	}
+	type web struct {
+		ClientID                string   `json:"client_id"`
+		ProjectID               string   `json:"project_id"`
+		AuthURI                 string   `json:"auth_uri"`
+		TokenURI                string   `json:"token_uri"`
+		AuthProviderX509CertURL string   `json:"auth_provider_x509_cert_url"`
+		ClientSecret            string   `json:"client_secret"`
+		RedirectURIs            []string `json:"redirect_uris"`
+		JavascriptOrigins       []string `json:"javascript_origins"`
+	}
+	b, err := json.Marshal(map[string]web{"web": {
+		ClientID:                s.WebClientID(),
+		ProjectID:               s.ProjectID(),
+		AuthURI:                 s.URL + "/o/oauth2/auth",
+		TokenURI:                s.URL + "/token",
+		AuthProviderX509CertURL: s.URL + "/oauth2/v1/certs",
+		ClientSecret:            s.WebClientSecret(),
+		RedirectURIs:            s.RedirectURIs(),
+		JavascriptOrigins:       origins,
+	}})
+	if err != nil {
+		panic("serverauthtest: encoding client_secret.json: " + err.Error())
+	}
+	return b
+}
