@@ -50,8 +50,8 @@ type Google struct {
 	opts      Options
 	now       func() time.Time
 	nowOption func() time.Time // Options.Now as given, nil when nil
-	mux   *http.ServeMux
-	drive *drive
+	mux       *http.ServeMux
+	drive     *drive
 
 	// guards everything below
 	mu sync.Mutex

@@ -19,7 +19,7 @@ const (
 
 // Defaults of the lifetimes and cache headers in [Options].
 const (
-	DefaultCodeTTL             = 10 * time.Minute  // RFC 6749 §4.1.2's recommended maximum; Google's is undocumented
+	DefaultCodeTTL             = 10 * time.Minute   // RFC 6749 §4.1.2's recommended maximum; Google's is undocumented
 	DefaultAccessTokenLifetime = 3599 * time.Second // Google's typical expires_in
 	DefaultIDTokenLifetime     = 3600 * time.Second // exp − iat in Google's ID tokens
 	DefaultJWKSMaxAge          = 21155 * time.Second
