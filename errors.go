@@ -96,6 +96,7 @@ type TokenError struct {
 	retrieve  *oauth2.RetrieveError
 	cause     error
 	sentinels []error
+	notSent   bool // the request failed before anything reached the endpoint
 }
 
 func (e *TokenError) Error() string {

@@ -1,0 +1,291 @@
+package serverauth
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http/httptrace"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+	"unicode"
+
+	"golang.org/x/oauth2"
+)
+
+// MaxCodeSize is the longest authorization code accepted; Google's are
+// under 100 bytes.
+const MaxCodeSize = 2048
+
+// defaultAccessTokenLifetime is assumed when a token response has no
+// expires_in (Google always sends one); short, so a wrong guess costs a
+// refresh, not a failed API call.
+const defaultAccessTokenLifetime = 10 * time.Minute
+
+// Result is the outcome of a successful exchange.
+//
+// Token holds the user's access token and, when Google returned one, the
+// refresh token: keep them on the server. Printing a Result with fmt or
+// slog shows no token.
+type Result struct {
+	// UserID is the ID token's sub: Google's stable ID for the user, the key
+	// to store them under. Never the email, which can change.
+	UserID string
+
+	// Profile is the verified ID token's identity.
+	Profile *Profile
+
+	// Token is the access token, its expiry, and the refresh token when this
+	// exchange returned one or the store held one (see RefreshTokenIssued).
+	// Its Extra("id_token") is the raw ID token.
+	Token *oauth2.Token
+
+	// GrantedScopes are the scopes the user granted, normalised (see
+	// NormalizeScope) and sorted. Granular consent can make them fewer than
+	// requested.
+	GrantedScopes []string
+
+	// RefreshTokenIssued reports whether Google returned a refresh token in
+	// this exchange; it does so only on first consent or forced consent.
+	RefreshTokenIssued bool
+
+	// RefreshTokenExpiry is when the refresh token stops working, for
+	// time-based access grants (refresh_token_expires_in); zero otherwise.
+	RefreshTokenExpiry time.Time
+}
+
+// String describes r without its tokens.
+func (r *Result) String() string {
+	if r == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("serverauth.Result{UserID:%q GrantedScopes:%q AccessToken:%s RefreshToken:%s}",
+		r.UserID, r.GrantedScopes, presence(r.Token != nil && r.Token.AccessToken != ""), presence(r.Token != nil && r.Token.RefreshToken != ""))
+}
+
+// GoString is String, so %#v shows no token either.
+func (r *Result) GoString() string { return r.String() }
+
+// LogValue implements slog.LogValuer without the tokens.
+func (r *Result) LogValue() slog.Value {
+	if r == nil {
+		return slog.StringValue("<nil>")
+	}
+	return slog.GroupValue(
+		slog.String("user_id", r.UserID),
+		slog.Any("granted_scopes", r.GrantedScopes),
+		slog.Bool("refresh_token", r.Token != nil && r.Token.RefreshToken != ""),
+	)
+}
+
+func presence(ok bool) string {
+	if ok {
+		return "[REDACTED]"
+	}
+	return "none"
+}
+
+// clone returns a copy of r that shares nothing mutable with it, so callers
+// given the same retained result cannot affect each other.
+func (r *Result) clone() *Result {
+	if r == nil {
+		return nil
+	}
+	c := *r
+	if r.Token != nil {
+		t := *r.Token
+		c.Token = &t
+	}
+	if r.Profile != nil {
+		p := *r.Profile
+		c.Profile = &p
+	}
+	c.GrantedScopes = append([]string(nil), r.GrantedScopes...)
+	return &c
+}
+
+// ScopeError reports required scopes the user did not grant. It unwraps to
+// ErrScopeNotGranted.
+type ScopeError struct {
+	Missing []string // normalised scope URLs
+}
+
+func (e *ScopeError) Error() string {
+	return "serverauth: scope not granted: the user did not grant " + strings.Join(e.Missing, ", ") +
+		"; sign them in and ask for it again (granular consent lets users untick scopes)"
+}
+
+func (e *ScopeError) Unwrap() error { return ErrScopeNotGranted }
+
+// Exchange redeems a one-time authorization code posted by an app at
+// Google's token endpoint, verifies the ID token, and returns the user's
+// identity and tokens.
+//
+// The code is sent exactly once. The same code passed again while an
+// exchange of it is under way, or within Config.DuplicateCodeWindow after,
+// gets the same outcome without reaching Google again (a client retry or a
+// double tap). The exchange itself runs detached from ctx with its own
+// timeout: a caller that gives up does not waste the code, and a retry
+// within the window gets the result.
+//
+// Errors: ErrInvalidCode for a code refused locally; a *TokenError for a
+// failure at the token endpoint (errors.Is ErrInvalidGrant for a reused or
+// expired code); an *IDTokenError (ErrInvalidIDToken) if the ID token fails
+// verification; a *ScopeError (ErrScopeNotGranted) beside a usable Result
+// when a required scope was not granted.
+func (e *Exchanger) Exchange(ctx context.Context, code string, opts ...ExchangeOption) (*Result, error) {
+	if err := checkCode(code); err != nil {
+		return nil, err
+	}
+	var o exchangeOptions
+	for _, opt := range opts {
+		opt.applyExchange(&o)
+	}
+	redirect := e.cfg.RedirectURL
+	if o.redirectURL != nil {
+		redirect = *o.redirectURL
+	}
+	res, err, shared := e.codes.Do(ctx, exchangeKey(code, redirect, o), exchangeTimeout,
+		func(ctx context.Context) (*Result, error) { return e.exchange(ctx, code, redirect, o) },
+		e.retainExchange)
+	if shared {
+		e.logger().LogAttrs(ctx, slog.LevelInfo, "serverauth: duplicate code answered from the first exchange")
+	}
+	return res.clone(), err
+}
+
+// exchangeKey hashes the code with the parameters that change what Google
+// would be asked, so only identical requests share a result.
+func exchangeKey(code, redirect string, o exchangeOptions) [32]byte {
+	h := sha256.New()
+	for _, s := range []string{code, redirect, o.codeVerifier, o.nonce} {
+		h.Write([]byte(strconv.Itoa(len(s))))
+		h.Write([]byte{':'})
+		h.Write([]byte(s))
+	}
+	var k [32]byte
+	h.Sum(k[:0])
+	return k
+}
+
+// retainExchange keeps an exchange's outcome for the duplicate window,
+// unless it failed before anything reached Google: then a retry may go.
+func (e *Exchanger) retainExchange(_ *Result, err error) time.Duration {
+	var te *TokenError
+	if errors.As(err, &te) && te.notSent {
+		return 0
+	}
+	return e.cfg.DuplicateCodeWindow
+}
+
+// checkCode refuses codes that cannot be valid, before any network call.
+func checkCode(code string) error {
+	switch {
+	case code == "":
+		return fmt.Errorf("%w: the code is empty: the app must post the serverAuthCode (iOS), server auth code (Android) or GIS code it received", ErrInvalidCode)
+	case len(code) > MaxCodeSize:
+		return fmt.Errorf("%w: the code is %d bytes, longer than %d: it is not an authorization code", ErrInvalidCode, len(code), MaxCodeSize)
+	case strings.TrimSpace(code) != code:
+		return fmt.Errorf("%w: the code has leading or trailing whitespace: trim it where the app or handler reads it", ErrInvalidCode)
+	}
+	for _, r := range code {
+		if unicode.IsSpace(r) || unicode.IsControl(r) || r == unicode.ReplacementChar {
+			return fmt.Errorf("%w: the code contains whitespace, control or invalid characters", ErrInvalidCode)
+		}
+	}
+	return nil
+}
+
+// exchange performs one exchange at the token endpoint.
+func (e *Exchanger) exchange(ctx context.Context, code, redirect string, o exchangeOptions) (*Result, error) {
+	var sent atomic.Bool
+	ctx = httptrace.WithClientTrace(e.oauth2Context(ctx), &httptrace.ClientTrace{
+		WroteHeaders: func() { sent.Store(true) },
+	})
+	var authOpts []oauth2.AuthCodeOption
+	if o.codeVerifier != "" {
+		authOpts = append(authOpts, oauth2.VerifierOption(o.codeVerifier))
+	}
+	start := e.cfg.now()
+	tok, err := e.oauthConfig(redirect).Exchange(ctx, code, authOpts...)
+	if err != nil {
+		te := newTokenError(err, errorContext{
+			op: opExchange, redirectURI: redirect, pkce: o.codeVerifier != "", code: code,
+			now: e.cfg.now(), secrets: []string{code, e.creds.ClientSecret, o.codeVerifier},
+		})
+		te.notSent = !sent.Load()
+		e.logger().LogAttrs(ctx, slog.LevelWarn, "serverauth: exchange failed",
+			slog.String("class", te.Class.String()), slog.String("error", te.Code), slog.Int("status", te.StatusCode))
+		return nil, te
+	}
+	return e.finishExchange(ctx, tok, start, o)
+}
+
+// finishExchange verifies and normalises a token response.
+func (e *Exchanger) finishExchange(ctx context.Context, tok *oauth2.Token, start time.Time, o exchangeOptions) (*Result, error) {
+	setExpiry(tok, start)
+	tok.TokenType = tok.Type()
+	granted := grantedScopes(tok)
+	res := &Result{
+		Token:              tok,
+		GrantedScopes:      granted,
+		RefreshTokenIssued: tok.RefreshToken != "",
+		RefreshTokenExpiry: refreshTokenExpiry(tok, start),
+	}
+	rawID, _ := tok.Extra("id_token").(string)
+	if rawID == "" {
+		if identityScope(granted) {
+			return nil, &IDTokenError{Reason: ReasonAbsent, Detail: "the token response has no id_token although openid, email or profile was granted"}
+		}
+		// Tokens without an identity: hand them over, but say what is missing.
+		return res, &ScopeError{Missing: []string{ScopeOpenID}}
+	}
+	p, err := e.verifier.verify(ctx, rawID, verifyOptions{accessToken: tok.AccessToken, nonce: o.nonce})
+	if err != nil {
+		e.logger().LogAttrs(ctx, slog.LevelWarn, "serverauth: ID token of an exchange refused", slog.String("reason", reasonOf(err)))
+		return nil, err
+	}
+	res.UserID, res.Profile = p.Subject, p
+	e.logger().LogAttrs(ctx, slog.LevelInfo, "serverauth: code exchanged",
+		slog.String("user_id", res.UserID), slog.Bool("refresh_token", res.RefreshTokenIssued), slog.Any("granted_scopes", granted))
+	if missing := missingScopes(e.required, granted); len(missing) > 0 {
+		return res, &ScopeError{Missing: missing}
+	}
+	return res, nil
+}
+
+// setExpiry sets tok.Expiry from expires_in on the library's clock (x/oauth2
+// reads time.Now). start is when the request was sent, so the expiry errs
+// early.
+func setExpiry(tok *oauth2.Token, start time.Time) {
+	if tok.ExpiresIn > 0 {
+		tok.Expiry = start.Add(time.Duration(tok.ExpiresIn) * time.Second)
+	} else {
+		tok.Expiry = start.Add(defaultAccessTokenLifetime)
+	}
+}
+
+// grantedScopes returns the response's scope, normalised and sorted.
+func grantedScopes(tok *oauth2.Token) []string {
+	s, _ := tok.Extra("scope").(string)
+	return normalizeScopes([]string{s})
+}
+
+// refreshTokenExpiry reads refresh_token_expires_in (a number, or a numeric
+// string) for time-based access grants.
+func refreshTokenExpiry(tok *oauth2.Token, start time.Time) time.Time {
+	var secs float64
+	switch v := tok.Extra("refresh_token_expires_in").(type) {
+	case float64:
+		secs = v
+	case string:
+		secs, _ = strconv.ParseFloat(v, 64)
+	}
+	if secs <= 0 || secs > 1e10 {
+		return time.Time{}
+	}
+	return start.Add(time.Duration(secs) * time.Second)
+}

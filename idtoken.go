@@ -1,0 +1,383 @@
+package serverauth
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-json-experiment/json"
+
+	"github.com/serverauth/serverauth/internal/jwks"
+	"github.com/serverauth/serverauth/internal/jws"
+)
+
+// Google's two issuer spellings; both occur (OpenID Connect Core §3.1.3.7
+// step 2, with Google's documented exception).
+const (
+	issuerHTTPS = "https://accounts.google.com"
+	issuerBare  = "accounts.google.com"
+)
+
+// maxIDTokenLifetime is the longest exp − iat accepted (plus leeway). Google
+// issues ID tokens for exactly one hour.
+const maxIDTokenLifetime = time.Hour
+
+// Reason says why an ID token was refused.
+type Reason string
+
+// Reasons an ID token is refused. Each check of the acceptance policy has
+// its own.
+const (
+	ReasonAbsent          Reason = "absent"                   // a token response without the id_token it should have
+	ReasonMalformed       Reason = "malformed"                // size, segments, base64url, JSON, claim types
+	ReasonHeader          Reason = "unacceptable header"      // alg not RS256, kid missing, typ, crit/jku/x5u/jwk/x5c/zip/b64/cty/enc
+	ReasonUnknownKey      Reason = "unknown signing key"      // kid not in Google's key set
+	ReasonKeysUnavailable Reason = "signing keys unavailable" // the key set could not be fetched; retry later
+	ReasonSignature       Reason = "bad signature"
+	ReasonIssuer          Reason = "wrong issuer"
+	ReasonAudience        Reason = "wrong audience"
+	ReasonPresenter       Reason = "unknown authorized party" // azp not an allowed client
+	ReasonSubject         Reason = "bad subject"
+	ReasonMissingClaim    Reason = "missing claim" // exp or iat
+	ReasonExpired         Reason = "expired"
+	ReasonIssuedInFuture  Reason = "issued in the future"
+	ReasonNotYetValid     Reason = "not yet valid" // nbf
+	ReasonLifetime        Reason = "bad lifetime"  // exp ≤ iat, or longer than an hour
+	ReasonHostedDomain    Reason = "wrong hosted domain"
+	ReasonNonce           Reason = "nonce mismatch"
+	ReasonAccessTokenHash Reason = "at_hash mismatch"
+	ReasonServiceAccount  Reason = "service account" // email ends in gserviceaccount.com
+)
+
+// IDTokenError is an ID token verification failure. It unwraps to
+// [ErrInvalidIDToken]. Its message never contains the token.
+type IDTokenError struct {
+	Reason Reason
+	Detail string
+	err    error
+}
+
+func (e *IDTokenError) Error() string {
+	s := "serverauth: invalid ID token: " + string(e.Reason)
+	if e.Detail != "" {
+		s += ": " + e.Detail
+	}
+	return s
+}
+
+// Unwrap returns ErrInvalidIDToken and the underlying cause, if any.
+func (e *IDTokenError) Unwrap() []error {
+	if e.err != nil {
+		return []error{ErrInvalidIDToken, e.err}
+	}
+	return []error{ErrInvalidIDToken}
+}
+
+// Temporary reports whether the same token may verify later: only when
+// Google's signing keys could not be fetched.
+func (e *IDTokenError) Temporary() bool { return e.Reason == ReasonKeysUnavailable }
+
+func idErr(r Reason, format string, args ...any) *IDTokenError {
+	return &IDTokenError{Reason: r, Detail: fmt.Sprintf(format, args...)}
+}
+
+// Profile is the verified identity in a Google ID token.
+//
+// Email may change and is not unique over time: key users by Subject
+// (Result.UserID). Use Email for linking accounts only when EmailVerified.
+type Profile struct {
+	Subject         string // sub: Google's stable user ID (up to 21 digits; keep it a string)
+	Email           string
+	EmailVerified   bool
+	Name            string
+	GivenName       string
+	FamilyName      string
+	Picture         string
+	Locale          string
+	HostedDomain    string // hd: the Google Workspace domain, "" for consumer accounts
+	AuthorizedParty string // azp: the client the user signed in with, "" when absent
+	Audience        string // aud: the server client ID
+	Issuer          string
+	IssuedAt        time.Time
+	Expiry          time.Time
+
+	claims []byte // the verified payload
+}
+
+// Claims decodes the verified token's payload into v, for claims Profile
+// does not name. The payload has already been checked to be strict JSON
+// (no duplicate names, valid UTF-8); names match case-sensitively.
+func (p *Profile) Claims(v any) error {
+	if p.claims == nil {
+		return errors.New("serverauth: profile has no verified claims")
+	}
+	if err := json.Unmarshal(p.claims, v); err != nil {
+		return fmt.Errorf("serverauth: decoding ID token claims: %w", err)
+	}
+	return nil
+}
+
+// claims is the payload of a Google ID token as decoded. Pointers tell an
+// absent claim from a zero one.
+type claims struct {
+	Iss           string   `json:"iss"`
+	Aud           audience `json:"aud"`
+	Azp           *string  `json:"azp"`
+	Sub           string   `json:"sub"`
+	Exp           *float64 `json:"exp"`
+	Iat           *float64 `json:"iat"`
+	Nbf           *float64 `json:"nbf"`
+	Email         string   `json:"email"`
+	EmailVerified bool     `json:"email_verified"`
+	Name          string   `json:"name"`
+	GivenName     string   `json:"given_name"`
+	FamilyName    string   `json:"family_name"`
+	Picture       string   `json:"picture"`
+	Locale        string   `json:"locale"`
+	HD            *string  `json:"hd"`
+	Nonce         *string  `json:"nonce"`
+	AtHash        *string  `json:"at_hash"`
+}
+
+// audience is aud: a string or an array of strings.
+type audience []string
+
+func (a *audience) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		*a = audience{s}
+		return nil
+	}
+	var ss []string
+	if err := json.Unmarshal(b, &ss); err != nil {
+		return err
+	}
+	*a = ss
+	return nil
+}
+
+// verifier applies the ID token acceptance policy.
+type verifier struct {
+	clientID       string
+	presenters     []string // azp values accepted: the server client and AllowedClientIDs
+	hostedDomain   string
+	leeway         time.Duration
+	now            func() time.Time
+	keys           *jwks.Cache
+	allowSAccounts bool
+}
+
+// verifyOptions carries the per-call checks of an exchange.
+type verifyOptions struct {
+	accessToken string // checked against at_hash when the token has one
+	nonce       string // must equal the nonce claim when set
+}
+
+// verify checks raw against the policy and returns its profile. Every check
+// runs before any claim is used.
+func (v *verifier) verify(ctx context.Context, raw string, o verifyOptions) (*Profile, error) {
+	tok, err := jws.Parse(raw)
+	if err != nil {
+		var je *jws.Error
+		if errors.As(err, &je) && errors.Is(je.Kind, jws.ErrHeader) {
+			return nil, &IDTokenError{Reason: ReasonHeader, Detail: je.Detail}
+		}
+		return nil, &IDTokenError{Reason: ReasonMalformed, Detail: errDetail(err)}
+	}
+	key, err := v.keys.Key(ctx, tok.Header.KeyID)
+	switch {
+	case errors.Is(err, jwks.ErrUnknownKey):
+		return nil, &IDTokenError{Reason: ReasonUnknownKey, Detail: "kid not in Google's current key set"}
+	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+		return nil, &IDTokenError{Reason: ReasonKeysUnavailable, Detail: "waiting for signing keys", err: err}
+	case err != nil:
+		return nil, &IDTokenError{Reason: ReasonKeysUnavailable, Detail: "could not fetch Google's signing keys", err: err}
+	}
+	if err := tok.Verify(key); err != nil {
+		return nil, &IDTokenError{Reason: ReasonSignature, Detail: errDetail(err)}
+	}
+
+	var c claims
+	if err := json.Unmarshal(tok.UnverifiedPayload, &c); err != nil {
+		return nil, idErr(ReasonMalformed, "payload is not a strict JSON object with Google's claim types")
+	}
+	if err := v.check(&c, o); err != nil {
+		return nil, err
+	}
+	p := &Profile{
+		Subject:       c.Sub,
+		Email:         c.Email,
+		EmailVerified: c.EmailVerified,
+		Name:          c.Name,
+		GivenName:     c.GivenName,
+		FamilyName:    c.FamilyName,
+		Picture:       c.Picture,
+		Locale:        c.Locale,
+		Audience:      c.Aud[0],
+		Issuer:        c.Iss,
+		IssuedAt:      numericDate(*c.Iat),
+		Expiry:        numericDate(*c.Exp),
+		claims:        tok.UnverifiedPayload, // verified by now
+	}
+	if c.Azp != nil {
+		p.AuthorizedParty = *c.Azp
+	}
+	if c.HD != nil {
+		p.HostedDomain = *c.HD
+	}
+	return p, nil
+}
+
+// check applies the claim rules (policy steps 5 to 7).
+func (v *verifier) check(c *claims, o verifyOptions) error {
+	if c.Iss != issuerHTTPS && c.Iss != issuerBare {
+		return idErr(ReasonIssuer, "iss %s is not Google", quoteShort(c.Iss))
+	}
+	if len(c.Aud) != 1 || c.Aud[0] != v.clientID {
+		return idErr(ReasonAudience, "aud is not exactly the server client ID %q; the token was issued to another client", v.clientID)
+	}
+	if c.Azp != nil && !contains(v.presenters, *c.Azp) {
+		return idErr(ReasonPresenter, "azp %s is neither the server client ID nor in Config.AllowedClientIDs", quoteShort(*c.Azp))
+	}
+	if !validSubject(c.Sub) {
+		return idErr(ReasonSubject, "sub must be 1 to 255 printable ASCII characters")
+	}
+	if c.Exp == nil || c.Iat == nil {
+		return idErr(ReasonMissingClaim, "exp and iat are required")
+	}
+	exp, iat := *c.Exp, *c.Iat
+	if !finiteTime(exp) || !finiteTime(iat) || (c.Nbf != nil && !finiteTime(*c.Nbf)) {
+		return idErr(ReasonMalformed, "exp, iat or nbf out of range")
+	}
+	now, l := v.now(), v.leeway
+	if !now.Before(numericDate(exp).Add(l)) {
+		return idErr(ReasonExpired, "expired at %s (leeway %s)", numericDate(exp).UTC().Format(time.RFC3339), l)
+	}
+	if numericDate(iat).After(now.Add(l)) {
+		return idErr(ReasonIssuedInFuture, "iat %s is after now plus leeway %s; check the server clock", numericDate(iat).UTC().Format(time.RFC3339), l)
+	}
+	if c.Nbf != nil && numericDate(*c.Nbf).After(now.Add(l)) {
+		return idErr(ReasonNotYetValid, "nbf is after now plus leeway %s", l)
+	}
+	if exp <= iat {
+		return idErr(ReasonLifetime, "exp is not after iat")
+	}
+	if numericDate(exp).Sub(numericDate(iat)) > maxIDTokenLifetime+l {
+		return idErr(ReasonLifetime, "lifetime exceeds one hour plus leeway")
+	}
+	if o.nonce != "" && (c.Nonce == nil || subtle.ConstantTimeCompare([]byte(*c.Nonce), []byte(o.nonce)) != 1) {
+		return idErr(ReasonNonce, "nonce does not match the one sent")
+	}
+	if o.accessToken != "" && c.AtHash != nil && !atHashMatches(*c.AtHash, o.accessToken) {
+		return idErr(ReasonAccessTokenHash, "at_hash does not match the access token")
+	}
+	if v.hostedDomain != "" && (c.HD == nil || *c.HD != v.hostedDomain) {
+		return idErr(ReasonHostedDomain, "the user is not in the Workspace domain %q", v.hostedDomain)
+	}
+	if !v.allowSAccounts && isServiceAccount(c.Email) {
+		return idErr(ReasonServiceAccount, "service-account ID tokens are not user sign-ins")
+	}
+	return nil
+}
+
+// atHashMatches checks at_hash: base64url of the left half of SHA-256 of the
+// access token (OpenID Connect Core §3.1.3.6).
+func atHashMatches(atHash, accessToken string) bool {
+	sum := sha256.Sum256([]byte(accessToken))
+	var want [22]byte
+	base64.RawURLEncoding.Encode(want[:], sum[:16])
+	return subtle.ConstantTimeCompare([]byte(atHash), want[:]) == 1
+}
+
+// validSubject reports whether sub is 1 to 255 printable ASCII characters.
+func validSubject(sub string) bool {
+	if sub == "" || len(sub) > 255 {
+		return false
+	}
+	for i := 0; i < len(sub); i++ {
+		if sub[i] < 0x21 || sub[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// finiteTime reports whether a NumericDate is a plausible time: finite,
+// non-negative and before year 10000.
+func finiteTime(f float64) bool {
+	return !math.IsNaN(f) && f >= 0 && f < 253402300800
+}
+
+// numericDate converts a JWT NumericDate to a time.
+func numericDate(f float64) time.Time {
+	sec, frac := math.Modf(f)
+	return time.Unix(int64(sec), int64(frac*1e9))
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// isServiceAccount reports whether email is in gserviceaccount.com or one of
+// its subdomains (such as iam.gserviceaccount.com).
+func isServiceAccount(email string) bool {
+	const domain = "gserviceaccount.com"
+	n := len(email) - len(domain)
+	return n > 0 && strings.EqualFold(email[n:], domain) && (email[n-1] == '@' || email[n-1] == '.')
+}
+
+// quoteShort quotes an untrusted claim value for an error message, cut to 64
+// bytes.
+func quoteShort(s string) string {
+	if len(s) > 64 {
+		s = s[:64] + "…"
+	}
+	return strconv.Quote(s)
+}
+
+// errDetail returns the detail of a jws error.
+func errDetail(err error) string {
+	var je *jws.Error
+	if errors.As(err, &je) {
+		return je.Detail
+	}
+	return "unreadable token"
+}
+
+// VerifyIDToken verifies an ID token that a client sent directly (a later
+// sign-in, when the app has a fresh ID token but no new code) with the same
+// policy as the ID token of an exchange, and returns its profile. A failure
+// is an *IDTokenError wrapping ErrInvalidIDToken.
+func (e *Exchanger) VerifyIDToken(ctx context.Context, rawIDToken string) (*Profile, error) {
+	p, err := e.verifier.verify(ctx, rawIDToken, verifyOptions{})
+	if err != nil {
+		e.logger().LogAttrs(ctx, slog.LevelDebug, "serverauth: ID token refused", slog.String("reason", reasonOf(err)))
+		return nil, err
+	}
+	return p, nil
+}
+
+// reasonOf returns an error's ID-token reason for logs.
+func reasonOf(err error) string {
+	var ie *IDTokenError
+	if errors.As(err, &ie) {
+		return string(ie.Reason)
+	}
+	return "other"
+}

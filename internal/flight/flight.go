@@ -1,0 +1,146 @@
+// Package flight collapses concurrent work for the same key into one call
+// and can keep the call's result for a while afterwards.
+//
+// Unlike golang.org/x/sync/singleflight, the work runs on a context detached
+// from every caller (values kept, cancellation not), bounded by its own
+// timeout, and each caller waits only as long as its own context allows: one
+// caller giving up neither cancels the work nor fails the others, and a
+// result that arrives after everyone left is still kept for the next caller.
+package flight
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Group runs keyed calls. The zero value is not usable; use New.
+// A Group is safe for concurrent use.
+type Group[K comparable, V any] struct {
+	now func() time.Time
+
+	mu        sync.Mutex // guards calls and pruneAt
+	calls     map[K]*call[V]
+	pruneAt   int // prune finished entries when len(calls) reaches this
+	minPrune  int
+	maxRetain int
+}
+
+type call[V any] struct {
+	done    chan struct{}
+	val     V
+	err     error
+	expires time.Time // set when done; zero means drop at once
+}
+
+// New returns a Group whose retention times are read from now. maxRetain
+// bounds how many finished results are kept; past it the oldest-expiring
+// are dropped early.
+func New[K comparable, V any](now func() time.Time, maxRetain int) *Group[K, V] {
+	return &Group[K, V]{now: now, calls: make(map[K]*call[V]), pruneAt: 64, minPrune: 64, maxRetain: maxRetain}
+}
+
+// Do returns the result of fn for key. If a call for key is in flight, Do
+// waits for it; if a finished call's result is still retained, Do returns
+// it at once. Otherwise it starts fn on a context detached from ctx with the
+// given timeout. After fn returns, retain(val, err) says how long to keep the
+// result for later callers (zero or negative: not at all).
+//
+// shared reports whether the result came from a call another caller started
+// or a retained one. If ctx ends first, Do returns ctx.Err() and the call
+// goes on.
+func (g *Group[K, V]) Do(ctx context.Context, key K, timeout time.Duration, fn func(context.Context) (V, error), retain func(V, error) time.Duration) (val V, err error, shared bool) {
+	g.mu.Lock()
+	c, ok := g.calls[key]
+	if ok {
+		select {
+		case <-c.done:
+			if !g.now().Before(c.expires) {
+				ok = false // expired; start anew
+			}
+		default:
+		}
+	}
+	if !ok {
+		c = &call[V]{done: make(chan struct{})}
+		g.calls[key] = c
+		g.maybePrune()
+		detached := context.WithoutCancel(ctx)
+		go g.run(detached, key, c, timeout, fn, retain)
+	}
+	g.mu.Unlock()
+
+	select {
+	case <-c.done:
+		return c.val, c.err, ok
+	case <-ctx.Done():
+		var zero V
+		return zero, ctx.Err(), ok
+	}
+}
+
+func (g *Group[K, V]) run(ctx context.Context, key K, c *call[V], timeout time.Duration, fn func(context.Context) (V, error), retain func(V, error) time.Duration) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	c.val, c.err = fn(ctx)
+	keep := time.Duration(0)
+	if retain != nil {
+		keep = retain(c.val, c.err)
+	}
+	g.mu.Lock()
+	c.expires = g.now().Add(keep)
+	if keep <= 0 && g.calls[key] == c {
+		delete(g.calls, key)
+	}
+	g.mu.Unlock()
+	close(c.done)
+}
+
+// Forget drops any retained result for key; a call in flight goes on but
+// later callers start a new one.
+func (g *Group[K, V]) Forget(key K) {
+	g.mu.Lock()
+	delete(g.calls, key)
+	g.mu.Unlock()
+}
+
+// Len returns how many calls are in flight or retained.
+func (g *Group[K, V]) Len() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.calls)
+}
+
+// maybePrune drops expired results once the map has grown, amortising the
+// scan; if more than maxRetain finished results remain, the ones expiring
+// soonest go. Called with mu held.
+func (g *Group[K, V]) maybePrune() {
+	if len(g.calls) < g.pruneAt {
+		return
+	}
+	now := g.now()
+	type entry struct {
+		key     K
+		expires time.Time
+	}
+	var finished []entry
+	for k, c := range g.calls {
+		select {
+		case <-c.done:
+			if !now.Before(c.expires) {
+				delete(g.calls, k)
+				continue
+			}
+			finished = append(finished, entry{k, c.expires})
+		default:
+		}
+	}
+	if extra := len(finished) - g.maxRetain; extra > 0 {
+		slices.SortFunc(finished, func(a, b entry) int { return a.expires.Compare(b.expires) })
+		for _, e := range finished[:extra] {
+			delete(g.calls, e.key)
+		}
+	}
+	g.pruneAt = max(2*len(g.calls), g.minPrune)
+}

@@ -1,0 +1,38 @@
+package serverauth
+
+// ExchangeOption varies one call to [Exchanger.Exchange].
+type ExchangeOption interface {
+	applyExchange(*exchangeOptions)
+}
+
+type exchangeOptions struct {
+	redirectURL  *string
+	codeVerifier string
+	nonce        string
+}
+
+type exchangeOptionFunc func(*exchangeOptions)
+
+func (f exchangeOptionFunc) applyExchange(o *exchangeOptions) { f(o) }
+
+// WithRedirectURL sets the redirect_uri of this exchange, overriding
+// Config.RedirectURL: "postmessage" for a Google Identity Services popup
+// code, the exact registered URI for a redirect-mode code, or "" for an iOS
+// or Android server auth code.
+func WithRedirectURL(u string) ExchangeOption {
+	return exchangeOptionFunc(func(o *exchangeOptions) { o.redirectURL = &u })
+}
+
+// WithCodeVerifier sends a PKCE code_verifier (RFC 7636). Only for codes the
+// web flow requested with a code_challenge; mobile server auth codes never
+// take one, and Google refuses a verifier for a code without a challenge.
+func WithCodeVerifier(verifier string) ExchangeOption {
+	return exchangeOptionFunc(func(o *exchangeOptions) { o.codeVerifier = verifier })
+}
+
+// WithNonce requires the ID token's nonce claim to equal nonce: for web
+// flows that sent one in the authorization request (OpenID Connect Core
+// §3.1.2.1), which binds the code to the browser session.
+func WithNonce(nonce string) ExchangeOption {
+	return exchangeOptionFunc(func(o *exchangeOptions) { o.nonce = nonce })
+}
