@@ -391,7 +391,6 @@ func (e *EmulatorCodeRequest) codeRequest() (CodeRequest, error) {
 	}
 	req := CodeRequest{
 		User:                u,
-		Scopes:              strings.Fields(e.Scope),
 		Origin:              Origin(e.Origin),
 		ClientID:            e.ClientID,
 		RedirectURI:         e.RedirectURI,
@@ -401,8 +400,10 @@ func (e *EmulatorCodeRequest) codeRequest() (CodeRequest, error) {
 		CodeChallengeMethod: e.CodeChallengeMethod,
 		RefreshTokenTTL:     time.Duration(e.RefreshTokenTTL) * time.Second,
 	}
-	if req.Scopes == nil && e.Scope != "" {
-		return CodeRequest{}, fmt.Errorf("scope: no scope in %q", e.Scope)
+	if e.Scope != "" {
+		if req.Scopes = strings.Fields(e.Scope); len(req.Scopes) == 0 {
+			return CodeRequest{}, fmt.Errorf("scope: no scope in %q", e.Scope)
+		}
 	}
 	if e.GrantedScope != "" {
 		req.GrantedScopes = strings.Fields(e.GrantedScope)

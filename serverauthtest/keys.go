@@ -64,7 +64,8 @@ func newSigningKey(i int, now time.Time) *signingKey {
 		NotBefore:             now.Add(-time.Hour),
 		NotAfter:              now.Add(14 * 24 * time.Hour),
 		KeyUsage:              x509.KeyUsageDigitalSignature,
-		BasicConstraintsValid: true,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+		BasicConstraintsValid: true, // CA:FALSE, as in Google's certificates
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &priv.PublicKey, priv)
 	if err != nil {
