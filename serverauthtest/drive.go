@@ -118,7 +118,8 @@ type driveGrant struct {
 // an unknown, revoked or expired token.
 type driveLookup func(accessToken string) (g driveGrant, ok bool)
 
-// DriveFile is a file in a user's emulated Drive app data folder.
+// DriveFile is a file in a user's emulated Drive app data folder. The fake
+// hands out deep copies, which are the caller's own.
 type DriveFile struct {
 	ID            string
 	Name          string
@@ -135,7 +136,8 @@ type DriveFile struct {
 
 // DriveOptions selects the Drive emulator's behaviour where Google's is
 // unverified (the items tagged [U] in GOOGLE-PROTOCOL.md section 10). The
-// zero value is the default each field documents.
+// zero value is the default each field documents. It is a plain value, read
+// once by the emulator when it is built.
 type DriveOptions struct {
 	// AcceptV2AppFolderAlias makes the Drive v2 alias "appfolder" name the app
 	// data folder, as "appDataFolder" does. When false (the default) it is an
