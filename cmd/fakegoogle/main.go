@@ -1,0 +1,188 @@
+// Command fakegoogle serves a fake of Google's OAuth 2.0 and OpenID Connect
+// endpoints (and the Drive v3 app data folder) over plain HTTP on loopback,
+// so that a Sign-In backend can be run and tried locally without Google.
+// It is the emulator of package serverauthtest, with the same behaviour.
+//
+// Usage:
+//
+//	go run ./cmd/fakegoogle [-addr 127.0.0.1:8085] [-client-id ID] [-client-secret S]
+//	    [-ios-client-id ID] [-android-client-id ID] [-redirect-uri URI]... [-issuer ISS]
+//	    [-mobile-azp presenter|server|none] [-accept-postmessage-for-mobile]
+//
+// On start it prints the URLs, the client IDs and secret in use, and a curl
+// command that mints a code. Point the backend at it by setting every field
+// of serverauth.Endpoints to the printed URLs (serverauth allows http only
+// on loopback hosts) and its client ID and secret to the printed ones.
+//
+// The Sign-In SDKs always talk to the real Google, so the fake cannot sit
+// behind them. Instead, get codes from the fake and post them to the backend
+// as the app would:
+//
+//   - Mobile developers: in a debug build, replace the SDK's serverAuthCode
+//     with one from POST /emulator/codes ({"origin":"ios"} or
+//     {"origin":"android"}; see serverauthtest.EmulatorCodeRequest for the
+//     other fields). The iOS simulator shares the Mac's loopback; for an
+//     Android emulator or device run "adb reverse tcp:8085 tcp:8085" first.
+//   - Web developers: for the popup code flow, mint with
+//     {"origin":"web-popup"} and exchange with redirect_uri=postmessage; for
+//     the redirect flow, send the browser to /o/oauth2/v2/auth, which
+//     consents at once (as the user in login_hint, if any) and redirects
+//     back with a code, like Google.
+//
+// It stops on SIGINT or SIGTERM, finishing requests in flight.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/serverauth/serverauth/serverauthtest"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := run(ctx, os.Args[1:], os.Stdout)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+	case err != nil:
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (l *stringList) String() string     { return strings.Join(*l, ",") }
+func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
+
+// run parses args, serves the fake until ctx is done, and then shuts it down
+// gracefully. It writes the start-up banner to stdout.
+func run(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("fakegoogle", flag.ContinueOnError)
+	fs.SetOutput(stdout)
+	var (
+		opts      serverauthtest.Options
+		redirects stringList
+		azp       string
+	)
+	addr := fs.String("addr", "127.0.0.1:8085", "loopback `host:port` to listen on (port 0 picks a free one)")
+	fs.StringVar(&opts.WebClientID, "client-id", serverauthtest.DefaultWebClientID, "web (server) client `ID`")
+	fs.StringVar(&opts.WebClientSecret, "client-secret", serverauthtest.DefaultWebClientSecret, "web client `secret`")
+	fs.StringVar(&opts.IOSClientID, "ios-client-id", serverauthtest.DefaultIOSClientID, "iOS client `ID`")
+	fs.StringVar(&opts.AndroidClientID, "android-client-id", serverauthtest.DefaultAndroidClientID, "Android client `ID`")
+	fs.Var(&redirects, "redirect-uri", "registered redirect `URI` of the web client (repeatable; default "+serverauthtest.DefaultRedirectURI+")")
+	fs.StringVar(&opts.Issuer, "issuer", serverauthtest.DefaultIssuer, "iss of the ID tokens: https://accounts.google.com or accounts.google.com")
+	fs.StringVar(&azp, "mobile-azp", "presenter", "azp of ID tokens for iOS and Android codes: presenter, server or none")
+	fs.BoolVar(&opts.AcceptPostmessageForMobile, "accept-postmessage-for-mobile", false, "accept redirect_uri=postmessage when exchanging iOS and Android codes")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("fakegoogle: unexpected arguments %q", fs.Args())
+	}
+	if len(redirects) > 0 {
+		opts.RedirectURIs = redirects
+	}
+	switch azp {
+	case "presenter":
+		opts.MobileAZP = serverauthtest.AZPPresenter
+	case "server":
+		opts.MobileAZP = serverauthtest.AZPServer
+	case "none":
+		opts.MobileAZP = serverauthtest.AZPNone
+	default:
+		return fmt.Errorf("fakegoogle: -mobile-azp %q is not presenter, server or none", azp)
+	}
+	if err := checkLoopback(*addr); err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("fakegoogle: %w", err)
+	}
+	g := serverauthtest.New(opts)
+	base := "http://" + ln.Addr().String()
+	printBanner(stdout, base, g, opts.Issuer)
+
+	srv := &http.Server{Handler: g, ReadHeaderTimeout: 10 * time.Second}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case err := <-served:
+		return fmt.Errorf("fakegoogle: %w", err)
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("fakegoogle: shutting down: %w", err)
+	}
+	fmt.Fprintln(stdout, "fakegoogle: stopped")
+	return nil
+}
+
+// checkLoopback refuses an address whose host is not loopback: the fake
+// speaks plain HTTP, which serverauth accepts only on loopback.
+func checkLoopback(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("fakegoogle: -addr %q: %w", addr, err)
+	}
+	if strings.EqualFold(host, "localhost") {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	return fmt.Errorf("fakegoogle: -addr %q is not a loopback address (use 127.0.0.1 or [::1])", addr)
+}
+
+// printBanner prints what a developer needs to point a backend at the fake.
+func printBanner(w io.Writer, base string, g *serverauthtest.Google, issuer string) {
+	e := serverauthtest.EndpointsAt(base)
+	fmt.Fprintf(w, "fakegoogle: serving a fake Google at %s\n\n", base)
+	for _, l := range [][2]string{
+		{"web client ID", g.WebClientID()},
+		{"web client secret", g.WebClientSecret()},
+		{"iOS client ID", g.IOSClientID()},
+		{"Android client ID", g.AndroidClientID()},
+		{"project ID", g.ProjectID()},
+		{"redirect URIs", strings.Join(g.RedirectURIs(), " ")},
+		{"issuer", issuer},
+		{"", ""},
+		{"discovery", base + "/.well-known/openid-configuration"},
+		{"TokenURL", e.TokenURL},
+		{"RevokeURL", e.RevokeURL},
+		{"JWKSURL", e.JWKSURL},
+		{"TokenInfoURL", e.TokenInfoURL},
+		{"UserInfoURL", e.UserInfoURL},
+		{"DriveURL", e.DriveURL},
+		{"authorization", base + "/o/oauth2/v2/auth"},
+	} {
+		if l[0] == "" {
+			fmt.Fprintln(w)
+			continue
+		}
+		fmt.Fprintf(w, "  %-18s %s\n", l[0]+":", l[1])
+	}
+	fmt.Fprintf(w, "\nMint a server auth code as the iOS app would receive it:\n\n"+
+		"  curl -s -X POST %s/emulator/codes -H 'Content-Type: application/json' \\\n"+
+		"    -d '{\"origin\":\"ios\",\"scope\":\"openid email profile drive.appdata\"}'\n\n"+
+		"Exchange it as the backend does:\n\n"+
+		"  curl -s %s -d grant_type=authorization_code --data-urlencode code=CODE \\\n"+
+		"    --data-urlencode client_id=%s --data-urlencode client_secret=%s\n\n",
+		base, e.TokenURL, g.WebClientID(), g.WebClientSecret())
+}

@@ -1,0 +1,160 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/serverauth/serverauth/serverauthtest"
+)
+
+// start runs the program on a free loopback port and returns its base URL;
+// the program is stopped, and must return nil, when the test ends.
+func start(t *testing.T, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, append([]string{"-addr", "127.0.0.1:0"}, args...), pw)
+		pw.Close()
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run() = %v, want nil after cancel", err)
+		}
+	})
+	sc := bufio.NewScanner(pr)
+	const prefix = "fakegoogle: serving a fake Google at "
+	for sc.Scan() {
+		if base, ok := strings.CutPrefix(sc.Text(), prefix); ok {
+			go io.Copy(io.Discard, pr)
+			return base
+		}
+	}
+	t.Fatalf("no %q line in the output", prefix)
+	return ""
+}
+
+func getJSON(t *testing.T, req *http.Request) (int, map[string]any) {
+	t.Helper()
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var m map[string]any
+	if err := json.NewDecoder(res.Body).Decode(&m); err != nil {
+		t.Fatalf("%s %s: decoding: %v", req.Method, req.URL, err)
+	}
+	return res.StatusCode, m
+}
+
+func TestRunServesTheEmulator(t *testing.T) {
+	tests := []struct {
+		name         string
+		args         []string
+		clientID     string
+		secret       string
+		wantIssuer   string
+		origin       string
+		redirectURI  string // sent at the exchange
+		mintRedirect string
+	}{
+		{
+			name: "defaults, iOS code", clientID: serverauthtest.DefaultWebClientID, secret: serverauthtest.DefaultWebClientSecret,
+			wantIssuer: "https://accounts.google.com", origin: "ios",
+		},
+		{
+			name:     "custom client, web redirect",
+			args:     []string{"-client-id", "111-web.apps.googleusercontent.com", "-client-secret", "s3cret", "-redirect-uri", "http://localhost:3000/a", "-redirect-uri", "http://localhost:3000/b", "-issuer", "accounts.google.com"},
+			clientID: "111-web.apps.googleusercontent.com", secret: "s3cret", wantIssuer: "accounts.google.com",
+			origin: "web-redirect", mintRedirect: "http://localhost:3000/b", redirectURI: "http://localhost:3000/b",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			base := start(t, tt.args...)
+			if !strings.HasPrefix(base, "http://127.0.0.1:") {
+				t.Fatalf("base URL = %q, want http on 127.0.0.1", base)
+			}
+
+			req, _ := http.NewRequest(http.MethodGet, base+"/.well-known/openid-configuration", nil)
+			status, disc := getJSON(t, req)
+			if status != 200 || disc["token_endpoint"] != base+"/token" || disc["issuer"] != tt.wantIssuer {
+				t.Fatalf("discovery = %d %v", status, disc)
+			}
+
+			body := `{"origin":"` + tt.origin + `","scope":"openid email drive.appdata","redirect_uri":"` + tt.mintRedirect + `"}`
+			req, _ = http.NewRequest(http.MethodPost, base+"/emulator/codes", strings.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			status, minted := getJSON(t, req)
+			code, _ := minted["code"].(string)
+			if status != 200 || code == "" {
+				t.Fatalf("POST /emulator/codes = %d %v", status, minted)
+			}
+
+			form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "client_id": {tt.clientID}, "client_secret": {tt.secret}}
+			if tt.redirectURI != "" {
+				form.Set("redirect_uri", tt.redirectURI)
+			}
+			req, _ = http.NewRequest(http.MethodPost, disc["token_endpoint"].(string), strings.NewReader(form.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			status, tok := getJSON(t, req)
+			if status != 200 || tok["refresh_token"] == nil || tok["id_token"] == nil {
+				t.Fatalf("exchange = %d %v, want tokens", status, tok)
+			}
+
+			req, _ = http.NewRequest(http.MethodGet, base+"/v1/userinfo", nil)
+			req.Header.Set("Authorization", "Bearer "+tok["access_token"].(string))
+			if status, info := getJSON(t, req); status != 200 || info["sub"] != serverauthtest.DemoUser.Sub {
+				t.Errorf("userinfo = %d %v", status, info)
+			}
+		})
+	}
+}
+
+func TestRunBanner(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // serve nothing: print the banner and stop
+	var out strings.Builder
+	if err := run(ctx, []string{"-addr", "127.0.0.1:0"}, &out); err != nil {
+		t.Fatalf("run() = %v", err)
+	}
+	for _, want := range []string{
+		serverauthtest.DefaultWebClientID, serverauthtest.DefaultWebClientSecret, serverauthtest.DefaultIOSClientID,
+		serverauthtest.DefaultAndroidClientID, "/.well-known/openid-configuration", "curl -s -X POST http://127.0.0.1:", "/emulator/codes",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("banner lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+func TestRunRejectsBadArgs(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		wantErr string
+	}{
+		{name: "non-loopback address", args: []string{"-addr", "0.0.0.0:0"}, wantErr: "not a loopback address"},
+		{name: "bad address", args: []string{"-addr", "nonsense"}, wantErr: "-addr"},
+		{name: "unknown flag", args: []string{"-nope"}, wantErr: "flag provided but not defined"},
+		{name: "bad azp", args: []string{"-mobile-azp", "web"}, wantErr: "-mobile-azp"},
+		{name: "extra argument", args: []string{"serve"}, wantErr: "unexpected arguments"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := run(context.Background(), tt.args, io.Discard)
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("run(%q) = %v, want an error containing %q", tt.args, err, tt.wantErr)
+			}
+		})
+	}
+}
