@@ -153,7 +153,7 @@ func New(opts Options) *Google {
 	g.RegisterClient(Client{ID: opts.WebClientID, Secret: opts.WebClientSecret, Type: ClientWeb, ProjectID: opts.ProjectID, RedirectURIs: opts.RedirectURIs})
 	g.RegisterClient(Client{ID: opts.IOSClientID, Type: ClientIOS, ProjectID: opts.ProjectID})
 	g.RegisterClient(Client{ID: opts.AndroidClientID, Type: ClientAndroid, ProjectID: opts.ProjectID})
-	g.drive = newDrive(g.now, g.driveLookup)
+	g.drive = newDrive(g.now, g.driveLookup, opts.Drive)
 
 	mux := http.NewServeMux()
 	handle := func(e Endpoint, h http.HandlerFunc, paths ...string) {

@@ -234,6 +234,10 @@ type Options struct {
 	// Keys is the number of signing keys published at start; the first
 	// signs, the others are published ahead of use. Default 2.
 	Keys int
+
+	// Drive tunes the Drive emulator where Google's behaviour is unverified;
+	// the zero value is the default each field documents.
+	Drive DriveOptions
 }
 
 // withDefaults returns o with every zero field set to its default.
