@@ -69,9 +69,34 @@ type Config struct {
 	// Endpoints overrides Google's URLs; zero fields mean production.
 	Endpoints Endpoints
 
-	// Store keeps users' tokens for offline access. Nil keeps nothing:
-	// Exchange still returns the tokens to the caller.
+	// Store keeps users' tokens for offline access: Exchange saves into it
+	// and Token, Client and Revoke read it. Nil keeps nothing: Exchange still
+	// returns the tokens to the caller, and Token fails.
 	Store TokenStore
+
+	// Cipher encrypts the tokens before they reach Store (RFC 6749 §10.4:
+	// refresh tokens must be kept confidential in storage). New refuses a
+	// Store other than a MemoryStore without one, unless
+	// InsecurePlaintextTokens is set. See Keyring.
+	Cipher Cipher
+
+	// InsecurePlaintextTokens stores tokens unencrypted in a persistent
+	// Store. Anyone who reads the database can then act as your users.
+	InsecurePlaintextTokens bool
+
+	// SignInOnly says the backend needs no offline access: Exchange does not
+	// fail with ErrNoRefreshToken when Google returns no refresh token.
+	SignInOnly bool
+
+	// RefreshMargin is how long before its expiry an access token is
+	// refreshed. Zero means one minute. It is capped at a quarter of the
+	// token's lifetime, so short-lived tokens are not refreshed on every
+	// call (x/oauth2's fixed 10 s margin does that to tokens under 10 s).
+	RefreshMargin time.Duration
+
+	// TokenCacheSize bounds how many users' access tokens are kept in
+	// memory (least recently used go first). Zero means 10,000.
+	TokenCacheSize int
 
 	// Logger receives the library's diagnostics. Nil means silent. Secrets
 	// never reach it.
