@@ -42,6 +42,7 @@ func NewServer(opts Options) *Server {
 // check a client refuses the fake's certificate cause them on purpose.
 type handshakeFilter struct{ w io.Writer }
 
+// Write passes p on unless it reports a TLS handshake error.
 func (f handshakeFilter) Write(p []byte) (int, error) {
 	if bytes.Contains(p, []byte("TLS handshake error")) {
 		return len(p), nil

@@ -160,9 +160,14 @@ func hasPromptConsent(prompt string) bool {
 // IDToken returns an ID token for u as a mobile SDK holds it for a sign-in
 // (GOOGLE-PROTOCOL §7): aud is the web client ID, azp is presenter (absent
 // when presenter is empty), with the email and profile claims, valid for
-// Options.IDTokenLifetime from now, signed with the current key.
+// Options.IDTokenLifetime from now, signed with the current key. The zero
+// User means DemoUser.
 func (g *Google) IDToken(u User, presenter string) string {
+	if u == (User{}) {
+		u = DemoUser
+	}
 	g.mu.Lock()
+	g.users[u.Sub] = u
 	k := g.signing
 	g.mu.Unlock()
 	return g.idToken(k, idTokenParams{

@@ -64,7 +64,10 @@ func main() {
 // stringList is a repeatable string flag.
 type stringList []string
 
-func (l *stringList) String() string     { return strings.Join(*l, ",") }
+// String returns the values comma-separated.
+func (l *stringList) String() string { return strings.Join(*l, ",") }
+
+// Set appends v.
 func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
 
 // run parses args, serves the fake until ctx is done, and then shuts it down
