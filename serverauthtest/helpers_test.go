@@ -56,7 +56,7 @@ func (r *response) str(name string) string {
 // do sends req with the fake's client and decodes the answer.
 func (f *fixture) do(t *testing.T, req *http.Request) *response {
 	t.Helper()
-	client := f.srv.Client()
+	client := *f.srv.Client()
 	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	res, err := client.Do(req)
 	if err != nil {

@@ -431,9 +431,13 @@ func (g *Google) exchangeCode(client Client, form url.Values) (*tokenResponse, *
 	}
 	if ac.used {
 		if g.opts.RevokeOnCodeReuse {
+			// Every token based on the code: those the exchange issued
+			// and those refreshed from its refresh token since.
+			based := map[*token]bool{}
 			for _, t := range ac.issued {
-				t.revoked = true
+				based[t] = true
 			}
+			g.revokeLocked(func(t *token) bool { return based[t] || based[t.grant] })
 		}
 		return nil, errInvalidGrant(descBadRequest)
 	}

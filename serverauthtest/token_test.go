@@ -527,10 +527,18 @@ func TestCodeSingleUseAndTTL(t *testing.T) {
 		f := newFixture(t, serverauthtest.Options{RevokeOnCodeReuse: true})
 		code := f.mint(t, serverauthtest.CodeRequest{})
 		first := f.mustExchange(t, code)
+		refreshed := f.refresh(t, first.str("refresh_token")).str("access_token")
 		wantOAuthError(t, f.exchange(t, code), 400, "invalid_grant", "Bad Request")
 		wantOAuthError(t, f.refresh(t, first.str("refresh_token")), 400, "invalid_grant", "Token has been expired or revoked.")
-		if r := f.get(t, "/v1/userinfo", bearer(first.str("access_token"))); r.status != 401 {
-			t.Errorf("userinfo with the first access token = %d, want 401", r.status)
+		for _, at := range []string{first.str("access_token"), refreshed} {
+			if r := f.get(t, "/v1/userinfo", bearer(at)); r.status != 401 {
+				t.Errorf("userinfo with an access token based on the code = %d, want 401", r.status)
+			}
+		}
+		// Tokens of another code live on.
+		other := f.mustExchange(t, f.mint(t, serverauthtest.CodeRequest{}))
+		if r := f.get(t, "/v1/userinfo", bearer(other.str("access_token"))); r.status != 200 {
+			t.Errorf("userinfo with another code's token = %d, want 200", r.status)
 		}
 	})
 }
