@@ -17,7 +17,7 @@ import (
 // httptest.Server. Its certificate is trusted only by [Server.Client], so
 // the code under test keeps certificate verification on (no
 // InsecureSkipVerify). The embedded [Google] holds the emulator's state and
-// controls.
+// controls. It is safe for concurrent use.
 type Server struct {
 	// URL is the base URL, "https://127.0.0.1:port", without a trailing
 	// slash.
