@@ -57,7 +57,9 @@ func (k Key) Encode() string {
 }
 
 // String shows the key's ID only.
-func (k Key) String() string { return "serverauth.Key{ID:" + strconv.FormatUint(uint64(k.ID), 10) + " Secret:[REDACTED]}" }
+func (k Key) String() string {
+	return "serverauth.Key{ID:" + strconv.FormatUint(uint64(k.ID), 10) + " Secret:[REDACTED]}"
+}
 
 // GoString is String.
 func (k Key) GoString() string { return k.String() }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/serverauth/serverauth/internal/flight"
 	"github.com/serverauth/serverauth/internal/jwks"
+	"github.com/serverauth/serverauth/internal/lru"
 )
 
 // Exchanger does the server side of Google Sign-In for one web (server)
@@ -26,7 +27,11 @@ type Exchanger struct {
 	required   []string // Config.Scopes, normalised
 	log        *slog.Logger
 
-	codes *flight.Group[[32]byte, *Result] // duplicate-code dedupe
+	codes     *flight.Group[[32]byte, *Result]    // duplicate-code dedupe
+	cache     *lru.Map[*cachedToken]              // access tokens by user
+	refreshes *flight.Group[string, *cachedToken] // one refresh per user at a time
+	tokens    tokenState
+	base      http.RoundTripper // under Client's authorising transport
 }
 
 // Default bounds of an exchange.
@@ -58,6 +63,19 @@ func New(cfg Config) (*Exchanger, error) {
 	if cfg.DuplicateCodeWindow == 0 {
 		cfg.DuplicateCodeWindow = defaultDuplicateCodeWindow
 	}
+	cipher, err := cfg.storeCipher()
+	if err != nil {
+		return nil, err
+	}
+	if cfg.RefreshMargin < 0 || cfg.TokenCacheSize < 0 {
+		return nil, fmt.Errorf("%w: RefreshMargin and TokenCacheSize must not be negative", ErrInvalidConfig)
+	}
+	if cfg.RefreshMargin == 0 {
+		cfg.RefreshMargin = defaultRefreshMargin
+	}
+	if cfg.TokenCacheSize == 0 {
+		cfg.TokenCacheSize = defaultTokenCacheSize
+	}
 	cfg.AllowedClientIDs = slices.Clone(cfg.AllowedClientIDs)
 	cfg.Scopes = slices.Clone(cfg.Scopes)
 	cfg.ClientSecretsJSON = nil // keep no second copy of the secret
@@ -81,7 +99,38 @@ func New(cfg Config) (*Exchanger, error) {
 	}
 	e.verifier.keys.OnFetch = e.logKeyFetch
 	e.codes = flight.New[[32]byte, *Result](cfg.now, maxRetainedCodes)
+	e.cache = lru.New[*cachedToken](cfg.TokenCacheSize)
+	e.refreshes = flight.New[string, *cachedToken](cfg.now, cfg.TokenCacheSize)
+	e.tokens = tokenState{
+		store:    cfg.Store,
+		cipher:   cipher,
+		margin:   cfg.RefreshMargin,
+		owner:    newOwnerID(),
+		failures: make(map[string]int),
+		pending:  make(map[string]*Record),
+	}
+	e.base = http.DefaultTransport
+	if cfg.HTTPClient != nil && cfg.HTTPClient.Transport != nil {
+		e.base = cfg.HTTPClient.Transport
+	}
 	return e, nil
+}
+
+// storeCipher returns the cipher for stored tokens, refusing a persistent
+// store without one unless plaintext was asked for loudly.
+func (c *Config) storeCipher() (Cipher, error) {
+	switch {
+	case c.Cipher != nil && c.InsecurePlaintextTokens:
+		return nil, fmt.Errorf("%w: set Cipher or InsecurePlaintextTokens, not both", ErrInvalidConfig)
+	case c.Cipher != nil:
+		return c.Cipher, nil
+	case c.InsecurePlaintextTokens:
+		return plaintextCipher{}, nil
+	}
+	if _, inProcess := c.Store.(*MemoryStore); c.Store == nil || inProcess {
+		return plaintextCipher{}, nil // nothing leaves the process
+	}
+	return nil, fmt.Errorf("%w: Store keeps refresh tokens outside the process, so they must be encrypted (RFC 6749 §10.4): set Cipher (e.g. a Keyring from serverauth.ParseKeyring(os.Getenv(...))) or, knowingly, InsecurePlaintextTokens", ErrInvalidConfig)
 }
 
 // ClientID returns the server client's ID.

@@ -1,0 +1,483 @@
+package serverauth
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"sync"
+	"time"
+
+	"golang.org/x/oauth2"
+)
+
+// Token path bounds.
+const (
+	defaultRefreshMargin  = time.Minute
+	defaultTokenCacheSize = 10000
+	refreshTimeout        = 30 * time.Second // one refresh, detached from callers
+	leaseTTL              = refreshTimeout + 5*time.Second
+	maxPutAttempts        = 8
+	minRefreshBackoff     = time.Second
+	maxRefreshBackoff     = time.Minute
+	deadGrantRetention    = 5 * time.Second // a dead grant's error is reused this long
+	leasePollMin          = 10 * time.Millisecond
+	leasePollMax          = 250 * time.Millisecond
+)
+
+// cachedToken is one user's access token in memory.
+type cachedToken struct {
+	tok        *oauth2.Token // access token, type and expiry only
+	refreshAt  time.Time     // when to stop handing it out
+	authHeader string        // "Bearer <token>", built once
+}
+
+// SaveError means the tokens of an exchange or refresh could not be saved
+// in the store. Result, when set, still holds them: pass it to
+// Exchanger.Save once the store is back, so a refresh token Google gave is
+// not lost. It unwraps to the store's error.
+type SaveError struct {
+	UserID string
+	Result *Result
+	Err    error
+}
+
+func (e *SaveError) Error() string {
+	return fmt.Sprintf("serverauth: saving tokens for user %q failed: %v; nothing was lost: retry with Exchanger.Save", e.UserID, e.Err)
+}
+
+func (e *SaveError) Unwrap() error { return e.Err }
+
+// errNoStore is returned by the token path without a Config.Store.
+var errNoStore = errors.New("serverauth: Config.Store is nil: offline access needs a TokenStore (NewMemoryStore, filestore, sqlstore or redisstore)")
+
+// tokenState is the Exchanger's offline-access machinery.
+type tokenState struct {
+	store  TokenStore
+	cipher Cipher
+	margin time.Duration
+	owner  string // this Exchanger's lease owner ID
+
+	mu       sync.Mutex         // guards failures and pending
+	failures map[string]int     // consecutive failed refreshes per user
+	pending  map[string]*Record // refreshed records whose save failed, by user
+}
+
+func newOwnerID() string {
+	var b [12]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// Token returns a valid access token for the user, refreshing it with the
+// stored refresh token when it is within the refresh margin of its expiry.
+// A cached token is returned from memory without touching the store; the
+// returned token must not be modified and carries no refresh token.
+//
+// Concurrent callers for one user share one refresh, each able to give up
+// through its own ctx; the refresh runs detached, with its own timeout, and
+// is saved before it is returned. With a store shared by several processes
+// that offers a Leaser, one process refreshes and the others read its
+// result from the store.
+//
+// Errors: ErrNotFound (wrapped) when the user has no stored tokens;
+// ErrReauthRequired when the grant is dead (revoked, expired, reauth
+// demanded), without calling Google; a *TokenError for a failed refresh
+// (failures back off per user, and callers in the backoff share the last
+// error); a *SaveError if the refreshed token could not be saved.
+func (e *Exchanger) Token(ctx context.Context, userID string) (*oauth2.Token, error) {
+	if ct, ok := e.cache.Load(userID); ok && e.cfg.now().Before(ct.refreshAt) {
+		return ct.tok, nil
+	}
+	ct, err := e.tokenSlow(ctx, userID, "")
+	if err != nil {
+		return nil, err
+	}
+	return ct.tok, nil
+}
+
+// cached returns the user's cached token entry if it is still good.
+func (e *Exchanger) cached(userID string) (*cachedToken, bool) {
+	ct, ok := e.cache.Load(userID)
+	if ok && e.cfg.now().Before(ct.refreshAt) {
+		return ct, true
+	}
+	return nil, false
+}
+
+// tokenSlow obtains a token through the per-user single flight. rejected,
+// when set, is an access token a resource server refused: a stored copy of
+// it does not count as fresh.
+func (e *Exchanger) tokenSlow(ctx context.Context, userID, rejected string) (*cachedToken, error) {
+	if e.tokens.store == nil {
+		return nil, errNoStore
+	}
+	if userID == "" {
+		return nil, fmt.Errorf("%w: empty user ID", ErrNotFound)
+	}
+	key := userID
+	if rejected != "" {
+		key = userID + "\x00rejected"
+	}
+	ct, err, _ := e.refreshes.Do(ctx, key, refreshTimeout,
+		func(ctx context.Context) (*cachedToken, error) { return e.obtain(ctx, userID, rejected) },
+		func(_ *cachedToken, err error) time.Duration { return e.retainRefresh(userID, err) })
+	if err != nil {
+		// A token that has not expired yet beats a temporary failure.
+		var te *TokenError
+		if prev, ok := e.cache.Load(userID); ok && rejected == "" && errors.As(err, &te) && te.Temporary() && e.cfg.now().Before(prev.tok.Expiry) {
+			return prev, nil
+		}
+		return nil, err
+	}
+	return ct, nil
+}
+
+// retainRefresh says how long a refresh outcome is shared with later
+// callers: failures back off per user, dead grants are answered from memory
+// for a moment, successes live in the cache instead.
+func (e *Exchanger) retainRefresh(userID string, err error) time.Duration {
+	ts := &e.tokens
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	var te *TokenError
+	switch {
+	case err == nil:
+		delete(ts.failures, userID)
+		return 0
+	case errors.Is(err, ErrReauthRequired) || errors.Is(err, ErrNoRefreshToken):
+		return deadGrantRetention
+	case errors.As(err, &te) && te.Temporary():
+		ts.failures[userID]++
+		d := min(minRefreshBackoff*time.Duration(math.Pow(2, float64(ts.failures[userID]-1))), maxRefreshBackoff)
+		return max(d, min(te.RetryAfter, maxRefreshBackoff))
+	}
+	return 0
+}
+
+// obtain gets a fresh token for the user: from the store if another
+// process refreshed it, else by refreshing under the store's lease.
+func (e *Exchanger) obtain(ctx context.Context, userID, rejected string) (*cachedToken, error) {
+	st := e.tokens.store
+	if err := e.flushPending(ctx, userID); err != nil {
+		return nil, err
+	}
+	rec, err := e.load(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	if ct, ok := e.fromRecord(rec, rejected); ok {
+		return ct, nil
+	}
+	if err := usable(rec); err != nil {
+		return nil, err
+	}
+	if l, ok := st.(Leaser); ok {
+		var ct *cachedToken
+		rec, ct, err = e.lease(ctx, l, rec, rejected)
+		if err != nil || ct != nil { // ct: another process refreshed meanwhile
+			return ct, err
+		}
+		defer l.Release(context.WithoutCancel(ctx), userID, e.tokens.owner)
+	}
+	return e.refresh(ctx, rec)
+}
+
+// load reads the user's record.
+func (e *Exchanger) load(ctx context.Context, userID string) (*Record, error) {
+	rec, err := e.tokens.store.Get(ctx, userID)
+	if errors.Is(err, ErrNotFound) {
+		return nil, fmt.Errorf("%w: user %q has no stored tokens: they must sign in with offline access first", ErrNotFound, userID)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("serverauth: reading tokens of user %q: %w", userID, err)
+	}
+	return rec, nil
+}
+
+// usable reports why a record cannot be refreshed, if it cannot.
+func usable(rec *Record) error {
+	if rec.Status.NeedsConsent() && rec.Status != StatusScopeRemoved {
+		return fmt.Errorf("%w: the grant of user %q is %s; they must sign in and consent again", ErrReauthRequired, rec.UserID, rec.Status)
+	}
+	if len(rec.RefreshToken) == 0 {
+		return fmt.Errorf("%w: user %q has no stored refresh token; they must consent again (see Exchanger.ResetConsent)", ErrNoRefreshToken, rec.UserID)
+	}
+	return nil
+}
+
+// lease takes the store's lease on the user, waiting while another process
+// holds it. It returns the record to refresh under the lease, or the token
+// another process's refresh stored meanwhile.
+func (e *Exchanger) lease(ctx context.Context, l Leaser, rec *Record, rejected string) (*Record, *cachedToken, error) {
+	userID, owner := rec.UserID, e.tokens.owner
+	wait := leasePollMin
+	for {
+		got, err := l.Lease(ctx, userID, owner, e.cfg.now(), leaseTTL)
+		if err != nil {
+			return nil, nil, fmt.Errorf("serverauth: leasing user %q for refresh: %w", userID, err)
+		}
+		// Held or not, the record may have been refreshed since it was read.
+		cur, err := e.load(ctx, userID)
+		var ct *cachedToken
+		if err == nil {
+			var fresh bool
+			if ct, fresh = e.fromRecord(cur, rejected); !fresh {
+				err = usable(cur)
+			}
+		}
+		if err != nil || ct != nil {
+			if got {
+				l.Release(context.WithoutCancel(ctx), userID, owner)
+			}
+			return nil, ct, err
+		}
+		if got {
+			return cur, nil, nil
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, nil, ctx.Err()
+		case <-t.C:
+		}
+		wait = min(2*wait, leasePollMax)
+	}
+}
+
+// fromRecord caches and returns the record's access token if it is fresh
+// and not the rejected one.
+func (e *Exchanger) fromRecord(rec *Record, rejected string) (*cachedToken, bool) {
+	if len(rec.AccessToken) == 0 || rec.Status.NeedsConsent() && rec.Status != StatusScopeRemoved {
+		return nil, false
+	}
+	refreshAt := rec.Expiry.Add(-e.margin(rec.Expiry.Sub(rec.Updated)))
+	if !e.cfg.now().Before(refreshAt) {
+		return nil, false
+	}
+	at, err := e.open(rec.UserID, fieldAccessToken, rec.AccessToken)
+	if err != nil || at == rejected {
+		return nil, false
+	}
+	ct := e.remember(rec.UserID, at, rec.Expiry, refreshAt)
+	return ct, true
+}
+
+// margin is the refresh margin for a token of the given lifetime: the
+// configured margin, at most a quarter of the lifetime.
+func (e *Exchanger) margin(lifetime time.Duration) time.Duration {
+	return max(min(e.tokens.margin, lifetime/4), 0)
+}
+
+// remember puts an access token in the memory cache.
+func (e *Exchanger) remember(userID, accessToken string, expiry, refreshAt time.Time) *cachedToken {
+	ct := &cachedToken{
+		tok:        &oauth2.Token{AccessToken: accessToken, TokenType: "Bearer", Expiry: expiry},
+		refreshAt:  refreshAt,
+		authHeader: "Bearer " + accessToken,
+	}
+	e.cache.Store(userID, ct)
+	return ct
+}
+
+// refresh redeems the record's refresh token at Google and saves the result.
+func (e *Exchanger) refresh(ctx context.Context, rec *Record) (*cachedToken, error) {
+	userID := rec.UserID
+	rt, err := e.open(userID, fieldRefreshToken, rec.RefreshToken)
+	if err != nil {
+		return nil, err
+	}
+	start := e.cfg.now()
+	tok, err := e.oauthConfig("").TokenSource(e.oauth2Context(ctx), &oauth2.Token{RefreshToken: rt}).Token()
+	if err != nil {
+		te := newTokenError(err, errorContext{op: opRefresh, now: e.cfg.now(), secrets: []string{rt, e.creds.ClientSecret}})
+		e.logger().LogAttrs(ctx, slog.LevelWarn, "serverauth: refresh failed", slog.String("user_id", userID),
+			slog.String("class", te.Class.String()), slog.String("error", te.Code), slog.Int("status", te.StatusCode))
+		if errors.Is(te, ErrInvalidGrant) {
+			e.markDead(ctx, rec, rt, te)
+		}
+		return nil, te
+	}
+	setExpiry(tok, start)
+	granted := grantedScopes(tok)
+	rotated := tok.RefreshToken != "" && tok.RefreshToken != rt
+	rtExpiry := refreshTokenExpiry(tok, start)
+	apply := func(r *Record) error {
+		sealed, err := e.seal(userID, fieldAccessToken, tok.AccessToken)
+		if err != nil {
+			return err
+		}
+		r.AccessToken, r.Expiry, r.Updated = sealed, tok.Expiry, e.cfg.now()
+		if rotated {
+			if r.RefreshToken, err = e.seal(userID, fieldRefreshToken, tok.RefreshToken); err != nil {
+				return err
+			}
+		}
+		if !rtExpiry.IsZero() {
+			r.RefreshTokenExpiry = rtExpiry
+		}
+		if len(granted) > 0 {
+			r.Scopes = granted
+			r.Status = StatusActive
+			if len(missingScopes(e.required, granted)) > 0 {
+				r.Status = StatusScopeRemoved
+			}
+		}
+		return nil
+	}
+	if err := e.update(ctx, rec, apply); err != nil {
+		if rotated {
+			// Keep the new refresh token until the store takes it.
+			pending := rec.Clone()
+			if apply(pending) == nil {
+				e.setPending(userID, pending)
+			}
+		}
+		return nil, &SaveError{UserID: userID, Err: err}
+	}
+	e.logger().LogAttrs(ctx, slog.LevelDebug, "serverauth: refreshed", slog.String("user_id", userID), slog.Bool("rotated", rotated))
+	return e.remember(userID, tok.AccessToken, tok.Expiry, tok.Expiry.Add(-e.margin(tok.Expiry.Sub(start)))), nil
+}
+
+// markDead records that the user's grant is dead (invalid_grant on
+// refresh): the refresh token is wiped, except on reauthentication, where
+// the grant survives a fresh sign-in. Best effort: the caller already has
+// the refresh's error to report.
+func (e *Exchanger) markDead(ctx context.Context, rec *Record, usedRT string, te *TokenError) {
+	status := StatusRevoked
+	switch {
+	case isReauthSubtype(te):
+		status = StatusReauthRequired
+	case !rec.RefreshTokenExpiry.IsZero() && !e.cfg.now().Before(rec.RefreshTokenExpiry):
+		status = StatusExpired
+	}
+	err := e.update(ctx, rec, func(r *Record) error {
+		// If the user signed in again meanwhile, the stored grant is new.
+		if cur, err := e.open(r.UserID, fieldRefreshToken, r.RefreshToken); err != nil || cur != usedRT {
+			return errStaleUpdate
+		}
+		r.Status, r.AccessToken, r.Updated = status, nil, e.cfg.now()
+		if status != StatusReauthRequired {
+			r.RefreshToken = nil
+		}
+		return nil
+	})
+	e.cache.Delete(rec.UserID)
+	if err != nil && !errors.Is(err, errStaleUpdate) {
+		e.logger().LogAttrs(ctx, slog.LevelWarn, "serverauth: could not record a dead grant", slog.String("user_id", rec.UserID), slog.String("error", err.Error()))
+	}
+}
+
+// errStaleUpdate stops an update whose premise no longer holds.
+var errStaleUpdate = errors.New("serverauth: record changed; update not applied")
+
+// update applies change to rec and stores it, re-reading and re-applying on
+// version conflicts.
+func (e *Exchanger) update(ctx context.Context, rec *Record, change func(*Record) error) error {
+	st := e.tokens.store
+	for attempt := 0; ; attempt++ {
+		next := rec.Clone()
+		if err := change(next); err != nil {
+			return err
+		}
+		err := st.Put(ctx, next)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, ErrVersionConflict) || attempt == maxPutAttempts-1 {
+			return err
+		}
+		cur, gerr := st.Get(ctx, rec.UserID)
+		if gerr != nil {
+			return gerr // ErrNotFound: deleted meanwhile (revoked); never resurrect
+		}
+		rec = cur
+	}
+}
+
+func (e *Exchanger) setPending(userID string, rec *Record) {
+	e.tokens.mu.Lock()
+	e.tokens.pending[userID] = rec
+	e.tokens.mu.Unlock()
+}
+
+// flushPending writes a refreshed record whose save failed earlier (it
+// holds a rotated refresh token Google will not give again).
+func (e *Exchanger) flushPending(ctx context.Context, userID string) error {
+	e.tokens.mu.Lock()
+	p := e.tokens.pending[userID]
+	e.tokens.mu.Unlock()
+	if p == nil {
+		return nil
+	}
+	cur, err := e.tokens.store.Get(ctx, userID)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return &SaveError{UserID: userID, Err: err}
+	}
+	base := cur
+	if base == nil {
+		base = &Record{UserID: userID}
+	}
+	err = e.update(ctx, base, func(r *Record) error {
+		v := r.Version
+		*r = *p.Clone()
+		r.Version = v
+		return nil
+	})
+	if err != nil {
+		return &SaveError{UserID: userID, Err: err}
+	}
+	e.tokens.mu.Lock()
+	if e.tokens.pending[userID] == p {
+		delete(e.tokens.pending, userID)
+	}
+	e.tokens.mu.Unlock()
+	return nil
+}
+
+// seal encrypts a token field for the user.
+func (e *Exchanger) seal(userID, field, token string) ([]byte, error) {
+	ct, err := e.tokens.cipher.Encrypt([]byte(token), associatedData(userID, field))
+	if err != nil {
+		return nil, fmt.Errorf("serverauth: encrypting %s of user %q: %w", field, userID, err)
+	}
+	return ct, nil
+}
+
+// open decrypts a token field of the user.
+func (e *Exchanger) open(userID, field string, sealed []byte) (string, error) {
+	pt, err := e.tokens.cipher.Decrypt(sealed, associatedData(userID, field))
+	if err != nil {
+		if !errors.Is(err, ErrDecrypt) {
+			err = fmt.Errorf("%w: %w", ErrDecrypt, err)
+		}
+		return "", fmt.Errorf("serverauth: %s of user %q: %w", field, userID, err)
+	}
+	return string(pt), nil
+}
+
+// TokenSource returns an oauth2.TokenSource for the user, backed by Token.
+// Its Token method has no context: a refresh it triggers runs with a 30 s
+// timeout, detached from any caller. Tokens are cached by the Exchanger,
+// so there is no need to wrap it in oauth2.ReuseTokenSource.
+func (e *Exchanger) TokenSource(userID string) oauth2.TokenSource {
+	return &userTokenSource{e: e, userID: userID}
+}
+
+type userTokenSource struct {
+	e      *Exchanger
+	userID string
+}
+
+func (s *userTokenSource) Token() (*oauth2.Token, error) {
+	if ct, ok := s.e.cached(s.userID); ok {
+		return ct.tok, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), refreshTimeout)
+	defer cancel()
+	return s.e.Token(ctx, s.userID)
+}
