@@ -251,10 +251,17 @@ func (e *Exchanger) finishExchange(ctx context.Context, tok *oauth2.Token, start
 	res.UserID, res.Profile = p.Subject, p
 	e.logger().LogAttrs(ctx, slog.LevelInfo, "serverauth: code exchanged",
 		slog.String("user_id", res.UserID), slog.Bool("refresh_token", res.RefreshTokenIssued), slog.Any("granted_scopes", granted))
+	var errs []error
 	if missing := missingScopes(e.required, granted); len(missing) > 0 {
-		return res, &ScopeError{Missing: missing}
+		errs = append(errs, &ScopeError{Missing: missing})
 	}
-	return res, nil
+	if e.tokens.store != nil {
+		// Saved before returning: a refresh token Google gave is never lost.
+		if err := e.Save(ctx, res); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return res, errors.Join(errs...)
 }
 
 // setExpiry sets tok.Expiry from expires_in on the library's clock (x/oauth2
