@@ -109,6 +109,18 @@ type Config struct {
 	// concurrent duplicates.
 	DuplicateCodeWindow time.Duration
 
+	// CSRFHeader is the header SignInHandler requires on every request, a
+	// CSRF defence: browsers cannot send a custom header cross-origin
+	// without a CORS preflight (RFC 9700 §4.7; Google's samples use
+	// X-Requested-With). Empty means "X-Requested-With". Do not allow it in
+	// CORS for untrusted origins.
+	CSRFHeader string
+
+	// AllowedOrigins, when set, makes SignInHandler refuse a request whose
+	// Origin header is present and not in the list (exact match, such as
+	// "https://app.example.com"). Mobile apps send no Origin and pass.
+	AllowedOrigins []string
+
 	// InsecureAllowServiceAccounts accepts ID tokens whose email ends in
 	// gserviceaccount.com. Google signs service-account ID tokens with the
 	// same keys and lets their caller choose aud, so by default they are

@@ -151,10 +151,22 @@ func (e *Exchanger) Exchange(ctx context.Context, code string, opts ...ExchangeO
 	res, err, shared := e.codes.Do(ctx, exchangeKey(code, redirect, o), exchangeTimeout,
 		func(ctx context.Context) (*Result, error) { return e.exchange(ctx, code, redirect, o) },
 		e.retainExchange)
+	res = res.clone()
 	if shared {
 		e.logger().LogAttrs(ctx, slog.LevelInfo, "serverauth: duplicate code answered from the first exchange")
+		// The first save failed: the store may be back, so try again
+		// rather than repeat the old failure.
+		var se *SaveError
+		if errors.As(err, &se) && res != nil {
+			var scopeErr *ScopeError
+			errs := []error{e.Save(ctx, res)}
+			if errors.As(err, &scopeErr) {
+				errs = append(errs, scopeErr)
+			}
+			err = errors.Join(errs...)
+		}
 	}
-	return res.clone(), err
+	return res, err
 }
 
 // exchangeKey hashes the code with the parameters that change what Google

@@ -685,3 +685,23 @@ func TestRekeyMovesRecordsToPrimary(t *testing.T) {
 		}
 	}
 }
+
+func TestDuplicateCodeRetriesAFailedSave(t *testing.T) {
+	f := newStoreFixture(t, serverauthtest.Options{})
+	code := f.mint(serverauthtest.CodeRequest{Scopes: []string{"openid", "email", "drive.appdata"}})
+	f.store.fail.Store(true)
+	if _, err := f.e.Exchange(context.Background(), code); !errors.Is(err, errStoreDown) {
+		t.Fatalf("Exchange with the store down = %v", err)
+	}
+	f.store.fail.Store(false)
+	res, err := f.e.Exchange(context.Background(), code) // the app retries the post
+	if err != nil {
+		t.Fatalf("retry after the store came back = %v, want the first exchange's result, saved now", err)
+	}
+	if _, err := f.store.Get(context.Background(), res.UserID); err != nil {
+		t.Fatalf("record after the retried save: %v", err)
+	}
+	if n := f.g.CodeExchanges(code); n != 1 {
+		t.Fatalf("code sent %d times, want 1", n)
+	}
+}

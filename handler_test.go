@@ -1,0 +1,195 @@
+package serverauth_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/serverauth/serverauth"
+	"github.com/serverauth/serverauth/serverauthtest"
+)
+
+type handlerCase struct {
+	name        string
+	method      string
+	header      map[string]string
+	contentType string
+	body        func(f *storeFixture) string
+	cfg         func(*serverauth.Config)
+	setup       func(f *storeFixture)
+	wantStatus  int
+	wantError   string
+}
+
+func formCode(code string) string { return url.Values{"code": {code}}.Encode() }
+
+func TestSignInHandler(t *testing.T) {
+	ios := func(f *storeFixture) string {
+		return f.mint(serverauthtest.CodeRequest{Scopes: []string{"openid", "email", "profile", "drive.appdata"}})
+	}
+	other := serverauthtest.Client{ID: "999999999999-other.apps.googleusercontent.com", Secret: "GOCSPX-o", Type: serverauthtest.ClientWeb, ProjectID: "other"}
+	tests := []handlerCase{
+		{name: "form code", body: func(f *storeFixture) string { return formCode(ios(f)) }, wantStatus: 200},
+		{name: "JSON code", contentType: "application/json", body: func(f *storeFixture) string { return fmt.Sprintf(`{"code":%q}`, ios(f)) }, wantStatus: 200},
+		{name: "form with charset", contentType: "application/x-www-form-urlencoded; charset=utf-8", body: func(f *storeFixture) string { return formCode(ios(f)) }, wantStatus: 200},
+		{name: "GET", method: http.MethodGet, body: func(*storeFixture) string { return "" }, wantStatus: 405, wantError: "invalid_request"},
+		{name: "no X-Requested-With", header: map[string]string{"X-Requested-With": ""}, body: func(f *storeFixture) string { return formCode(ios(f)) }, wantStatus: 403, wantError: "access_denied"},
+		{name: "custom CSRF header", cfg: func(c *serverauth.Config) { c.CSRFHeader = "X-CSRF" }, body: func(f *storeFixture) string { return formCode(ios(f)) }, wantStatus: 403, wantError: "access_denied"},
+		{name: "custom CSRF header present", cfg: func(c *serverauth.Config) { c.CSRFHeader = "X-CSRF" }, header: map[string]string{"X-CSRF": "1"}, body: func(f *storeFixture) string { return formCode(ios(f)) }, wantStatus: 200},
+		{name: "disallowed Origin", cfg: func(c *serverauth.Config) { c.AllowedOrigins = []string{"https://app.example"} }, header: map[string]string{"Origin": "https://evil.example"}, body: func(f *storeFixture) string { return formCode(ios(f)) }, wantStatus: 403, wantError: "access_denied"},
+		{name: "allowed Origin", cfg: func(c *serverauth.Config) { c.AllowedOrigins = []string{"https://app.example"} }, header: map[string]string{"Origin": "https://app.example"}, body: func(f *storeFixture) string { return formCode(ios(f)) }, wantStatus: 200},
+		{name: "huge body", body: func(*storeFixture) string { return "code=" + strings.Repeat("a", serverauth.MaxSignInBody) }, wantStatus: 413, wantError: "invalid_request"},
+		{name: "malformed JSON", contentType: "application/json", body: func(*storeFixture) string { return `{"code":` }, wantStatus: 400, wantError: "invalid_request"},
+		{name: "JSON array", contentType: "application/json", body: func(*storeFixture) string { return `["4/0A"]` }, wantStatus: 400, wantError: "invalid_request"},
+		{name: "JSON code not a string", contentType: "application/json", body: func(*storeFixture) string { return `{"code":4}` }, wantStatus: 400, wantError: "invalid_request"},
+		{name: "unsupported content type", contentType: "text/plain", body: func(*storeFixture) string { return "4/0A" }, wantStatus: 415, wantError: "invalid_request"},
+		{name: "empty code", body: func(*storeFixture) string { return "code=" }, wantStatus: 400, wantError: "invalid_request"},
+		{name: "whitespace code", body: func(f *storeFixture) string { return formCode(" " + ios(f)) }, wantStatus: 400, wantError: "invalid_request"},
+		{name: "code twice", body: func(f *storeFixture) string { return "code=a&code=b" }, wantStatus: 400, wantError: "invalid_request"},
+		{name: "code and id_token", body: func(f *storeFixture) string { return "code=a&id_token=b" }, wantStatus: 400, wantError: "invalid_request"},
+		{name: "reused code", body: func(f *storeFixture) string {
+			code := ios(f)
+			f.e.Exchange(t.Context(), code)
+			f.clock.Advance(serverauthtest.DefaultCodeTTL / 2) // past the duplicate window
+			return formCode(code)
+		}, wantStatus: 401, wantError: "invalid_grant"},
+		{name: "expired code", body: func(f *storeFixture) string {
+			code := ios(f)
+			f.clock.Advance(serverauthtest.DefaultCodeTTL + 1)
+			return formCode(code)
+		}, wantStatus: 401, wantError: "invalid_grant"},
+		{name: "garbage code", body: func(*storeFixture) string { return formCode("4%2F0Agarbage") }, wantStatus: 401, wantError: "invalid_grant"},
+		{name: "code of another client", setup: func(f *storeFixture) { f.g.RegisterClient(other) }, body: func(f *storeFixture) string {
+			return formCode(f.mint(serverauthtest.CodeRequest{Origin: serverauthtest.OriginWebPopup, ClientID: other.ID}))
+		}, wantStatus: 401, wantError: "invalid_grant"},
+		{name: "scope not granted", body: func(f *storeFixture) string {
+			return formCode(f.mint(serverauthtest.CodeRequest{Scopes: []string{"openid", "email", "drive.appdata"}, GrantedScopes: []string{"openid", "email"}}))
+		}, wantStatus: 403, wantError: "insufficient_scope"},
+		{name: "Google unavailable", cfg: func(c *serverauth.Config) { c.Endpoints.TokenURL = "https://127.0.0.1:1/token" }, body: func(f *storeFixture) string { return formCode(ios(f)) }, wantStatus: 502, wantError: "temporarily_unavailable"},
+		{name: "server misconfigured (postmessage for a mobile code)", cfg: func(c *serverauth.Config) { c.RedirectURL = "postmessage" }, body: func(f *storeFixture) string { return formCode(ios(f)) }, wantStatus: 500, wantError: "server_error"},
+		{name: "id_token of a stored user", setup: func(f *storeFixture) { f.signIn(serverauthtest.CodeRequest{}) }, body: func(f *storeFixture) string {
+			return url.Values{"id_token": {f.g.IDToken(serverauthtest.DemoUser, f.g.IOSClientID())}}.Encode()
+		}, wantStatus: 200},
+		{name: "id_token of an unknown user", body: func(f *storeFixture) string {
+			return url.Values{"id_token": {f.g.IDToken(serverauthtest.DemoUser, f.g.IOSClientID())}}.Encode()
+		}, wantStatus: 403, wantError: "consent_required"},
+		{name: "id_token of a revoked user", setup: func(f *storeFixture) {
+			res := f.signIn(serverauthtest.CodeRequest{})
+			f.g.RevokeUser(res.UserID)
+			f.clock.Advance(2 * 3600e9)
+			f.e.Token(t.Context(), res.UserID)
+		}, body: func(f *storeFixture) string {
+			return url.Values{"id_token": {f.g.IDToken(serverauthtest.DemoUser, f.g.IOSClientID())}}.Encode()
+		}, wantStatus: 403, wantError: "consent_required"},
+		{name: "id_token of another audience", setup: func(f *storeFixture) { f.signIn(serverauthtest.CodeRequest{}) }, body: func(f *storeFixture) string {
+			return url.Values{"id_token": {f.sign(f.baseClaims().with("aud", `"someone-else.apps.googleusercontent.com"`))}}.Encode()
+		}, wantStatus: 401, wantError: "invalid_token"},
+		{name: "id_token JSON", contentType: "application/json", setup: func(f *storeFixture) { f.signIn(serverauthtest.CodeRequest{}) }, body: func(f *storeFixture) string {
+			return fmt.Sprintf(`{"id_token":%q}`, f.g.IDToken(serverauthtest.DemoUser, f.g.AndroidClientID()))
+		}, wantStatus: 200},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var mut []func(*serverauth.Config)
+			if tt.cfg != nil {
+				mut = append(mut, tt.cfg)
+			}
+			f := newStoreFixture(t, serverauthtest.Options{}, mut...)
+			if tt.setup != nil {
+				tt.setup(f)
+			}
+			body := tt.body(f)
+			method := tt.method
+			if method == "" {
+				method = http.MethodPost
+			}
+			req := httptest.NewRequest(method, "/signin", strings.NewReader(body))
+			ct := tt.contentType
+			if ct == "" {
+				ct = "application/x-www-form-urlencoded"
+			}
+			req.Header.Set("Content-Type", ct)
+			req.Header.Set("X-Requested-With", "XMLHttpRequest")
+			for k, v := range tt.header {
+				if v == "" {
+					req.Header.Del(k)
+				} else {
+					req.Header.Set(k, v)
+				}
+			}
+			rec := httptest.NewRecorder()
+			f.e.SignInHandler(nil).ServeHTTP(rec, req)
+			resp := rec.Result()
+			raw, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != tt.wantStatus {
+				t.Fatalf("status = %d (%s), want %d", resp.StatusCode, raw, tt.wantStatus)
+			}
+			if cc := resp.Header.Get("Cache-Control"); cc != "no-store" {
+				t.Errorf("Cache-Control = %q, want no-store", cc)
+			}
+			if tt.wantStatus == 405 && resp.Header.Get("Allow") != "POST" {
+				t.Errorf("Allow = %q, want POST", resp.Header.Get("Allow"))
+			}
+			for _, secret := range []string{f.cfg.ClientSecret, "ya29.", "1//", "4/0A", "eyJ"} {
+				if strings.Contains(string(raw), secret) {
+					t.Errorf("response %s contains a secret (%q)", raw, secret)
+				}
+			}
+			if tt.wantError != "" {
+				var e struct{ Error, ErrorDescription string }
+				if json.Unmarshal(raw, &e) != nil || e.Error != tt.wantError {
+					t.Errorf("body = %s, want error %q", raw, tt.wantError)
+				}
+				return
+			}
+			var p serverauth.PublicProfile
+			if err := json.Unmarshal(raw, &p); err != nil || p.UserID != serverauthtest.DemoUser.Sub || p.Email != serverauthtest.DemoUser.Email || !p.EmailVerified || p.Scopes == nil {
+				t.Errorf("profile = %s", raw)
+			}
+		})
+	}
+}
+
+func TestSignInHandlerNoRefreshTokenResetsConsent(t *testing.T) {
+	f := newStoreFixture(t, serverauthtest.Options{})
+	f.signIn(serverauthtest.CodeRequest{}) // consented earlier, elsewhere
+	fresh := f.newReplica(func(c *serverauth.Config) { c.Store = serverauth.NewMemoryStore(); c.Cipher = nil })
+	post := func(code string) *http.Response {
+		req := httptest.NewRequest(http.MethodPost, "/signin", strings.NewReader(formCode(code)))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("X-Requested-With", "XMLHttpRequest")
+		rec := httptest.NewRecorder()
+		fresh.SignInHandler(nil).ServeHTTP(rec, req)
+		return rec.Result()
+	}
+	scopes := []string{"openid", "email", "drive.appdata"}
+	if resp := post(f.mint(serverauthtest.CodeRequest{Scopes: scopes})); resp.StatusCode != 403 {
+		t.Fatalf("sign-in without a refresh token: status %d, want 403 consent_required", resp.StatusCode)
+	}
+	// The handler reset the grant, so the user's next sign-in brings one.
+	if resp := post(f.mint(serverauthtest.CodeRequest{Scopes: scopes})); resp.StatusCode != 200 {
+		t.Fatalf("next sign-in: status %d, want 200", resp.StatusCode)
+	}
+}
+
+func TestSignInHandlerCallsOnSignIn(t *testing.T) {
+	f := newStoreFixture(t, serverauthtest.Options{})
+	var got *serverauth.Result
+	h := f.e.SignInHandler(func(w http.ResponseWriter, r *http.Request, res *serverauth.Result) {
+		got = res
+		w.WriteHeader(http.StatusNoContent)
+	})
+	req := httptest.NewRequest(http.MethodPost, "/signin", strings.NewReader(formCode(f.mint(serverauthtest.CodeRequest{Scopes: []string{"openid", "email", "drive.appdata"}}))))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("X-Requested-With", "XMLHttpRequest")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusNoContent || got == nil || got.UserID != serverauthtest.DemoUser.Sub || got.Token == nil {
+		t.Fatalf("onSignIn got %v, status %d", got, rec.Code)
+	}
+}
