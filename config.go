@@ -1,6 +1,7 @@
 package serverauth
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"time"
@@ -109,6 +110,15 @@ type Config struct {
 	// concurrent duplicates.
 	DuplicateCodeWindow time.Duration
 
+	// Retry says how calls to Google retry transient failures (5xx, 408,
+	// 429, internal_failure, HTML throttle pages, network errors): refresh,
+	// revoke, key fetches, and Drive requests that can safely be repeated.
+	// An authorization-code exchange is retried only when the request never
+	// left (a failure to connect): the code may otherwise be spent. Never
+	// retried: invalid_grant, invalid_client, unauthorized_client,
+	// redirect_uri_mismatch. The zero value is the documented default.
+	Retry RetryPolicy
+
 	// CSRFHeader is the header SignInHandler requires on every request, a
 	// CSRF defence: browsers cannot send a custom header cross-origin
 	// without a CORS preflight (RFC 9700 §4.7; Google's samples use
@@ -126,6 +136,25 @@ type Config struct {
 	// same keys and lets their caller choose aud, so by default they are
 	// refused as sign-ins.
 	InsecureAllowServiceAccounts bool
+}
+
+// RetryPolicy bounds retries: capped exponential backoff with jitter,
+// honouring Retry-After, within the caller's context and a total budget.
+type RetryPolicy struct {
+	// MaxAttempts counts the first attempt. Zero means 4; 1 turns retries
+	// off.
+	MaxAttempts int
+	// InitialBackoff doubles per retry up to MaxBackoff, jittered between
+	// half and all of it. Zero means 250 ms and 8 s.
+	InitialBackoff time.Duration
+	MaxBackoff     time.Duration
+	// Budget is the longest one call spends retrying, from its first
+	// attempt; a Retry-After beyond it ends the retries at once. Zero means
+	// 20 s.
+	Budget time.Duration
+	// Sleep is how a retry waits. Nil waits on a timer; tests pass a
+	// function that advances their clock (and honours ctx).
+	Sleep func(ctx context.Context, d time.Duration) error
 }
 
 // now returns the configured clock.

@@ -14,6 +14,8 @@ import (
 	"unicode"
 
 	"golang.org/x/oauth2"
+
+	"github.com/serverauth/serverauth/internal/retry"
 )
 
 // MaxCodeSize is the longest authorization code accepted; Google's are
@@ -221,14 +223,27 @@ func (e *Exchanger) exchange(ctx context.Context, code, redirect string, o excha
 	if o.codeVerifier != "" {
 		authOpts = append(authOpts, oauth2.VerifierOption(o.codeVerifier))
 	}
-	start := e.cfg.now()
-	tok, err := e.oauthConfig(redirect).Exchange(ctx, code, authOpts...)
+	var (
+		tok   *oauth2.Token
+		te    *TokenError
+		start time.Time
+	)
+	err := e.retry.Do(ctx, func(ctx context.Context) (retry.Decision, error) {
+		sent.Store(false)
+		start = e.cfg.now()
+		t, err := e.oauthConfig(redirect).Exchange(ctx, code, authOpts...)
+		if err != nil {
+			te = newTokenError(err, errorContext{
+				op: opExchange, redirectURI: redirect, pkce: o.codeVerifier != "", code: code,
+				now: e.cfg.now(), secrets: []string{code, e.creds.ClientSecret, o.codeVerifier},
+			})
+			te.notSent = !sent.Load()
+			return te.retryDecision(), te
+		}
+		tok = t
+		return retry.Stop, nil
+	})
 	if err != nil {
-		te := newTokenError(err, errorContext{
-			op: opExchange, redirectURI: redirect, pkce: o.codeVerifier != "", code: code,
-			now: e.cfg.now(), secrets: []string{code, e.creds.ClientSecret, o.codeVerifier},
-		})
-		te.notSent = !sent.Load()
 		e.logger().LogAttrs(ctx, slog.LevelWarn, "serverauth: exchange failed",
 			slog.String("class", te.Class.String()), slog.String("error", te.Code), slog.Int("status", te.StatusCode))
 		return nil, te

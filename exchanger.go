@@ -13,6 +13,7 @@ import (
 	"github.com/serverauth/serverauth/internal/flight"
 	"github.com/serverauth/serverauth/internal/jwks"
 	"github.com/serverauth/serverauth/internal/lru"
+	"github.com/serverauth/serverauth/internal/retry"
 )
 
 // Exchanger does the server side of Google Sign-In for one web (server)
@@ -32,6 +33,7 @@ type Exchanger struct {
 	refreshes *flight.Group[string, *cachedToken] // one refresh per user at a time
 	tokens    tokenState
 	base      http.RoundTripper // under Client's authorising transport
+	retry     retry.Policy
 }
 
 // Default bounds of an exchange.
@@ -97,7 +99,16 @@ func New(cfg Config) (*Exchanger, error) {
 		keys:           jwks.New(ep.JWKSURL, e.httpClient, cfg.now),
 		allowSAccounts: cfg.InsecureAllowServiceAccounts,
 	}
+	e.retry = retry.Policy{
+		MaxAttempts:    cfg.Retry.MaxAttempts,
+		InitialBackoff: cfg.Retry.InitialBackoff,
+		MaxBackoff:     cfg.Retry.MaxBackoff,
+		Budget:         cfg.Retry.Budget,
+		Now:            cfg.now,
+		Sleep:          cfg.Retry.Sleep,
+	}
 	e.verifier.keys.OnFetch = e.logKeyFetch
+	e.verifier.keys.Retry = e.retry
 	e.codes = flight.New[[32]byte, *Result](cfg.now, maxRetainedCodes)
 	e.cache = lru.New[*cachedToken](cfg.TokenCacheSize)
 	e.refreshes = flight.New[string, *cachedToken](cfg.now, cfg.TokenCacheSize)

@@ -33,6 +33,11 @@ func newFixture(t *testing.T, opts serverauthtest.Options, mutate ...func(*serve
 	t.Cleanup(g.Close)
 	cfg := g.Config()
 	cfg.Now = clock.Now
+	// Retries wait on the test clock, not in real time.
+	cfg.Retry.Sleep = func(ctx context.Context, d time.Duration) error {
+		clock.Advance(d)
+		return ctx.Err()
+	}
 	for _, m := range mutate {
 		m(&cfg)
 	}

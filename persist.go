@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"golang.org/x/oauth2"
+
+	"github.com/serverauth/serverauth/internal/retry"
 )
 
 // Save stores the tokens of an exchange's Result, merging with what the
@@ -175,10 +177,26 @@ func (e *Exchanger) ResetConsent(ctx context.Context, res *Result) error {
 // invalid_token (already revoked or expired; Google deviates from RFC 7009
 // §2.2 here), mean done.
 func (e *Exchanger) revokeToken(ctx context.Context, token string) error {
+	var te *TokenError
+	err := e.retry.Do(ctx, func(ctx context.Context) (retry.Decision, error) {
+		te = e.revokeOnce(ctx, token)
+		if te == nil {
+			return retry.Stop, nil
+		}
+		return te.retryDecision(), te
+	})
+	if err != nil {
+		return te
+	}
+	return nil
+}
+
+// revokeOnce makes one revocation request.
+func (e *Exchanger) revokeOnce(ctx context.Context, token string) *TokenError {
 	ec := errorContext{op: opRevoke, now: e.cfg.now(), secrets: []string{token, e.creds.ClientSecret}}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.endpoints.RevokeURL, strings.NewReader(url.Values{"token": {token}}.Encode()))
 	if err != nil {
-		return err
+		return newTokenError(err, ec)
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	resp, err := e.httpClient.Do(req)

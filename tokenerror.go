@@ -14,6 +14,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/serverauth/serverauth/internal/redact"
+	"github.com/serverauth/serverauth/internal/retry"
 )
 
 // Operations named in a TokenError.
@@ -164,6 +165,19 @@ func retryAfter(h http.Header, now time.Time) time.Duration {
 		return t.Sub(now)
 	}
 	return 0
+}
+
+// retryDecision says whether another attempt of the same call may succeed:
+// only for temporary failures, after any Retry-After. An exchange is
+// retried only if the request never left, since the code may be spent.
+func (te *TokenError) retryDecision() retry.Decision {
+	switch {
+	case te.Op == opExchange && !te.notSent:
+		return retry.Stop
+	case te.Temporary():
+		return retry.Decision{Retry: true, After: te.RetryAfter}
+	}
+	return retry.Stop
 }
 
 // isReauthSubtype reports Google's reauthentication subtypes.

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/oauth2"
+
+	"github.com/serverauth/serverauth/internal/retry"
 )
 
 // Token path bounds.
@@ -291,10 +293,22 @@ func (e *Exchanger) refresh(ctx context.Context, rec *Record) (*cachedToken, err
 	if err != nil {
 		return nil, err
 	}
-	start := e.cfg.now()
-	tok, err := e.oauthConfig("").TokenSource(e.oauth2Context(ctx), &oauth2.Token{RefreshToken: rt}).Token()
+	var (
+		tok   *oauth2.Token
+		te    *TokenError
+		start time.Time
+	)
+	err = e.retry.Do(ctx, func(ctx context.Context) (retry.Decision, error) {
+		start = e.cfg.now()
+		t, err := e.oauthConfig("").TokenSource(e.oauth2Context(ctx), &oauth2.Token{RefreshToken: rt}).Token()
+		if err != nil {
+			te = newTokenError(err, errorContext{op: opRefresh, now: e.cfg.now(), secrets: []string{rt, e.creds.ClientSecret}})
+			return te.retryDecision(), te
+		}
+		tok = t
+		return retry.Stop, nil
+	})
 	if err != nil {
-		te := newTokenError(err, errorContext{op: opRefresh, now: e.cfg.now(), secrets: []string{rt, e.creds.ClientSecret}})
 		e.logger().LogAttrs(ctx, slog.LevelWarn, "serverauth: refresh failed", slog.String("user_id", userID),
 			slog.String("class", te.Class.String()), slog.String("error", te.Code), slog.Int("status", te.StatusCode))
 		if errors.Is(te, ErrInvalidGrant) {

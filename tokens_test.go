@@ -418,6 +418,7 @@ func TestTokenTransientFailuresBackOff(t *testing.T) {
 	r := f.newReplica(func(c *serverauth.Config) {
 		c.Endpoints.TokenURL = down.URL + "/token"
 		c.HTTPClient = down.Client()
+		c.Retry.MaxAttempts = 1 // this test is about the backoff between calls
 	})
 	f.clock.Advance(2 * time.Hour)
 	for i := 0; i < 10; i++ {
@@ -704,4 +705,56 @@ func TestDuplicateCodeRetriesAFailedSave(t *testing.T) {
 	if n := f.g.CodeExchanges(code); n != 1 {
 		t.Fatalf("code sent %d times, want 1", n)
 	}
+}
+
+func TestClientRetriesTransientFailuresOfIdempotentRequests(t *testing.T) {
+	f := newStoreFixture(t, serverauthtest.Options{})
+	res := f.signIn(serverauthtest.CodeRequest{})
+	var mu sync.Mutex
+	hits := map[string]int{}
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		hits[r.Method+" "+r.URL.Path]++
+		n := hits[r.Method+" "+r.URL.Path]
+		mu.Unlock()
+		switch {
+		case r.URL.Path == "/flaky" && n <= 2:
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(http.StatusServiceUnavailable)
+		case r.URL.Path == "/ratelimited" && n == 1:
+			w.WriteHeader(http.StatusForbidden)
+			io.WriteString(w, `{"error":{"code":403,"errors":[{"reason":"userRateLimitExceeded"}]}}`)
+		case r.URL.Path == "/forbidden":
+			w.WriteHeader(http.StatusForbidden)
+			io.WriteString(w, `{"error":{"code":403,"errors":[{"reason":"insufficientPermissions"}]}}`)
+		default:
+			fmt.Fprintf(w, "ok %s", body)
+		}
+	}))
+	defer api.Close()
+	c := f.e.Client(res.UserID)
+	check := func(method, path string, wantStatus, wantHits int) {
+		t.Helper()
+		req, _ := http.NewRequest(method, api.URL+path, strings.NewReader("body"))
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s = %v", method, path, err)
+		}
+		got, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		mu.Lock()
+		n := hits[method+" "+path]
+		mu.Unlock()
+		if resp.StatusCode != wantStatus || n != wantHits {
+			t.Fatalf("%s %s: status %d after %d attempts (%s), want %d after %d", method, path, resp.StatusCode, n, got, wantStatus, wantHits)
+		}
+		if wantStatus == 200 && string(got) != "ok body" {
+			t.Fatalf("%s %s: body %q, want the request body replayed", method, path, got)
+		}
+	}
+	check(http.MethodPut, "/flaky", 200, 3)
+	check(http.MethodPost, "/flaky", 503, 1) // a create is never repeated
+	check(http.MethodGet, "/ratelimited", 200, 2)
+	check(http.MethodGet, "/forbidden", 403, 1)
 }

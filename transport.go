@@ -1,8 +1,10 @@
 package serverauth
 
 import (
+	"bytes"
 	"io"
 	"net/http"
+	"time"
 )
 
 // Client returns an HTTP client that authorises each request as the user,
@@ -36,7 +38,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, err
 		}
 	}
-	resp, err := t.e.base.RoundTrip(authorize(req, ct))
+	resp, err := t.send(req, ct)
 	if err != nil || resp.StatusCode != http.StatusUnauthorized || !replayable(req) {
 		return resp, err
 	}
@@ -46,17 +48,93 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if ferr != nil {
 		return resp, nil // the 401 is the answer
 	}
-	retry := req
-	if req.Body != nil && req.Body != http.NoBody {
-		body, err := req.GetBody()
-		if err != nil {
-			return resp, nil
-		}
-		retry = req.Clone(req.Context())
-		retry.Body = body
+	again, err := rewind(req)
+	if err != nil {
+		return resp, nil
 	}
 	drain(resp)
-	return t.e.base.RoundTrip(authorize(retry, fresh))
+	return t.send(again, fresh)
+}
+
+// send makes the request with the token, retrying transient failures
+// (network errors, 5xx, 408, 429, Drive's rate-limit 403s) under the
+// Exchanger's retry policy when the request can safely be repeated.
+func (t *transport) send(req *http.Request, ct *cachedToken) (*http.Response, error) {
+	a := t.e.retry.Start()
+	for {
+		resp, err := t.e.base.RoundTrip(authorize(req, ct))
+		after, transient := transientFailure(resp, err, t.e.cfg.now())
+		if !transient || !idempotent(req) || !replayable(req) {
+			return resp, err
+		}
+		wait, ok := a.Next(req.Context(), after)
+		if !ok {
+			return resp, err
+		}
+		next, rerr := rewind(req)
+		if rerr != nil {
+			return resp, err
+		}
+		if resp != nil {
+			drain(resp)
+		}
+		if err := a.Sleep(req.Context(), wait); err != nil {
+			closeBody(next)
+			return nil, err
+		}
+		req = next
+	}
+}
+
+// transientFailure reports whether a response or transport error is worth
+// another attempt, and the server's Retry-After.
+func transientFailure(resp *http.Response, err error, now time.Time) (time.Duration, bool) {
+	if err != nil {
+		return 0, true // a network error; the request context is checked by the policy
+	}
+	switch resp.StatusCode {
+	case http.StatusInternalServerError, http.StatusBadGateway, http.StatusServiceUnavailable,
+		http.StatusGatewayTimeout, http.StatusRequestTimeout, http.StatusTooManyRequests:
+		return retryAfter(resp.Header, now), true
+	case http.StatusForbidden:
+		// Drive's per-user and project rate limits answer 403.
+		peek, _ := io.ReadAll(io.LimitReader(resp.Body, 8<<10))
+		resp.Body = readCloser{io.MultiReader(bytes.NewReader(peek), resp.Body), resp.Body}
+		if bytes.Contains(peek, []byte(`"userRateLimitExceeded"`)) || bytes.Contains(peek, []byte(`"rateLimitExceeded"`)) {
+			return retryAfter(resp.Header, now), true
+		}
+	}
+	return 0, false
+}
+
+type readCloser struct {
+	io.Reader
+	io.Closer
+}
+
+// idempotent reports whether repeating req cannot do harm. Drive's PATCH
+// updates set content and fields to given values, so repeating them is safe;
+// POST (create) is not repeated.
+func idempotent(req *http.Request) bool {
+	switch req.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodPut, http.MethodDelete, http.MethodPatch:
+		return true
+	}
+	return false
+}
+
+// rewind returns a copy of req with a fresh body, for another attempt.
+func rewind(req *http.Request) (*http.Request, error) {
+	if req.Body == nil || req.Body == http.NoBody {
+		return req, nil
+	}
+	body, err := req.GetBody()
+	if err != nil {
+		return nil, err
+	}
+	r := req.Clone(req.Context())
+	r.Body = body
+	return r, nil
 }
 
 // authorize returns a shallow copy of req with the Authorization header set;

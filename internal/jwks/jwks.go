@@ -31,6 +31,8 @@ import (
 	"time"
 
 	"github.com/go-json-experiment/json"
+
+	"github.com/serverauth/serverauth/internal/retry"
 )
 
 // Policy constants.
@@ -76,6 +78,10 @@ type Cache struct {
 
 	// OnFetch, when set, is told the outcome of every fetch (for logging).
 	OnFetch func(keys, skipped int, ttl time.Duration, err error)
+
+	// Retry retries a failed fetch within FetchTimeout: network errors,
+	// broken bodies, 5xx, 408 and 429.
+	Retry retry.Policy
 
 	cur atomic.Pointer[set] // the last good set, read without locking
 
@@ -184,7 +190,22 @@ func (c *Cache) fetch(ctx context.Context) error {
 func (c *Cache) run(cl *call) {
 	ctx, cancel := context.WithTimeout(context.Background(), FetchTimeout)
 	defer cancel()
-	s, skipped, err := c.get(ctx)
+	var (
+		s       *set
+		skipped int
+	)
+	err := c.Retry.Do(ctx, func(ctx context.Context) (retry.Decision, error) {
+		var err error
+		s, skipped, err = c.get(ctx)
+		var se statusError
+		switch {
+		case err == nil:
+			return retry.Stop, nil
+		case errors.As(err, &se) && se < 500 && se != http.StatusRequestTimeout && se != http.StatusTooManyRequests:
+			return retry.Stop, err
+		}
+		return retry.Again, err
+	})
 	c.mu.Lock()
 	if err == nil {
 		c.cur.Store(s)
@@ -223,7 +244,7 @@ func (c *Cache) get(ctx context.Context) (*set, int, error) {
 		return nil, 0, fmt.Errorf("reading keys: %w", err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, 0, fmt.Errorf("fetching keys: HTTP %d", resp.StatusCode)
+		return nil, 0, fmt.Errorf("fetching keys: %w", statusError(resp.StatusCode))
 	}
 	if len(body) > MaxBodySize {
 		return nil, 0, errors.New("key set larger than 1 MiB")
@@ -236,6 +257,11 @@ func (c *Cache) get(ctx context.Context) (*set, int, error) {
 	ttl := TTL(resp.Header)
 	return &set{keys: keys, fetched: now, freshUntil: now.Add(ttl)}, skipped, nil
 }
+
+// statusError is a key-set response's unexpected HTTP status.
+type statusError int
+
+func (s statusError) Error() string { return "HTTP " + strconv.Itoa(int(s)) }
 
 // TTL computes a key set's freshness from its response headers:
 // max-age − Age, clamped to [MinTTL, MaxTTL]. A missing or unparsable Age

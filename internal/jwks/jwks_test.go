@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/serverauth/serverauth/internal/retry"
 )
 
 type clock struct {
@@ -96,8 +98,12 @@ func (ks *keyServer) setKeys(kids ...string) {
 
 func (ks *keyServer) set(f func()) { ks.mu.Lock(); f(); ks.mu.Unlock() }
 
+// newCache returns a cache without retries, so tests count one fetch per
+// attempt; TestFetchRetries covers retrying.
 func newCache(ks *keyServer, c *clock) *Cache {
-	return New(ks.URL, ks.Client(), c.Now)
+	cache := New(ks.URL, ks.Client(), c.Now)
+	cache.Retry = retry.Policy{MaxAttempts: 1}
+	return cache
 }
 
 func start() *clock { return &clock{t: time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)} }
@@ -361,4 +367,43 @@ func TestParseSkipsUnusableKeys(t *testing.T) {
 	if err != nil || skipped != 1 || got["b"].N.Cmp(pub.N) != 0 {
 		t.Fatalf("Parse(bare + duplicate) = %v, %d, %v; want the first b", got, skipped, err)
 	}
+}
+
+func TestFetchRetries(t *testing.T) {
+	tests := []struct {
+		status      int
+		wantFetches int32
+	}{
+		{http.StatusServiceUnavailable, 3},
+		{http.StatusTooManyRequests, 3},
+		{http.StatusNotFound, 1}, // not worth retrying
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprint(tt.status), func(t *testing.T) {
+			ks, clk := newKeyServer(t, "a"), start()
+			ks.set(func() { ks.status = tt.status })
+			c := New(ks.URL, ks.Client(), clk.Now)
+			c.Retry = retry.Policy{MaxAttempts: 3, Now: clk.Now, Sleep: func(ctx context.Context, d time.Duration) error {
+				clk.Advance(d)
+				return nil
+			}}
+			if _, err := c.Key(context.Background(), "a"); !errors.Is(err, ErrUnavailable) {
+				t.Fatalf("Key = %v, want ErrUnavailable", err)
+			}
+			wantFetches(t, ks, tt.wantFetches)
+		})
+	}
+	// A transient failure that clears within the retries is invisible.
+	ks, clk := newKeyServer(t, "a"), start()
+	var n atomic.Int32
+	ks.set(func() { ks.status = http.StatusBadGateway })
+	c := New(ks.URL, ks.Client(), clk.Now)
+	c.Retry = retry.Policy{MaxAttempts: 3, Now: clk.Now, Sleep: func(ctx context.Context, d time.Duration) error {
+		if n.Add(1) == 1 {
+			ks.set(func() { ks.status = http.StatusOK })
+		}
+		return nil
+	}}
+	mustKey(t, c, "a")
+	wantFetches(t, ks, 2)
 }
