@@ -1,0 +1,389 @@
+// Package redisstore is a [serverauth.TokenStore] in Redis (6.0 or later,
+// or a compatible server such as Valkey), reached through go-redis v9. It
+// also implements [serverauth.Leaser] and [serverauth.Lister]. Every replica
+// of a backend can share it; it works with a single server, Sentinel, and
+// Redis Cluster.
+//
+// The store uses the [redis.UniversalClient] it is given and never closes
+// it.
+//
+// # Layout
+//
+// Each user is one hash at key <prefix><user ID> (the prefix is
+// [Config.Prefix], "serverauth:" by default; the user ID is used as is, any
+// bytes):
+//
+//	version        the record's version, decimal: "1", "2", …
+//	record         the record, JSON, described below
+//	lease_owner    the lease's owner; absent when there is no lease
+//	lease_expires  the lease's expiry, decimal Unix milliseconds
+//
+// The record field is a JSON object:
+//
+//	{
+//	  "format": 1,                          // this layout; others are refused
+//	  "refresh_token": "base64…",           // sealed bytes, standard base64
+//	  "access_token": "base64…",
+//	  "expiry": "2025-03-14T16:09:26.535897932Z",
+//	  "refresh_token_expiry": "…",          // RFC 3339, UTC, with nanoseconds
+//	  "scopes": ["openid", "email"],
+//	  "client_id": "…apps.googleusercontent.com",
+//	  "status": "active",
+//	  "created": "…",
+//	  "updated": "…"
+//	}
+//
+// Empty fields and zero times are left out. Keys never expire: a record
+// lives until it is deleted.
+//
+// # Atomicity
+//
+// Put, Lease and Release are Lua scripts (EVALSHA, falling back to EVAL)
+// touching only the user's key, so each is atomic and each works on Redis
+// Cluster, where a script may touch only keys of one slot. Put checks and
+// bumps version and writes record, leaving the lease fields alone; Lease
+// compares the caller's now, in Unix milliseconds, with lease_expires; Delete
+// is a DEL of the key, lease included. An expired lease stays in the hash,
+// harmless, until it is taken over or released or the user is deleted.
+//
+// Users walks the keyspace with SCAN MATCH <prefix>* TYPE hash (on every
+// master of a cluster, or every shard of a ring), dropping the keys SCAN may
+// return twice. The prefix names a key space that belongs to the store:
+// any other hash under it would be listed as a user.
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/serverauth/serverauth"
+)
+
+// DefaultPrefix is the key prefix used when [Config.Prefix] is empty.
+const DefaultPrefix = "serverauth:"
+
+// Config configures a [Store].
+type Config struct {
+	// Prefix is put before each user ID to make the user's key. Empty means
+	// DefaultPrefix. Stores sharing a Redis must use prefixes of which none
+	// is a prefix of another.
+	Prefix string
+}
+
+// Store is a [serverauth.TokenStore], [serverauth.Leaser] and
+// [serverauth.Lister] in Redis. It is safe for concurrent use by multiple
+// goroutines, and by multiple processes sharing the Redis.
+type Store struct {
+	client redis.UniversalClient
+	prefix string
+}
+
+// New returns a Store keeping its records in client's Redis under
+// cfg.Prefix. It does not contact Redis. The store never closes client.
+func New(client redis.UniversalClient, cfg Config) (*Store, error) {
+	if client == nil {
+		return nil, errors.New("redisstore: nil client")
+	}
+	prefix := cfg.Prefix
+	if prefix == "" {
+		prefix = DefaultPrefix
+	}
+	return &Store{client: client, prefix: prefix}, nil
+}
+
+// Prefix returns the store's key prefix.
+func (s *Store) Prefix() string { return s.prefix }
+
+func (s *Store) key(userID string) string { return s.prefix + userID }
+
+// Hash fields.
+const (
+	fieldVersion      = "version"
+	fieldRecord       = "record"
+	fieldLeaseOwner   = "lease_owner"
+	fieldLeaseExpires = "lease_expires"
+)
+
+// putScript stores a record if its version matches.
+// KEYS[1]: the user's key. ARGV[1]: the version the caller read ("0": none);
+// ARGV[2]: the new version; ARGV[3]: the record JSON.
+// Returns 1 when stored, 0 on a version conflict.
+var putScript = redis.NewScript(`
+local cur = redis.call('HGET', KEYS[1], 'version')
+if ARGV[1] == '0' then
+  if cur then return 0 end
+elseif cur ~= ARGV[1] then
+  return 0
+end
+redis.call('HSET', KEYS[1], 'version', ARGV[2], 'record', ARGV[3])
+return 1
+`)
+
+// leaseScript grants a lease unless another owner holds an unexpired one.
+// KEYS[1]: the user's key. ARGV[1]: owner; ARGV[2]: now, Unix ms;
+// ARGV[3]: the new expiry, Unix ms.
+// Returns 1 when granted, 0 when held by another owner, -1 when the user has
+// no record.
+var leaseScript = redis.NewScript(`
+if redis.call('HEXISTS', KEYS[1], 'version') == 0 then return -1 end
+local l = redis.call('HMGET', KEYS[1], 'lease_owner', 'lease_expires')
+if l[1] and l[1] ~= ARGV[1] and (tonumber(l[2]) or 0) > tonumber(ARGV[2]) then
+  return 0
+end
+redis.call('HSET', KEYS[1], 'lease_owner', ARGV[1], 'lease_expires', ARGV[3])
+return 1
+`)
+
+// releaseScript ends a lease if owner holds it.
+// KEYS[1]: the user's key. ARGV[1]: owner.
+var releaseScript = redis.NewScript(`
+if redis.call('HGET', KEYS[1], 'lease_owner') == ARGV[1] then
+  redis.call('HDEL', KEYS[1], 'lease_owner', 'lease_expires')
+end
+return 1
+`)
+
+// Get returns the record stored for userID, or an error wrapping
+// [serverauth.ErrNotFound].
+func (s *Store) Get(ctx context.Context, userID string) (*serverauth.Record, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("redisstore: get: %w", err)
+	}
+	if userID == "" {
+		return nil, fmt.Errorf("redisstore: get: %w", serverauth.ErrNotFound)
+	}
+	vals, err := s.client.HMGet(ctx, s.key(userID), fieldVersion, fieldRecord).Result()
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: get: %w", err)
+	}
+	version, _ := vals[0].(string)
+	data, _ := vals[1].(string)
+	if vals[0] == nil && vals[1] == nil {
+		return nil, fmt.Errorf("redisstore: get: %w", serverauth.ErrNotFound)
+	}
+	rec, err := decodeRecord(userID, version, []byte(data))
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: get: %w", err)
+	}
+	return rec, nil
+}
+
+// Put stores rec if the stored version is rec.Version (0: no record may
+// exist yet), and then sets rec.Version to the new version. Otherwise it
+// returns an error wrapping [serverauth.ErrVersionConflict]. A lease on the
+// user is kept. Put refuses a record with an empty user ID or with text
+// fields (client ID, status, scopes) that are not valid UTF-8.
+func (s *Store) Put(ctx context.Context, rec *serverauth.Record) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("redisstore: put: %w", err)
+	}
+	if err := checkRecord(rec); err != nil {
+		return fmt.Errorf("redisstore: put: %w", err)
+	}
+	data, err := encodeRecord(rec)
+	if err != nil {
+		return fmt.Errorf("redisstore: put: %w", err)
+	}
+	if rec.Version < 0 {
+		return fmt.Errorf("redisstore: put: %w", serverauth.ErrVersionConflict)
+	}
+	next := rec.Version + 1
+	n, err := putScript.Run(ctx, s.client, []string{s.key(rec.UserID)},
+		strconv.FormatInt(rec.Version, 10), strconv.FormatInt(next, 10), data).Int()
+	if err != nil {
+		return fmt.Errorf("redisstore: put: %w", err)
+	}
+	if n != 1 {
+		return fmt.Errorf("redisstore: put: %w", serverauth.ErrVersionConflict)
+	}
+	rec.Version = next
+	return nil
+}
+
+func checkRecord(rec *serverauth.Record) error {
+	if rec.UserID == "" {
+		return errors.New("empty user ID")
+	}
+	if !utf8.ValidString(rec.ClientID) {
+		return errors.New("client ID is not valid UTF-8")
+	}
+	if !utf8.ValidString(string(rec.Status)) {
+		return errors.New("status is not valid UTF-8")
+	}
+	for i, sc := range rec.Scopes {
+		if !utf8.ValidString(sc) {
+			return fmt.Errorf("scope %d is not valid UTF-8", i)
+		}
+	}
+	return nil
+}
+
+// Delete removes userID's record and any lease on it. Deleting a user that
+// is not stored is not an error.
+func (s *Store) Delete(ctx context.Context, userID string) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("redisstore: delete: %w", err)
+	}
+	if userID == "" {
+		return nil
+	}
+	if err := s.client.Del(ctx, s.key(userID)).Err(); err != nil {
+		return fmt.Errorf("redisstore: delete: %w", err)
+	}
+	return nil
+}
+
+// Lease implements [serverauth.Leaser]: it grants owner the lease on userID
+// until now+ttl, and reports true, unless another owner holds a lease that
+// has not expired by now (a lease expires at its expiry instant). Times are
+// compared in whole Unix milliseconds. Lease returns an error wrapping
+// [serverauth.ErrNotFound] for a user without a record, and an error for an
+// empty owner or a ttl that is not positive.
+func (s *Store) Lease(ctx context.Context, userID, owner string, now time.Time, ttl time.Duration) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, fmt.Errorf("redisstore: lease: %w", err)
+	}
+	if owner == "" {
+		return false, errors.New("redisstore: lease: empty owner")
+	}
+	if ttl <= 0 {
+		return false, errors.New("redisstore: lease: ttl must be positive")
+	}
+	if userID == "" {
+		return false, fmt.Errorf("redisstore: lease: %w", serverauth.ErrNotFound)
+	}
+	n, err := leaseScript.Run(ctx, s.client, []string{s.key(userID)}, owner,
+		strconv.FormatInt(now.UnixMilli(), 10), strconv.FormatInt(now.Add(ttl).UnixMilli(), 10)).Int()
+	switch {
+	case err != nil:
+		return false, fmt.Errorf("redisstore: lease: %w", err)
+	case n == -1:
+		return false, fmt.Errorf("redisstore: lease: %w", serverauth.ErrNotFound)
+	}
+	return n == 1, nil
+}
+
+// Release implements [serverauth.Leaser]: it ends owner's lease on userID.
+// Releasing a lease that owner does not hold, or on a user without a record,
+// is not an error.
+func (s *Store) Release(ctx context.Context, userID, owner string) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("redisstore: release: %w", err)
+	}
+	if userID == "" || owner == "" {
+		return nil
+	}
+	if err := releaseScript.Run(ctx, s.client, []string{s.key(userID)}, owner).Err(); err != nil {
+		return fmt.Errorf("redisstore: release: %w", err)
+	}
+	return nil
+}
+
+// scanCount is the COUNT hint of each SCAN.
+const scanCount = 100
+
+// Users implements [serverauth.Lister]. On a single server it yields users
+// as SCAN finds them; on a cluster or ring it scans every master or shard
+// first, then yields. Either way it remembers the keys it has yielded, to
+// drop SCAN's repeats, so a walk's memory grows with the number of users.
+func (s *Store) Users(ctx context.Context) iter.Seq2[string, error] {
+	return func(yield func(string, error) bool) {
+		if err := ctx.Err(); err != nil {
+			yield("", fmt.Errorf("redisstore: users: %w", err))
+			return
+		}
+		match := escapeGlob(s.prefix) + "*"
+		var forEach func(context.Context, func(context.Context, *redis.Client) error) error
+		switch c := s.client.(type) {
+		case *redis.ClusterClient:
+			forEach = c.ForEachMaster
+		case *redis.Ring:
+			forEach = c.ForEachShard
+		}
+		if forEach != nil {
+			var (
+				mu   sync.Mutex
+				keys = make(map[string]struct{})
+			)
+			err := forEach(ctx, func(ctx context.Context, node *redis.Client) error {
+				var cursor uint64
+				for {
+					page, next, err := node.ScanType(ctx, cursor, match, scanCount, "hash").Result()
+					if err != nil {
+						return err
+					}
+					mu.Lock()
+					for _, k := range page {
+						keys[k] = struct{}{}
+					}
+					mu.Unlock()
+					if cursor = next; cursor == 0 {
+						return nil
+					}
+				}
+			})
+			if err != nil {
+				yield("", fmt.Errorf("redisstore: users: %w", err))
+				return
+			}
+			for k := range keys {
+				if err := ctx.Err(); err != nil {
+					yield("", fmt.Errorf("redisstore: users: %w", err))
+					return
+				}
+				if !yield(strings.TrimPrefix(k, s.prefix), nil) {
+					return
+				}
+			}
+			return
+		}
+
+		seen := make(map[string]struct{})
+		var cursor uint64
+		for {
+			page, next, err := s.client.ScanType(ctx, cursor, match, scanCount, "hash").Result()
+			if err != nil {
+				yield("", fmt.Errorf("redisstore: users: %w", err))
+				return
+			}
+			for _, k := range page {
+				if _, dup := seen[k]; dup {
+					continue
+				}
+				seen[k] = struct{}{}
+				if err := ctx.Err(); err != nil {
+					yield("", fmt.Errorf("redisstore: users: %w", err))
+					return
+				}
+				if !yield(strings.TrimPrefix(k, s.prefix), nil) {
+					return
+				}
+			}
+			if cursor = next; cursor == 0 {
+				return
+			}
+		}
+	}
+}
+
+// escapeGlob escapes the characters special in a SCAN MATCH pattern.
+func escapeGlob(s string) string {
+	var b strings.Builder
+	for _, c := range []byte(s) {
+		switch c {
+		case '*', '?', '[', ']', '\\', '^', '-':
+			b.WriteByte('\\')
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
+}

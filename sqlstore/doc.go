@@ -1,0 +1,108 @@
+// Package sqlstore is a [serverauth.TokenStore] in one table of a SQL
+// database reached through database/sql: PostgreSQL, MySQL or MariaDB, or
+// SQLite. It also implements [serverauth.Leaser] and [serverauth.Lister].
+// Every replica of a backend can share the table.
+//
+// The store uses the *sql.DB it is given and never closes it. Register and
+// open the driver yourself, for example github.com/jackc/pgx/v5/stdlib or
+// github.com/lib/pq for PostgreSQL, github.com/go-sql-driver/mysql for MySQL
+// and MariaDB, modernc.org/sqlite or github.com/mattn/go-sqlite3 for SQLite.
+//
+// # Schema
+//
+// [Store.CreateTable] creates the table if it does not exist; or create it
+// yourself, in a migration, with the statement for your database below. The
+// table name is configurable ([Config.Table]); the columns are not. Times
+// are stored in UTC to the microsecond (finer digits are dropped); NULL
+// stands for the zero time. Scopes are stored space-separated, which OAuth
+// scopes allow since they never contain spaces. version counts accepted
+// writes; lease_owner and lease_expires hold the [serverauth.Leaser] lease
+// and are NULL when there is none.
+//
+// PostgreSQL (9.5 or later). user_id uses the "C" collation so that IDs
+// compare byte by byte:
+//
+//	CREATE TABLE IF NOT EXISTS serverauth_tokens (
+//		user_id              TEXT COLLATE "C" PRIMARY KEY,
+//		refresh_token        BYTEA NOT NULL,
+//		access_token         BYTEA NOT NULL,
+//		expiry               TIMESTAMPTZ,
+//		refresh_token_expiry TIMESTAMPTZ,
+//		scopes               TEXT NOT NULL,
+//		client_id            TEXT NOT NULL,
+//		status               TEXT NOT NULL,
+//		created_at           TIMESTAMPTZ,
+//		updated_at           TIMESTAMPTZ,
+//		version              BIGINT NOT NULL,
+//		lease_owner          TEXT,
+//		lease_expires        TIMESTAMPTZ
+//	)
+//
+// MySQL (5.7 or later) and MariaDB (10.3 or later). user_id and
+// lease_owner are VARBINARY, not VARCHAR, so that IDs differing only in case,
+// accents or trailing spaces stay distinct whatever the server's collation;
+// 1020 bytes hold 255 characters of any UTF-8. Times are DATETIME(6) in UTC:
+// open the DB with the driver's default loc=UTC (with go-sql-driver/mysql,
+// parseTime=true is recommended but not required).
+//
+//	CREATE TABLE IF NOT EXISTS serverauth_tokens (
+//		user_id              VARBINARY(1020) NOT NULL PRIMARY KEY,
+//		refresh_token        LONGBLOB NOT NULL,
+//		access_token         LONGBLOB NOT NULL,
+//		expiry               DATETIME(6) NULL,
+//		refresh_token_expiry DATETIME(6) NULL,
+//		scopes               MEDIUMTEXT NOT NULL,
+//		client_id            TEXT NOT NULL,
+//		status               TEXT NOT NULL,
+//		created_at           DATETIME(6) NULL,
+//		updated_at           DATETIME(6) NULL,
+//		version              BIGINT NOT NULL,
+//		lease_owner          VARBINARY(1020) NULL,
+//		lease_expires        DATETIME(6) NULL
+//	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4
+//
+// SQLite (3.24 or later). Times are INTEGER microseconds since the Unix
+// epoch, UTC, which keeps comparisons in SQL exact and cheap:
+//
+//	CREATE TABLE IF NOT EXISTS serverauth_tokens (
+//		user_id              TEXT NOT NULL PRIMARY KEY,
+//		refresh_token        BLOB NOT NULL,
+//		access_token         BLOB NOT NULL,
+//		expiry               INTEGER,
+//		refresh_token_expiry INTEGER,
+//		scopes               TEXT NOT NULL,
+//		client_id            TEXT NOT NULL,
+//		status               TEXT NOT NULL,
+//		created_at           INTEGER,
+//		updated_at           INTEGER,
+//		version              INTEGER NOT NULL,
+//		lease_owner          TEXT,
+//		lease_expires        INTEGER
+//	)
+//
+// With SQLite, concurrent writers on a pool of connections see "database is
+// locked" unless the database has a busy timeout (with modernc.org/sqlite,
+// add _pragma=busy_timeout(5000) to the DSN; WAL mode helps too), or the
+// pool is limited to one connection with db.SetMaxOpenConns(1). Do not use
+// a plain ":memory:" database with a pool: each connection gets its own.
+//
+// # Statements
+//
+// Each operation is one statement, so the store needs no transactions:
+// Put inserts when rec.Version is 0 (PostgreSQL and SQLite: INSERT … ON
+// CONFLICT DO NOTHING, where no row inserted means a version conflict;
+// MySQL: a plain INSERT, and a failed insert of a user who exists is a
+// version conflict) and otherwise updates WHERE user_id = ? AND version = ?,
+// where no row updated means a version conflict; Put never touches the lease
+// columns. Lease is one UPDATE … WHERE user_id = ? AND (lease_owner IS NULL
+// OR lease_owner = ? OR lease_expires <= ?), followed, when it updates
+// nothing, by a SELECT telling a held lease from a missing user. Users pages
+// through the table in user_id order, 100 rows per query.
+//
+// # Limits
+//
+// User IDs and lease owners are 1 to 255 characters of valid UTF-8 without
+// NUL; scopes must not contain white space; text fields must be valid UTF-8
+// without NUL. Put refuses other records; Get and Lease report such a user
+// as not found. MySQL stores times in the years 1000 to 9999 only.
+package sqlstore

@@ -1,0 +1,418 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"iter"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/serverauth/serverauth"
+)
+
+// Dialect is the SQL database a [Store] talks to.
+type Dialect int
+
+// The supported dialects.
+const (
+	Postgres Dialect = iota + 1 // PostgreSQL 9.5 or later
+	MySQL                       // MySQL 5.7 or later, MariaDB 10.3 or later
+	SQLite                      // SQLite 3.24 or later
+)
+
+// String returns the dialect's name.
+func (d Dialect) String() string {
+	switch d {
+	case Postgres:
+		return "PostgreSQL"
+	case MySQL:
+		return "MySQL"
+	case SQLite:
+		return "SQLite"
+	}
+	return "Dialect(" + strconv.Itoa(int(d)) + ")"
+}
+
+// DefaultTable is the table name used when [Config.Table] is empty.
+const DefaultTable = "serverauth_tokens"
+
+// Config configures a [Store].
+type Config struct {
+	// Dialect is the database's SQL dialect. It is required.
+	Dialect Dialect
+
+	// Table is the table's name: letters, digits and underscores, not
+	// starting with a digit, at most 63 characters, optionally qualified by
+	// a schema (PostgreSQL) or database (MySQL) name of the same form, as
+	// "schema.table". It is quoted in every statement, so it is case
+	// sensitive on PostgreSQL. Empty means DefaultTable.
+	Table string
+}
+
+// Store is a [serverauth.TokenStore], [serverauth.Leaser] and
+// [serverauth.Lister] in a SQL table. It is safe for concurrent use by
+// multiple goroutines, and by multiple processes sharing the database.
+type Store struct {
+	db      *sql.DB
+	dialect Dialect
+	table   string // quoted
+	q       queries
+}
+
+// queries are the store's statements, in the dialect's placeholder syntax.
+type queries struct {
+	get, insert, exists, update, delete, lease, leaseState, release, users string
+}
+
+// pageSize is how many user IDs one query of Users fetches.
+const pageSize = 100
+
+var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
+
+// New returns a Store keeping its records in cfg.Table of db. It checks the
+// configuration only: it neither connects nor creates the table (see
+// [Store.CreateTable]). The store never closes db.
+func New(db *sql.DB, cfg Config) (*Store, error) {
+	if db == nil {
+		return nil, errors.New("sqlstore: nil *sql.DB")
+	}
+	switch cfg.Dialect {
+	case Postgres, MySQL, SQLite:
+	default:
+		return nil, fmt.Errorf("sqlstore: unknown dialect %v", cfg.Dialect)
+	}
+	table := cfg.Table
+	if table == "" {
+		table = DefaultTable
+	}
+	parts := strings.Split(table, ".")
+	if len(parts) > 2 {
+		return nil, fmt.Errorf("sqlstore: invalid table name %q", table)
+	}
+	for i, p := range parts {
+		if !identRE.MatchString(p) {
+			return nil, fmt.Errorf("sqlstore: invalid table name %q", table)
+		}
+		if cfg.Dialect == MySQL {
+			parts[i] = "`" + p + "`"
+		} else {
+			parts[i] = `"` + p + `"`
+		}
+	}
+	s := &Store{db: db, dialect: cfg.Dialect, table: strings.Join(parts, ".")}
+	s.q = buildQueries(cfg.Dialect, s.table)
+	return s, nil
+}
+
+// dataCols are the columns Put writes, in the order of [Store.args].
+const dataCols = "refresh_token, access_token, expiry, refresh_token_expiry, scopes, client_id, status, created_at, updated_at"
+
+func buildQueries(d Dialect, t string) queries {
+	set := strings.ReplaceAll(dataCols, ",", " = ?,") + " = ?"
+	q := queries{
+		get:        "SELECT " + dataCols + ", version FROM " + t + " WHERE user_id = ?",
+		insert:     "INSERT INTO " + t + " (user_id, " + dataCols + ", version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
+		exists:     "SELECT 1 FROM " + t + " WHERE user_id = ?",
+		update:     "UPDATE " + t + " SET " + set + ", version = version + 1 WHERE user_id = ? AND version = ?",
+		delete:     "DELETE FROM " + t + " WHERE user_id = ?",
+		lease:      "UPDATE " + t + " SET lease_owner = ?, lease_expires = ? WHERE user_id = ? AND (lease_owner IS NULL OR lease_owner = ? OR lease_expires <= ?)",
+		leaseState: "SELECT lease_owner, lease_expires FROM " + t + " WHERE user_id = ?",
+		release:    "UPDATE " + t + " SET lease_owner = NULL, lease_expires = NULL WHERE user_id = ? AND lease_owner = ?",
+		users:      "SELECT user_id FROM " + t + " WHERE user_id > ? ORDER BY user_id LIMIT " + strconv.Itoa(pageSize),
+	}
+	if d != MySQL {
+		q.insert += " ON CONFLICT (user_id) DO NOTHING"
+	}
+	if d == Postgres {
+		for _, p := range []*string{&q.get, &q.insert, &q.exists, &q.update, &q.delete, &q.lease, &q.leaseState, &q.release, &q.users} {
+			*p = numberPlaceholders(*p)
+		}
+	}
+	return q
+}
+
+// numberPlaceholders turns each ? into $1, $2, … The statements hold no ?
+// other than placeholders.
+func numberPlaceholders(q string) string {
+	var b strings.Builder
+	n := 0
+	for _, c := range q {
+		if c == '?' {
+			n++
+			b.WriteString("$" + strconv.Itoa(n))
+			continue
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+// createTableSQL returns the dialect's CREATE TABLE statement for table,
+// which must already be quoted as needed. The package doc shows each with
+// DefaultTable.
+func createTableSQL(d Dialect, table string) string {
+	var cols, suffix string
+	switch d {
+	case Postgres:
+		cols = `
+	user_id              TEXT COLLATE "C" PRIMARY KEY,
+	refresh_token        BYTEA NOT NULL,
+	access_token         BYTEA NOT NULL,
+	expiry               TIMESTAMPTZ,
+	refresh_token_expiry TIMESTAMPTZ,
+	scopes               TEXT NOT NULL,
+	client_id            TEXT NOT NULL,
+	status               TEXT NOT NULL,
+	created_at           TIMESTAMPTZ,
+	updated_at           TIMESTAMPTZ,
+	version              BIGINT NOT NULL,
+	lease_owner          TEXT,
+	lease_expires        TIMESTAMPTZ`
+	case MySQL:
+		cols = `
+	user_id              VARBINARY(1020) NOT NULL PRIMARY KEY,
+	refresh_token        LONGBLOB NOT NULL,
+	access_token         LONGBLOB NOT NULL,
+	expiry               DATETIME(6) NULL,
+	refresh_token_expiry DATETIME(6) NULL,
+	scopes               MEDIUMTEXT NOT NULL,
+	client_id            TEXT NOT NULL,
+	status               TEXT NOT NULL,
+	created_at           DATETIME(6) NULL,
+	updated_at           DATETIME(6) NULL,
+	version              BIGINT NOT NULL,
+	lease_owner          VARBINARY(1020) NULL,
+	lease_expires        DATETIME(6) NULL`
+		suffix = " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
+	case SQLite:
+		cols = `
+	user_id              TEXT NOT NULL PRIMARY KEY,
+	refresh_token        BLOB NOT NULL,
+	access_token         BLOB NOT NULL,
+	expiry               INTEGER,
+	refresh_token_expiry INTEGER,
+	scopes               TEXT NOT NULL,
+	client_id            TEXT NOT NULL,
+	status               TEXT NOT NULL,
+	created_at           INTEGER,
+	updated_at           INTEGER,
+	version              INTEGER NOT NULL,
+	lease_owner          TEXT,
+	lease_expires        INTEGER`
+	}
+	return "CREATE TABLE IF NOT EXISTS " + table + " (" + cols + "\n)" + suffix
+}
+
+// CreateTable creates the store's table, with the schema shown in the
+// package documentation, unless a table of that name exists already (it is
+// then left alone, whatever its columns).
+func (s *Store) CreateTable(ctx context.Context) error {
+	if _, err := s.db.ExecContext(ctx, createTableSQL(s.dialect, s.table)); err != nil {
+		return fmt.Errorf("sqlstore: create table: %w", err)
+	}
+	return nil
+}
+
+// Get returns the record stored for userID, or an error wrapping
+// [serverauth.ErrNotFound].
+func (s *Store) Get(ctx context.Context, userID string) (*serverauth.Record, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("sqlstore: get: %w", err)
+	}
+	if checkID(userID) != nil {
+		return nil, fmt.Errorf("sqlstore: get: %w", serverauth.ErrNotFound)
+	}
+	var r row
+	err := s.db.QueryRowContext(ctx, s.q.get, userID).Scan(r.dest()...)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("sqlstore: get: %w", serverauth.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: get: %w", err)
+	}
+	rec, err := r.record(userID)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: get: %w", err)
+	}
+	return rec, nil
+}
+
+// Put stores rec if the stored version is rec.Version (0: no record may
+// exist yet), and then sets rec.Version to the new version. Otherwise it
+// returns an error wrapping [serverauth.ErrVersionConflict]. The lease
+// columns are left alone. Put refuses a record outside the limits in the
+// package documentation.
+func (s *Store) Put(ctx context.Context, rec *serverauth.Record) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("sqlstore: put: %w", err)
+	}
+	if err := checkRecord(rec); err != nil {
+		return fmt.Errorf("sqlstore: put: %w", err)
+	}
+	args := s.args(rec)
+	var (
+		res sql.Result
+		err error
+	)
+	if rec.Version == 0 {
+		res, err = s.db.ExecContext(ctx, s.q.insert, append([]any{rec.UserID}, args...)...)
+		if err != nil && s.dialect == MySQL && ctx.Err() == nil {
+			// Most likely a duplicate key. Tell it from other failures by
+			// looking, rather than by the driver's error numbers.
+			var one int
+			switch qerr := s.db.QueryRowContext(ctx, s.q.exists, rec.UserID).Scan(&one); {
+			case qerr == nil:
+				return fmt.Errorf("sqlstore: put: %w", serverauth.ErrVersionConflict)
+			case !errors.Is(qerr, sql.ErrNoRows):
+				err = qerr
+			}
+		}
+	} else {
+		res, err = s.db.ExecContext(ctx, s.q.update, append(args, rec.UserID, rec.Version)...)
+	}
+	if err != nil {
+		return fmt.Errorf("sqlstore: put: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("sqlstore: put: %w", err)
+	}
+	if n != 1 {
+		return fmt.Errorf("sqlstore: put: %w", serverauth.ErrVersionConflict)
+	}
+	rec.Version++
+	return nil
+}
+
+// Delete removes userID's record and any lease on it. Deleting a user that
+// is not stored is not an error.
+func (s *Store) Delete(ctx context.Context, userID string) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("sqlstore: delete: %w", err)
+	}
+	if checkID(userID) != nil {
+		return nil
+	}
+	if _, err := s.db.ExecContext(ctx, s.q.delete, userID); err != nil {
+		return fmt.Errorf("sqlstore: delete: %w", err)
+	}
+	return nil
+}
+
+// Lease implements [serverauth.Leaser]: it grants owner the lease on userID
+// until now+ttl, and reports true, unless another owner holds a lease that
+// has not expired by now (a lease expires at its expiry instant). Lease
+// returns an error wrapping [serverauth.ErrNotFound] for a user without a
+// record, and an error for an owner outside the limits in the package
+// documentation or a ttl that is not positive.
+func (s *Store) Lease(ctx context.Context, userID, owner string, now time.Time, ttl time.Duration) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, fmt.Errorf("sqlstore: lease: %w", err)
+	}
+	if err := checkID(owner); err != nil {
+		return false, fmt.Errorf("sqlstore: lease: owner: %w", err)
+	}
+	if ttl <= 0 {
+		return false, errors.New("sqlstore: lease: ttl must be positive")
+	}
+	if checkID(userID) != nil {
+		return false, fmt.Errorf("sqlstore: lease: %w", serverauth.ErrNotFound)
+	}
+	expires := truncate(now.Add(ttl))
+	res, err := s.db.ExecContext(ctx, s.q.lease, owner, s.timeArg(expires), userID, owner, s.timeArg(truncate(now)))
+	if err != nil {
+		return false, fmt.Errorf("sqlstore: lease: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("sqlstore: lease: %w", err)
+	}
+	if n == 1 {
+		return true, nil
+	}
+	// Nothing updated: no such user, a lease held by another owner, or
+	// (MySQL, which counts changed rows) owner renewing with an identical
+	// expiry.
+	var (
+		holder sql.NullString
+		until  nullTime
+	)
+	err = s.db.QueryRowContext(ctx, s.q.leaseState, userID).Scan(&holder, &until)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, fmt.Errorf("sqlstore: lease: %w", serverauth.ErrNotFound)
+	}
+	if err != nil {
+		return false, fmt.Errorf("sqlstore: lease: %w", err)
+	}
+	return holder.Valid && holder.String == owner && until.t.Equal(expires), nil
+}
+
+// Release implements [serverauth.Leaser]: it ends owner's lease on userID.
+// Releasing a lease that owner does not hold, or on a user without a record,
+// is not an error.
+func (s *Store) Release(ctx context.Context, userID, owner string) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("sqlstore: release: %w", err)
+	}
+	if checkID(userID) != nil || checkID(owner) != nil {
+		return nil
+	}
+	if _, err := s.db.ExecContext(ctx, s.q.release, userID, owner); err != nil {
+		return fmt.Errorf("sqlstore: release: %w", err)
+	}
+	return nil
+}
+
+// Users implements [serverauth.Lister]. It pages through the table in
+// user_id order, one query per 100 users, and holds no connection while it
+// yields, so the caller may use the store inside the loop.
+func (s *Store) Users(ctx context.Context) iter.Seq2[string, error] {
+	return func(yield func(string, error) bool) {
+		after := ""
+		for {
+			if err := ctx.Err(); err != nil {
+				yield("", fmt.Errorf("sqlstore: users: %w", err))
+				return
+			}
+			page, err := s.usersPage(ctx, after)
+			if err != nil {
+				yield("", fmt.Errorf("sqlstore: users: %w", err))
+				return
+			}
+			for _, id := range page {
+				if err := ctx.Err(); err != nil {
+					yield("", fmt.Errorf("sqlstore: users: %w", err))
+					return
+				}
+				if !yield(id, nil) {
+					return
+				}
+			}
+			if len(page) < pageSize {
+				return
+			}
+			after = page[len(page)-1]
+		}
+	}
+}
+
+func (s *Store) usersPage(ctx context.Context, after string) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, s.q.users, after)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	page := make([]string, 0, pageSize)
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		page = append(page, id)
+	}
+	return page, rows.Err()
+}

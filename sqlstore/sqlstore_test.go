@@ -1,0 +1,271 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	_ "github.com/go-sql-driver/mysql"
+	_ "github.com/jackc/pgx/v5/stdlib"
+	_ "modernc.org/sqlite"
+
+	"github.com/serverauth/serverauth"
+	"github.com/serverauth/serverauth/internal/testenv"
+	"github.com/serverauth/serverauth/serverauthtest"
+)
+
+// openDB opens the test database for a dialect, skipping the test when its
+// service is not configured.
+func openDB(t *testing.T, d Dialect) *sql.DB {
+	t.Helper()
+	var driver, dsn string
+	switch d {
+	case SQLite:
+		driver = "sqlite"
+		dsn = "file:" + filepath.Join(t.TempDir(), "test.db") + "?_pragma=busy_timeout(30000)&_pragma=journal_mode(WAL)"
+	case Postgres:
+		driver, dsn = "pgx", testenv.DSN(t, testenv.Postgres)
+	case MySQL:
+		driver, dsn = "mysql", testenv.DSN(t, testenv.MySQL)
+	}
+	db, err := sql.Open(driver, dsn)
+	if err != nil {
+		t.Fatalf("sql.Open(%q) = %v", driver, err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.PingContext(t.Context()); err != nil {
+		t.Fatalf("%v: ping: %v", d, err)
+	}
+	return db
+}
+
+// newTestStore returns a store on a table of its own, dropped when t ends.
+func newTestStore(t *testing.T, db *sql.DB, d Dialect) *Store {
+	t.Helper()
+	s, err := New(db, Config{Dialect: d, Table: testenv.Name("serverauth_test_")})
+	if err != nil {
+		t.Fatalf("New = %v", err)
+	}
+	if err := s.CreateTable(t.Context()); err != nil {
+		t.Fatalf("CreateTable = %v", err)
+	}
+	t.Cleanup(func() {
+		if _, err := db.ExecContext(context.Background(), "DROP TABLE "+s.table); err != nil {
+			t.Errorf("dropping %s: %v", s.table, err)
+		}
+	})
+	return s
+}
+
+var dialects = []Dialect{SQLite, Postgres, MySQL}
+
+func TestStore(t *testing.T) {
+	for _, d := range dialects {
+		t.Run(d.String(), func(t *testing.T) {
+			db := openDB(t, d)
+			serverauthtest.TestTokenStore(t, func(t *testing.T) serverauth.TokenStore {
+				return newTestStore(t, db, d)
+			})
+		})
+	}
+}
+
+// TestMySQLTextTimes runs the suite on MySQL without parseTime, where the
+// driver returns DATETIME columns as text.
+func TestMySQLTextTimes(t *testing.T) {
+	dsn := testenv.DSN(t, testenv.MySQL)
+	dsn = strings.NewReplacer("parseTime=true&", "", "&parseTime=true", "", "?parseTime=true", "").Replace(dsn)
+	db, err := sql.Open("mysql", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	s := newTestStore(t, db, MySQL)
+	rec := &serverauth.Record{
+		UserID:  "u",
+		Expiry:  time.Date(2025, 3, 14, 15, 9, 26, 535897932, time.UTC),
+		Created: time.Date(1000, 1, 1, 0, 0, 0, 0, time.UTC),
+	}
+	if err := s.Put(t.Context(), rec); err != nil {
+		t.Fatalf("Put = %v", err)
+	}
+	got, err := s.Get(t.Context(), "u")
+	if err != nil {
+		t.Fatalf("Get = %v", err)
+	}
+	for _, p := range [][2]time.Time{{got.Expiry, rec.Expiry}, {got.Created, rec.Created}, {got.Updated, rec.Updated}} {
+		if !p[0].Equal(truncate(p[1])) {
+			t.Errorf("Get returned time %v, want %v", p[0], truncate(p[1]))
+		}
+	}
+}
+
+// TestQualifiedTable checks a schema-qualified table name end to end.
+func TestQualifiedTable(t *testing.T) {
+	tests := []struct {
+		dialect Dialect
+		schema  string
+	}{
+		{Postgres, "public"},
+		{MySQL, "test"},
+		{SQLite, "main"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.dialect.String(), func(t *testing.T) {
+			db := openDB(t, tt.dialect)
+			s, err := New(db, Config{Dialect: tt.dialect, Table: tt.schema + "." + testenv.Name("Serverauth_Test_")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.CreateTable(t.Context()); err != nil {
+				t.Fatalf("CreateTable = %v", err)
+			}
+			t.Cleanup(func() { db.ExecContext(context.Background(), "DROP TABLE "+s.table) })
+			if err := s.CreateTable(t.Context()); err != nil {
+				t.Fatalf("CreateTable again = %v, want nil", err)
+			}
+			if err := s.Put(t.Context(), &serverauth.Record{UserID: "u"}); err != nil {
+				t.Fatalf("Put = %v", err)
+			}
+			if _, err := s.Get(t.Context(), "u"); err != nil {
+				t.Fatalf("Get = %v", err)
+			}
+		})
+	}
+}
+
+func TestNew(t *testing.T) {
+	db := &sql.DB{} // never used
+	tests := []struct {
+		name      string
+		cfg       Config
+		wantTable string // quoted; "" means New fails
+	}{
+		{"default table postgres", Config{Dialect: Postgres}, `"serverauth_tokens"`},
+		{"default table mysql", Config{Dialect: MySQL}, "`serverauth_tokens`"},
+		{"default table sqlite", Config{Dialect: SQLite}, `"serverauth_tokens"`},
+		{"mixed case kept", Config{Dialect: Postgres, Table: "Tokens_2"}, `"Tokens_2"`},
+		{"qualified", Config{Dialect: MySQL, Table: "app.tokens"}, "`app`.`tokens`"},
+		{"63 characters", Config{Dialect: SQLite, Table: "t" + strings.Repeat("x", 62)}, `"t` + strings.Repeat("x", 62) + `"`},
+		{"no dialect", Config{Table: "t"}, ""},
+		{"unknown dialect", Config{Dialect: 9}, ""},
+		{"64 characters", Config{Dialect: SQLite, Table: strings.Repeat("x", 64)}, ""},
+		{"leading digit", Config{Dialect: Postgres, Table: "1tokens"}, ""},
+		{"quote", Config{Dialect: Postgres, Table: `to"kens`}, ""},
+		{"backtick", Config{Dialect: MySQL, Table: "to`kens"}, ""},
+		{"space", Config{Dialect: MySQL, Table: "my tokens"}, ""},
+		{"injection", Config{Dialect: SQLite, Table: "t; DROP TABLE users"}, ""},
+		{"three parts", Config{Dialect: Postgres, Table: "a.b.c"}, ""},
+		{"empty part", Config{Dialect: Postgres, Table: "a."}, ""},
+		{"hyphen", Config{Dialect: Postgres, Table: "server-auth"}, ""},
+		{"non-ASCII", Config{Dialect: Postgres, Table: "tökens"}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := New(db, tt.cfg)
+			if tt.wantTable == "" {
+				if err == nil || !strings.HasPrefix(err.Error(), "sqlstore: ") {
+					t.Errorf("New(%+v) = %v, want a sqlstore error", tt.cfg, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("New(%+v) = %v, want nil", tt.cfg, err)
+			}
+			if s.table != tt.wantTable {
+				t.Errorf("New(%+v) table = %s, want %s", tt.cfg, s.table, tt.wantTable)
+			}
+		})
+	}
+	if _, err := New(nil, Config{Dialect: SQLite}); err == nil {
+		t.Errorf("New(nil) = nil error, want an error")
+	}
+}
+
+func TestPutRefuses(t *testing.T) {
+	s, err := New(&sql.DB{}, Config{Dialect: SQLite}) // refused before any query
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		rec  serverauth.Record
+	}{
+		{"empty user ID", serverauth.Record{}},
+		{"user ID of 256 characters", serverauth.Record{UserID: strings.Repeat("x", 256)}},
+		{"user ID not UTF-8", serverauth.Record{UserID: "\xff"}},
+		{"user ID with NUL", serverauth.Record{UserID: "a\x00b"}},
+		{"scope with space", serverauth.Record{UserID: "u", Scopes: []string{"a b"}}},
+		{"empty scope", serverauth.Record{UserID: "u", Scopes: []string{""}}},
+		{"client ID with NUL", serverauth.Record{UserID: "u", ClientID: "\x00"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := s.Put(t.Context(), &tt.rec)
+			if err == nil || !strings.HasPrefix(err.Error(), "sqlstore: put: ") {
+				t.Errorf("Put = %v, want a sqlstore error", err)
+			}
+		})
+	}
+}
+
+// TestDocSchema keeps the schemas in the package documentation identical
+// to the statements CreateTable runs.
+func TestDocSchema(t *testing.T) {
+	src, err := os.ReadFile("doc.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := strings.Join(strings.Fields(strings.ReplaceAll(string(src), "//", " ")), " ")
+	for _, d := range dialects {
+		ddl := strings.Join(strings.Fields(createTableSQL(d, DefaultTable)), " ")
+		if !strings.Contains(doc, ddl) {
+			t.Errorf("doc.go lacks the %v schema:\n%s", d, createTableSQL(d, DefaultTable))
+		}
+	}
+}
+
+func FuzzDecodeRecord(f *testing.F) {
+	f.Add("openid email https://www.googleapis.com/auth/drive.appdata", "2025-03-14 15:09:26.535897", int64(1741964966535897))
+	f.Add("", "1000-01-01 00:00:00", int64(0))
+	f.Add("  a\tb\n", "9999-12-31 23:59:59.999999999", int64(-62135596800000000))
+	f.Add("x", "0000-00-00 00:00:00", int64(-1))
+	f.Fuzz(func(t *testing.T, scopes, mysqlTime string, micros int64) {
+		// Scopes: what decodes must encode and decode to the same.
+		dec := decodeScopes(scopes)
+		rec := &serverauth.Record{UserID: "u", Scopes: dec}
+		if checkText(scopes) == nil {
+			if err := checkRecord(rec); err != nil {
+				t.Fatalf("checkRecord refuses decoded scopes %q: %v", dec, err)
+			}
+		}
+		if again := decodeScopes(encodeScopes(dec)); !slices.Equal(again, dec) {
+			t.Fatalf("decodeScopes(encodeScopes(%q)) = %q", dec, again)
+		}
+
+		// Times: SQLite's microseconds and MySQL's text.
+		s := &Store{dialect: SQLite}
+		var n nullTime
+		if err := n.Scan(micros); err != nil {
+			t.Fatalf("Scan(%d) = %v", micros, err)
+		}
+		if !n.t.IsZero() {
+			var back nullTime
+			if err := back.Scan(s.timeArg(truncate(n.t))); err != nil || !back.t.Equal(n.t) {
+				t.Fatalf("Scan(timeArg(%v)) = %v, %v", n.t, back.t, err)
+			}
+		}
+		if err := n.Scan([]byte(mysqlTime)); err != nil || n.t.IsZero() {
+			return
+		}
+		var back nullTime
+		if err := back.Scan(truncate(n.t).Format(mysqlLayout)); err != nil || !back.t.Equal(truncate(n.t)) {
+			t.Fatalf("Scan(%q) then formatting and scanning again = %v, %v; want %v", mysqlTime, back.t, err, truncate(n.t))
+		}
+	})
+}
