@@ -65,7 +65,7 @@ func (r *Result) String() string {
 		return "<nil>"
 	}
 	return fmt.Sprintf("serverauth.Result{UserID:%q GrantedScopes:%q AccessToken:%s RefreshToken:%s}",
-		r.UserID, r.GrantedScopes, presence(r.Token != nil && r.Token.AccessToken != ""), presence(r.Token != nil && r.Token.RefreshToken != ""))
+		r.UserID, r.GrantedScopes, secretMark(r.Token != nil && r.Token.AccessToken != ""), secretMark(r.Token != nil && r.Token.RefreshToken != ""))
 }
 
 // GoString is String, so %#v shows no token either.
@@ -81,13 +81,6 @@ func (r *Result) LogValue() slog.Value {
 		slog.Any("granted_scopes", r.GrantedScopes),
 		slog.Bool("refresh_token", r.Token != nil && r.Token.RefreshToken != ""),
 	)
-}
-
-func presence(ok bool) string {
-	if ok {
-		return "[REDACTED]"
-	}
-	return "none"
 }
 
 // clone returns a copy of r that shares nothing mutable with it, so callers

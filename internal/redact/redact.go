@@ -4,6 +4,7 @@
 package redact
 
 import (
+	"net/url"
 	"regexp"
 	"strings"
 )
@@ -14,14 +15,20 @@ const Mask = "[REDACTED]"
 // credential matches the shapes of Google credentials: access tokens
 // (ya29.…), refresh tokens (1//…), authorization codes (4/0…), JWTs
 // (eyJ….….…), client secrets (GOCSPX-…), and Bearer header values.
-var credential = regexp.MustCompile(`ya29\.[0-9A-Za-z_\-.]+|1//[0-9A-Za-z_\-.]+|4/[0-9A-Za-z_\-.%]{8,}|eyJ[0-9A-Za-z_\-]*\.[0-9A-Za-z_\-]*\.[0-9A-Za-z_\-]*|GOCSPX-[0-9A-Za-z_\-]+|(?i:bearer\s+)[0-9A-Za-z_\-.~+/]+=*`)
+var credential = regexp.MustCompile(`ya29\.[0-9A-Za-z_\-.]+|1(?://|%2[Ff]%2[Ff])[0-9A-Za-z_\-.]+|4(?:/|%2[Ff])[0-9A-Za-z_\-.%]{8,}|eyJ[0-9A-Za-z_\-]*\.[0-9A-Za-z_\-]*\.[0-9A-Za-z_\-]*|GOCSPX-[0-9A-Za-z_\-]+|(?i:bearer\s+)[0-9A-Za-z_\-.~+/]+=*`)
 
-// String masks every known secret (empty ones are ignored) and every
+// String masks every known secret (empty ones are ignored), raw or
+// URL-encoded as in a form or query echoed back, and every
 // credential-shaped substring of s.
 func String(s string, secrets ...string) string {
 	for _, sec := range secrets {
-		if len(sec) >= 4 && strings.Contains(s, sec) {
-			s = strings.ReplaceAll(s, sec, Mask)
+		if len(sec) < 4 {
+			continue
+		}
+		for _, form := range [...]string{sec, url.QueryEscape(sec), url.PathEscape(sec)} {
+			if strings.Contains(s, form) {
+				s = strings.ReplaceAll(s, form, Mask)
+			}
 		}
 	}
 	if credentialHint(s) {
@@ -32,7 +39,7 @@ func String(s string, secrets ...string) string {
 
 // credentialHint cheaply rules out text that cannot match credential.
 func credentialHint(s string) bool {
-	return strings.Contains(s, "ya29.") || strings.Contains(s, "1//") || strings.Contains(s, "4/") ||
+	return strings.Contains(s, "ya29.") || strings.Contains(s, "1//") || strings.Contains(s, "4/") || strings.Contains(s, "%2") ||
 		strings.Contains(s, "eyJ") || strings.Contains(s, "GOCSPX-") || strings.Contains(strings.ToLower(s), "bearer")
 }
 

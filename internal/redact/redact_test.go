@@ -41,3 +41,15 @@ func TestTruncate(t *testing.T) {
 		t.Errorf("Truncate(short) = %q", got)
 	}
 }
+
+func TestStringEncodedForms(t *testing.T) {
+	for _, in := range []string{"code=4%2F0AX4XfWjklmn", "rt=1%2F%2F0gLxabcdef", "x=4%2f0AX4XfWjklmn"} {
+		if got := String(in); strings.Contains(got, "0AX4XfW") || strings.Contains(got, "0gLx") {
+			t.Errorf("String(%q) = %q, want the encoded credential masked", in, got)
+		}
+	}
+	secret := "s3cr3t/with+chars"
+	if got := String("client_secret=s3cr3t%2Fwith%2Bchars", secret); strings.Contains(got, "s3cr3t") {
+		t.Errorf("String = %q, want the form-encoded secret masked", got)
+	}
+}

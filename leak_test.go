@@ -1,0 +1,222 @@
+package serverauth_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/serverauth/serverauth"
+	"github.com/serverauth/serverauth/serverauthtest"
+)
+
+// leakScanner collects everything the library lets out (logs, error
+// strings, handler responses, printed values) and the secrets it must not
+// contain.
+type leakScanner struct {
+	mu      sync.Mutex
+	logs    bytes.Buffer
+	texts   []string
+	secrets map[string]string // secret → what it is
+}
+
+func (s *leakScanner) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.logs.Write(p)
+}
+
+func (s *leakScanner) plant(what string, secrets ...string) {
+	for _, v := range secrets {
+		if v != "" {
+			s.secrets[v] = what
+		}
+	}
+}
+
+func (s *leakScanner) out(what string, vals ...any) {
+	for _, v := range vals {
+		if v == nil {
+			continue
+		}
+		if err, ok := v.(error); ok {
+			// Every error in the tree: callers reach them with errors.As.
+			var walk func(error)
+			walk = func(err error) {
+				if err == nil {
+					return
+				}
+				s.texts = append(s.texts, what+": "+err.Error(), fmt.Sprintf("%v %+v", err, err))
+				switch u := err.(type) {
+				case interface{ Unwrap() error }:
+					walk(u.Unwrap())
+				case interface{ Unwrap() []error }:
+					for _, e := range u.Unwrap() {
+						walk(e)
+					}
+				}
+			}
+			walk(err)
+			continue
+		}
+		s.texts = append(s.texts, fmt.Sprintf("%s: %v | %+v | %#v | %s", what, v, v, v, v))
+	}
+}
+
+// credentialShape matches Google credentials anywhere in text.
+var credentialShape = regexp.MustCompile(`ya29\.[\w-]{6}|1//[\w-]{6}|4/0A[\w-]{6}|eyJ[\w-]{6,}\.eyJ|GOCSPX-[\w-]{6}`)
+
+func (s *leakScanner) check(t *testing.T) {
+	t.Helper()
+	all := append([]string{s.logs.String()}, s.texts...)
+	for _, text := range all {
+		for secret, what := range s.secrets {
+			if strings.Contains(text, secret) {
+				t.Errorf("%s leaked in: %.300s", what, text)
+			}
+		}
+		if m := credentialShape.FindString(text); m != "" {
+			t.Errorf("credential-shaped %q in: %.300s", m, text)
+		}
+	}
+	if s.logs.Len() == 0 {
+		t.Error("nothing was logged: the scan saw no logs")
+	}
+}
+
+// echoServer answers every request with a page echoing the request, as a
+// broken proxy might: the library must scrub it.
+func echoServer(t *testing.T, status int) *httptest.Server {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(status)
+		fmt.Fprintf(w, "<html>error for %s %s %s auth=%s</html>", r.URL, body, r.Header.Get("Authorization"), r.URL.RawQuery)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func TestNoSecretLeaks(t *testing.T) {
+	scan := &leakScanner{secrets: map[string]string{}}
+	logger := slog.New(slog.NewJSONHandler(scan, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	f := newStoreFixture(t, serverauthtest.Options{}, func(c *serverauth.Config) { c.Logger = logger })
+	ctx := context.Background()
+	scan.plant("client secret", f.cfg.ClientSecret)
+	keyring, keys := testKeyring(t, 9)
+	scan.plant("keyring key", keys[0].Encode()[2:])
+	scan.out("printed", f.cfg, &f.cfg, f.e, keyring, keys[0])
+	mint := func(req serverauthtest.CodeRequest) string {
+		code := f.mint(req)
+		scan.plant("code", code, url.QueryEscape(code))
+		return code
+	}
+	keep := func(res *serverauth.Result) {
+		if res != nil && res.Token != nil {
+			idt, _ := res.Token.Extra("id_token").(string)
+			scan.plant("token", res.Token.AccessToken, res.Token.RefreshToken, idt)
+		}
+	}
+
+	// Exchange: success, duplicate, reuse, wrong redirect, scope not granted.
+	code := mint(serverauthtest.CodeRequest{Scopes: []string{"openid", "email", "drive.appdata"}})
+	res, err := f.e.Exchange(ctx, code)
+	keep(res)
+	scan.out("exchange", res, err)
+	res2, err := f.e.Exchange(ctx, code)
+	scan.out("duplicate", res2, err)
+	f.clock.Advance(5 * time.Minute)
+	_, err = f.e.Exchange(ctx, code)
+	scan.out("reuse", err)
+	_, err = f.e.Exchange(ctx, mint(serverauthtest.CodeRequest{Origin: serverauthtest.OriginWebPopup}))
+	scan.out("redirect mismatch", err)
+	r3, err := f.e.Exchange(ctx, mint(serverauthtest.CodeRequest{Scopes: []string{"openid", "email", "drive.appdata"}, GrantedScopes: []string{"openid", "email"}, Prompt: "consent"}))
+	keep(r3)
+	scan.out("scope not granted", r3, err)
+	_, err = f.e.Exchange(ctx, " "+code)
+	scan.out("bad code", err)
+
+	// A wrong secret, and endpoints that echo the request back.
+	wrong := f.newReplica(func(c *serverauth.Config) { c.ClientSecret = "GOCSPX-wrong-but-still-secret" })
+	scan.plant("wrong client secret", "GOCSPX-wrong-but-still-secret")
+	_, err = wrong.Exchange(ctx, mint(serverauthtest.CodeRequest{}))
+	scan.out("wrong secret", err)
+	echo := echoServer(t, http.StatusBadGateway)
+	echoing := f.newReplica(func(c *serverauth.Config) {
+		c.Endpoints.TokenURL, c.Endpoints.RevokeURL, c.HTTPClient = echo.URL+"/token", echo.URL+"/revoke", echo.Client()
+		c.Logger = logger
+	})
+	_, err = echoing.Exchange(ctx, mint(serverauthtest.CodeRequest{}))
+	scan.out("echoing exchange", err)
+
+	// ID tokens.
+	idt := f.g.IDToken(serverauthtest.DemoUser, f.g.IOSClientID())
+	scan.plant("ID token", idt)
+	p, err := f.e.VerifyIDToken(ctx, idt)
+	scan.out("verify", p, err)
+	bad := f.sign(f.baseClaims().with("aud", `"other"`))
+	scan.plant("ID token", bad)
+	_, err = f.e.VerifyIDToken(ctx, bad)
+	scan.out("verify bad", err)
+
+	// Offline: refresh, echoing refresh, Drive, revoke, dead grant.
+	f.clock.Advance(2 * time.Hour)
+	tok, err := f.e.Token(ctx, res.UserID)
+	if err == nil {
+		scan.plant("refreshed token", tok.AccessToken)
+	}
+	scan.out("token", err)
+	rec, _ := f.store.Get(ctx, res.UserID)
+	scan.out("record", rec)
+	f.clock.Advance(2 * time.Hour)
+	_, err = echoing.Token(ctx, res.UserID)
+	scan.out("echoing refresh", err)
+	ad, err := f.e.AppData(ctx, res.UserID)
+	scan.out("appdata", err)
+	if ad != nil {
+		_, err = ad.Write(ctx, "x.json", "application/json", []byte("{}"))
+		scan.out("drive write", err)
+		_, err = ad.Read(ctx, "missing.json")
+		scan.out("drive read", err)
+	}
+	err = echoing.Revoke(ctx, res.UserID)
+	scan.out("echoing revoke", err)
+	err = f.e.Revoke(ctx, res.UserID)
+	scan.out("revoke", err)
+	other := f.signIn(serverauthtest.CodeRequest{User: serverauthtest.User{Sub: "42", Email: "x@example.com"}})
+	keep(other)
+	f.g.RevokeUser("42")
+	f.clock.Advance(2 * time.Hour)
+	_, err = f.e.Token(ctx, "42")
+	scan.out("dead grant", err)
+	_, err = f.e.Token(ctx, "42")
+	scan.out("dead grant again", err)
+
+	// The handler, success and failures; its responses count as output.
+	h := f.e.SignInHandler(nil)
+	for _, body := range []string{
+		"code=" + url.QueryEscape(mint(serverauthtest.CodeRequest{Scopes: []string{"openid", "email", "drive.appdata"}})),
+		"code=" + url.QueryEscape(code), // reused
+		"id_token=" + url.QueryEscape(bad),
+		"code=" + url.QueryEscape(mint(serverauthtest.CodeRequest{Origin: serverauthtest.OriginWebPopup})),
+	} {
+		req := httptest.NewRequest(http.MethodPost, "/signin", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("X-Requested-With", "XMLHttpRequest")
+		rw := httptest.NewRecorder()
+		h.ServeHTTP(rw, req)
+		scan.out("handler response", rw.Body.String())
+	}
+	scan.out("save error", &serverauth.SaveError{UserID: "u", Result: res, Err: errors.New("store down")})
+	scan.check(t)
+}
