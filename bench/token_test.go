@@ -104,7 +104,9 @@ func reuseSource() oauth2.TokenSource {
 
 type failingSource struct{}
 
-func (failingSource) Token() (*oauth2.Token, error) { panic("the cached token should have been reused") }
+func (failingSource) Token() (*oauth2.Token, error) {
+	panic("the cached token should have been reused")
+}
 
 // BenchmarkToken is the hot path: a cached valid token, 100 000 users
 // cached. serial/reuse-token-source and parallel/reuse-token-source are one
