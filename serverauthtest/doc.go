@@ -20,6 +20,30 @@
 // tokeninfo and userinfo. Where Google's behaviour is unknown, [Options] has
 // a switch and documents its default.
 //
+// # Fault injection
+//
+// Tests prove that code keeps working when Google does not. [Google.FailNext]
+// fails the next requests to an endpoint, [Google.FailFraction] a
+// reproducible share of them (seeded by Options.FaultSeed), with a [Fault]
+// of one of the kinds Google shows: 5xx and 429 answers in the endpoint's own
+// error shape, Google's HTML error and throttle pages, reset connections,
+// stalls, and truncated, malformed or mislabelled bodies. Most kinds fail a
+// request before it is processed, so a code stays unused and a retry
+// succeeds; FaultResetAfter, FaultTruncated, FaultMalformedJSON and
+// FaultWrongContentType process it first and then lose or break the
+// answer, so the code is spent although the client never saw the tokens.
+// [Google.FaultsInjected] counts the failed requests; [Google.ClearFaults]
+// disarms everything.
+//
+//	srv.FailNext(serverauthtest.EndpointToken, 1, serverauthtest.Fault{Kind: serverauthtest.FaultResetAfter})
+//	_, err := exchanger.Exchange(ctx, code) // fails: the connection was reset
+//	// The code was consumed all the same: exchanging it again gets
+//	// invalid_grant, and srv.CodeExchanges(code) is 1.
+//
+// The key endpoints fail too, for JWKS outages, and so does Drive, with its
+// backendError, rateLimitExceeded and userRateLimitExceeded errors. Outside
+// Go, POST /emulator/faults arms the same faults (see [EmulatorFaultRequest]).
+//
 // The same emulator, [Google], is an http.Handler: cmd/fakegoogle serves it
 // over plain HTTP on loopback for mobile and web developers.
 package serverauthtest

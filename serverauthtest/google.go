@@ -23,7 +23,7 @@ const (
 	EndpointDrive     Endpoint = "drive"     // /drive/v3/…, /upload/drive/v3/…
 	EndpointAuth      Endpoint = "auth"      // /o/oauth2/v2/auth, /o/oauth2/auth
 	EndpointDiscovery Endpoint = "discovery" // /.well-known/openid-configuration
-	EndpointEmulator  Endpoint = "emulator"  // /emulator/codes
+	EndpointEmulator  Endpoint = "emulator"  // /emulator/codes, /emulator/faults
 )
 
 // Request is a copy of a request the fake received.
@@ -43,15 +43,16 @@ type Request struct {
 // cmd/fakegoogle serves one over plain HTTP on loopback. It is safe for
 // concurrent use.
 //
-// Every endpoint goes through one wrapper that records the request and is
-// the place where fault injection (errors, throttling, stalls, broken
-// bodies) hooks in.
+// Every endpoint goes through one wrapper that records the request and then
+// applies the faults armed by [Google.FailNext] and [Google.FailFraction]
+// (errors, throttling, resets, stalls, broken bodies).
 type Google struct {
 	opts      Options
 	now       func() time.Time
 	nowOption func() time.Time // Options.Now as given, nil when nil
 	mux       *http.ServeMux
 	drive     *drive
+	faults    *faults
 
 	// guards everything below
 	mu sync.Mutex
@@ -154,6 +155,7 @@ func New(opts Options) *Google {
 	g.RegisterClient(Client{ID: opts.IOSClientID, Type: ClientIOS, ProjectID: opts.ProjectID})
 	g.RegisterClient(Client{ID: opts.AndroidClientID, Type: ClientAndroid, ProjectID: opts.ProjectID})
 	g.drive = newDrive(g.now, g.driveLookup, opts.Drive)
+	g.faults = newFaults(opts.FaultSeed)
 
 	mux := http.NewServeMux()
 	handle := func(e Endpoint, h http.HandlerFunc, paths ...string) {
@@ -172,6 +174,7 @@ func New(opts Options) *Google {
 	handle(EndpointAuth, g.handleAuth, "/o/oauth2/v2/auth", "/o/oauth2/auth")
 	handle(EndpointDiscovery, g.handleDiscovery, "/.well-known/openid-configuration")
 	handle(EndpointEmulator, g.handleEmulatorCodes, "/emulator/codes")
+	handle(EndpointEmulator, g.handleEmulatorFaults, "/emulator/faults")
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { googleHTMLError(w, http.StatusNotFound) })
 	g.mux = mux
 	return g
@@ -185,7 +188,7 @@ const maxFormBody = 1 << 20
 
 // serve wraps the handler of endpoint e: every request to the fake goes
 // through here, which records it and then gives fault injection its chance
-// before the endpoint's own handler runs.
+// to answer instead of, or after, the endpoint's own handler.
 func (g *Google) serve(e Endpoint, h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var formErr error
@@ -194,23 +197,18 @@ func (g *Google) serve(e Endpoint, h http.HandlerFunc) http.Handler {
 			formErr = r.ParseForm()
 		}
 		g.record(e, r)
-		if g.fault(e, w, r) {
+		handle := func(w http.ResponseWriter, r *http.Request) {
+			if formErr != nil {
+				oauthError(w, http.StatusBadRequest, "invalid_request", "Bad Request")
+				return
+			}
+			h(w, r)
+		}
+		if g.fault(e, w, r, handle) {
 			return
 		}
-		if formErr != nil {
-			oauthError(w, http.StatusBadRequest, "invalid_request", "Bad Request")
-			return
-		}
-		h(w, r)
+		handle(w, r)
 	})
-}
-
-// fault is the fault-injection hook: it will answer the request instead of
-// the endpoint (an error status, an HTML page, a reset connection, a stall,
-// a broken body) when a fault is armed for e, and report whether it did. No
-// faults exist yet.
-func (g *Google) fault(e Endpoint, w http.ResponseWriter, r *http.Request) (handled bool) {
-	return false
 }
 
 // record appends a copy of r to the request log.
@@ -274,7 +272,8 @@ func (g *Google) Count(e Endpoint) int {
 
 // CodeExchanges returns how many authorization_code requests carrying code
 // reached the token endpoint, successful or not: a test asserts a code was
-// sent exactly once.
+// sent exactly once. A request failed by a fault that does not process it
+// (see [FaultKind]) is not counted: it is only in [Google.Requests].
 func (g *Google) CodeExchanges(code string) int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -282,16 +281,19 @@ func (g *Google) CodeExchanges(code string) int {
 }
 
 // RefreshCount returns how many refresh_token requests with a refresh token
-// of user sub (live or dead) reached the token endpoint.
+// of user sub (live or dead) reached the token endpoint, not counting those
+// failed by a fault that does not process them.
 func (g *Google) RefreshCount(sub string) int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.refreshCounts[sub]
 }
 
-// ResetCounts forgets the recorded requests and the exchange and refresh
-// counts. Codes, tokens and keys are kept.
+// ResetCounts forgets the recorded requests and the exchange, refresh and
+// [Google.FaultsInjected] counts. Codes, tokens, keys and armed faults are
+// kept.
 func (g *Google) ResetCounts() {
+	g.faults.resetCounts()
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.requests = nil

@@ -238,6 +238,10 @@ type Options struct {
 	// Drive tunes the Drive emulator where Google's behaviour is unverified;
 	// the zero value is the default each field documents.
 	Drive DriveOptions
+
+	// FaultSeed seeds the draws of [Google.FailFraction], so that a run
+	// fails the same requests every time. Zero means 1.
+	FaultSeed int64
 }
 
 // withDefaults returns o with every zero field set to its default.
@@ -277,6 +281,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Keys <= 0 {
 		o.Keys = 2
+	}
+	if o.FaultSeed == 0 {
+		o.FaultSeed = 1
 	}
 	return o
 }

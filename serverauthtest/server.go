@@ -34,6 +34,9 @@ func NewServer(opts Options) *Server {
 	g := New(opts)
 	ts := httptest.NewUnstartedServer(g)
 	ts.Config.ErrorLog = log.New(handshakeFilter{os.Stderr}, "", log.LstdFlags)
+	// HTTP/1.1 only (httptest's default, made explicit): FaultReset and
+	// friends hijack the connection, which HTTP/2 cannot.
+	ts.EnableHTTP2 = false
 	ts.StartTLS()
 	return &Server{URL: ts.URL, Google: g, ts: ts}
 }
@@ -51,7 +54,11 @@ func (f handshakeFilter) Write(p []byte) (int, error) {
 }
 
 // Close shuts the server down and closes its client's idle connections.
-func (s *Server) Close() { s.ts.Close() }
+// Requests held by [FaultStall] end at once, their connections closed.
+func (s *Server) Close() {
+	s.faults.close()
+	s.ts.Close()
+}
 
 // Client returns an HTTP client that trusts the server's certificate.
 func (s *Server) Client() *http.Client { return s.ts.Client() }
