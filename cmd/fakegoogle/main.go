@@ -29,7 +29,25 @@
 //     consents at once (as the user in login_hint, if any) and redirects
 //     back with a code, like Google.
 //
-// It stops on SIGINT or SIGTERM, finishing requests in flight.
+// To see how an app or backend copes when Google fails, arm faults with
+// POST /emulator/faults (serverauthtest.EmulatorFaultRequest):
+//
+//	curl -s -X POST http://127.0.0.1:8085/emulator/faults \
+//	    -d '{"endpoint":"token","kind":"unavailable","count":2,"retry_after_seconds":1}'
+//
+// "count" fails the next requests to the endpoint, "fraction" (0 to 1) a
+// reproducible share of all later ones. Endpoints: token, revoke, jwks, pem,
+// tokeninfo, userinfo, drive, auth, discovery. Kinds: server_error,
+// unavailable, bad_gateway_html, throttle_html, too_many_requests,
+// rate_limit_exceeded, google_api_error (error answers in Google's shapes);
+// reset and stall (the request is not processed: a code stays unused);
+// reset_after, truncated, malformed_json and wrong_content_type (the request
+// is processed, then the answer is lost or broken). GET /emulator/faults
+// shows what is armed and how many requests failed; DELETE /emulator/faults
+// clears every fault.
+//
+// It stops on SIGINT or SIGTERM, finishing requests in flight (stalled ones
+// are ended).
 package main
 
 import (
@@ -121,6 +139,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	printBanner(stdout, base, g, opts.Issuer)
 
 	srv := &http.Server{Handler: g, ReadHeaderTimeout: 10 * time.Second}
+	srv.RegisterOnShutdown(g.ClearFaults) // ends stalled requests
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	select {
@@ -186,6 +205,9 @@ func printBanner(w io.Writer, base string, g *serverauthtest.Google, issuer stri
 		"    -d '{\"origin\":\"ios\",\"scope\":\"openid email profile drive.appdata\"}'\n\n"+
 		"Exchange it as the backend does:\n\n"+
 		"  curl -s %s -d grant_type=authorization_code --data-urlencode code=CODE \\\n"+
-		"    --data-urlencode client_id=%s --data-urlencode client_secret=%s\n\n",
-		base, e.TokenURL, g.WebClientID(), g.WebClientSecret())
+		"    --data-urlencode client_id=%s --data-urlencode client_secret=%s\n\n"+
+		"Make Google fail: the next two token requests get 503 (kinds: go doc ./cmd/fakegoogle; DELETE clears):\n\n"+
+		"  curl -s -X POST %s/emulator/faults \\\n"+
+		"    -d '{\"endpoint\":\"token\",\"kind\":\"unavailable\",\"count\":2}'\n\n",
+		base, e.TokenURL, g.WebClientID(), g.WebClientSecret(), base)
 }

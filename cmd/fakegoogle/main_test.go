@@ -129,7 +129,7 @@ func TestRunBanner(t *testing.T) {
 	}
 	for _, want := range []string{
 		serverauthtest.DefaultWebClientID, serverauthtest.DefaultWebClientSecret, serverauthtest.DefaultIOSClientID,
-		serverauthtest.DefaultAndroidClientID, "/.well-known/openid-configuration", "curl -s -X POST http://127.0.0.1:", "/emulator/codes",
+		serverauthtest.DefaultAndroidClientID, "/.well-known/openid-configuration", "curl -s -X POST http://127.0.0.1:", "/emulator/codes", "/emulator/faults",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("banner lacks %q:\n%s", want, out.String())
@@ -156,5 +156,71 @@ func TestRunRejectsBadArgs(t *testing.T) {
 				t.Errorf("run(%q) = %v, want an error containing %q", tt.args, err, tt.wantErr)
 			}
 		})
+	}
+}
+
+// TestRunFaults checks the fault control of the emulator: errors, resets,
+// and a stall that shutting down ends.
+func TestRunFaults(t *testing.T) {
+	base := start(t)
+	post := func(path, contentType, body string) (*http.Response, error) {
+		return http.Post(base+path, contentType, strings.NewReader(body))
+	}
+	arm := func(body string) {
+		t.Helper()
+		res, err := post("/emulator/faults", "application/json", body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != 200 {
+			t.Fatalf("POST /emulator/faults %s = %d", body, res.StatusCode)
+		}
+	}
+	exchange := func(code string) (*http.Response, error) {
+		form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "client_id": {serverauthtest.DefaultWebClientID}, "client_secret": {serverauthtest.DefaultWebClientSecret}}
+		client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+		res, err := client.PostForm(base+"/token", form)
+		if err == nil {
+			io.Copy(io.Discard, res.Body)
+			res.Body.Close()
+		}
+		return res, err
+	}
+	req, _ := http.NewRequest(http.MethodPost, base+"/emulator/codes", strings.NewReader(`{}`))
+	_, minted := getJSON(t, req)
+	code, _ := minted["code"].(string)
+
+	arm(`{"endpoint":"token","kind":"unavailable","count":1}`)
+	if res, err := exchange(code); err != nil || res.StatusCode != 503 {
+		t.Errorf("exchange under unavailable = %v, %v, want 503", res, err)
+	}
+	arm(`{"endpoint":"token","kind":"reset","count":1}`)
+	if _, err := exchange(code); err == nil || !strings.Contains(err.Error(), "connection reset") {
+		t.Errorf("exchange under reset = %v, want a connection reset", err)
+	}
+	if res, err := exchange(code); err != nil || res.StatusCode != 200 {
+		t.Errorf("exchange after the faults = %v, %v, want 200: the code was never consumed", res, err)
+	}
+
+	// A stalled request must not hold up the shutdown at the end of the test.
+	arm(`{"endpoint":"jwks","kind":"stall","count":1}`)
+	go func() {
+		if res, err := http.Get(base + "/oauth2/v3/certs"); err == nil {
+			res.Body.Close()
+		}
+	}()
+	for {
+		req, _ := http.NewRequest(http.MethodGet, base+"/emulator/faults", nil)
+		_, state := getJSON(t, req)
+		injected := 0.0
+		for _, s := range state["faults"].([]any) {
+			if m := s.(map[string]any); m["endpoint"] == "jwks" {
+				injected = m["injected"].(float64)
+			}
+		}
+		if injected == 1 {
+			break
+		}
 	}
 }
