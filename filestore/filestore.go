@@ -76,6 +76,12 @@ import (
 	"github.com/serverauth/serverauth"
 )
 
+var (
+	_ serverauth.TokenStore = (*Store)(nil)
+	_ serverauth.Leaser     = (*Store)(nil)
+	_ serverauth.Lister     = (*Store)(nil)
+)
+
 // Store is a [serverauth.TokenStore], [serverauth.Leaser] and
 // [serverauth.Lister] backed by a directory. It holds no open files between
 // calls and needs no closing. It is safe for concurrent use by multiple

@@ -79,6 +79,12 @@ type Config struct {
 	Prefix string
 }
 
+var (
+	_ serverauth.TokenStore = (*Store)(nil)
+	_ serverauth.Leaser     = (*Store)(nil)
+	_ serverauth.Lister     = (*Store)(nil)
+)
+
 // Store is a [serverauth.TokenStore], [serverauth.Leaser] and
 // [serverauth.Lister] in Redis. It is safe for concurrent use by multiple
 // goroutines, and by multiple processes sharing the Redis.

@@ -53,6 +53,12 @@ type Config struct {
 	Table string
 }
 
+var (
+	_ serverauth.TokenStore = (*Store)(nil)
+	_ serverauth.Leaser     = (*Store)(nil)
+	_ serverauth.Lister     = (*Store)(nil)
+)
+
 // Store is a [serverauth.TokenStore], [serverauth.Leaser] and
 // [serverauth.Lister] in a SQL table. It is safe for concurrent use by
 // multiple goroutines, and by multiple processes sharing the database.
