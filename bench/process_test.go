@@ -1,0 +1,287 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/serverauth/serverauth"
+	"github.com/serverauth/serverauth/internal/testenv"
+	"github.com/serverauth/serverauth/redisstore"
+	"github.com/serverauth/serverauth/serverauthtest"
+	"github.com/serverauth/serverauth/sqlstore"
+)
+
+// replicaEnv carries a replicaJob to a child process of the test binary,
+// which then acts as one replica of a backend in BenchmarkStormProcesses.
+const replicaEnv = "SERVERAUTH_BENCH_REPLICA"
+
+// replicaJob is what a replica process does: open the shared store, wait for
+// "go" on stdin, call Token PerUser times concurrently for every user, and
+// print "done <errors>".
+type replicaJob struct {
+	FakeURL string    // the fake Google, plain HTTP on loopback
+	Store   string    // "postgres" or "redis"
+	DSN     string    // the service's address
+	Name    string    // table or key prefix
+	Keyring string    // the Cipher, as ParseKeyring reads it
+	Now     time.Time // the replica's clock, stopped
+	Users   []string
+	PerUser int
+}
+
+// TestReplicaProcess is not a test: it is the replica process of
+// BenchmarkStormProcesses, and skips unless started as one.
+func TestReplicaProcess(t *testing.T) {
+	v := os.Getenv(replicaEnv)
+	if v == "" {
+		t.Skip("the replica process of BenchmarkStormProcesses")
+	}
+	var job replicaJob
+	if err := json.Unmarshal([]byte(v), &job); err != nil {
+		t.Fatal(err)
+	}
+	if err := runReplica(job, os.Stdin, os.Stdout); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func runReplica(job replicaJob, in io.Reader, out io.Writer) error {
+	ctx := context.Background()
+	var st serverauth.TokenStore
+	switch job.Store {
+	case "postgres":
+		db, err := sql.Open("pgx", job.DSN)
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		if err := db.PingContext(ctx); err != nil {
+			return err
+		}
+		if st, err = sqlstore.New(db, sqlstore.Config{Dialect: sqlstore.Postgres, Table: job.Name}); err != nil {
+			return err
+		}
+	case "redis":
+		opts, err := redis.ParseURL(job.DSN)
+		if err != nil {
+			return err
+		}
+		c := redis.NewClient(opts)
+		defer c.Close()
+		if err := c.Ping(ctx).Err(); err != nil {
+			return err
+		}
+		if st, err = redisstore.New(c, redisstore.Config{Prefix: job.Name}); err != nil {
+			return err
+		}
+	default:
+		return fmt.Errorf("unknown store %q", job.Store)
+	}
+	ex, err := serverauth.New(processConfig(job.FakeURL, job.Keyring, st, func() time.Time { return job.Now }))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(out, "ready")
+	if line, err := bufio.NewReader(in).ReadString('\n'); err != nil || line != "go\n" {
+		return fmt.Errorf("waiting for go: %q, %v", line, err)
+	}
+	got, err := storm([]*serverauth.Exchanger{ex}, job.Users, job.PerUser)
+	errs := 0
+	if err != nil {
+		errs = 1
+		fmt.Fprintln(os.Stderr, err)
+	}
+	for _, toks := range got {
+		if len(toks) > 1 {
+			errs++
+		}
+	}
+	fmt.Fprintf(out, "done %d\n", errs)
+	return nil
+}
+
+// processConfig is the configuration of every replica and of the parent.
+func processConfig(fakeURL, keyring string, st serverauth.TokenStore, now func() time.Time) serverauth.Config {
+	k, err := serverauth.ParseKeyring(keyring)
+	if err != nil {
+		panic(err)
+	}
+	return serverauth.Config{
+		ClientID:         serverauthtest.DefaultWebClientID,
+		ClientSecret:     serverauthtest.DefaultWebClientSecret,
+		AllowedClientIDs: []string{serverauthtest.DefaultIOSClientID, serverauthtest.DefaultAndroidClientID},
+		Endpoints:        serverauthtest.EndpointsAt(fakeURL),
+		Store:            st,
+		Cipher:           k,
+		Now:              now,
+	}
+}
+
+// BenchmarkStormProcesses is the refresh storm across four processes
+// sharing a PostgreSQL or Redis store: every iteration expires every user's
+// token and starts four replica processes (this test binary again), each
+// calling Token 10 times concurrently for each of 100 users. calls/user is
+// token-endpoint calls per user per expiry (the target is 1); errors counts
+// failed calls and users who got two different tokens.
+func BenchmarkStormProcesses(b *testing.B) {
+	const (
+		processes = 4
+		users     = 100
+		perUser   = 10
+	)
+	for _, kind := range []string{"postgres", "redis"} {
+		b.Run(kind+"-4-processes-100-users-10-goroutines", func(b *testing.B) {
+			var (
+				st   serverauth.TokenStore
+				dsn  string
+				name string
+			)
+			switch kind {
+			case "postgres":
+				dsn = testenv.DSN(b, testenv.Postgres)
+				st, name = openSQL(b, "pgx", dsn, sqlstore.Postgres)
+			case "redis":
+				dsn = testenv.DSN(b, testenv.Redis)
+				st, name = openRedis(b, dsn)
+			}
+			clock := serverauthtest.NewClock(time.Date(2026, 3, 14, 15, 9, 26, 0, time.UTC))
+			g := serverauthtest.New(serverauthtest.Options{Now: clock.Now, AccessTokenLifetime: stormTokenLifetime})
+			hs := httptest.NewServer(g)
+			b.Cleanup(hs.Close)
+			key, err := serverauth.GenerateKey(1)
+			if err != nil {
+				b.Fatal(err)
+			}
+			ex, err := serverauth.New(processConfig(hs.URL, key.Encode(), st, clock.Now))
+			if err != nil {
+				b.Fatal(err)
+			}
+			subs := make([]string, users)
+			for i := range subs {
+				subs[i] = userID(i)
+				code, err := g.MintCode(serverauthtest.CodeRequest{User: serverauthtest.User{Sub: subs[i], Email: "u" + subs[i] + "@example.com", EmailVerified: true}})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := ex.Exchange(context.Background(), code); err != nil {
+					b.Fatal(err)
+				}
+			}
+			calls, errs, storms := 0, 0, 0
+			for b.Loop() {
+				clock.Advance(stormTokenLifetime + time.Second)
+				before := make(map[string]int, users)
+				for _, s := range subs {
+					before[s] = g.RefreshCount(s)
+				}
+				job := replicaJob{FakeURL: hs.URL, Store: kind, DSN: dsn, Name: name, Keyring: key.Encode(),
+					Now: clock.Now(), Users: subs, PerUser: perUser}
+				n, err := runReplicas(job, processes)
+				if err != nil {
+					b.Fatal(err)
+				}
+				errs += n
+				for _, s := range subs {
+					calls += g.RefreshCount(s) - before[s]
+				}
+				storms++
+			}
+			b.ReportMetric(float64(calls)/float64(storms*users), "calls/user")
+			b.ReportMetric(float64(errs)/float64(storms), "errors")
+		})
+	}
+}
+
+// runReplicas starts n replica processes for job, lets them go together once
+// all are ready, and returns the errors they report.
+func runReplicas(job replicaJob, n int) (int, error) {
+	env, err := json.Marshal(job)
+	if err != nil {
+		return 0, err
+	}
+	type proc struct {
+		cmd *exec.Cmd
+		in  io.WriteCloser
+		out *bufio.Reader
+	}
+	var procs []proc
+	defer func() {
+		for _, p := range procs {
+			p.in.Close()
+			p.cmd.Process.Kill()
+			p.cmd.Wait()
+		}
+	}()
+	for range n {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestReplicaProcess$", "-test.count=1")
+		cmd.Env = append(os.Environ(), replicaEnv+"="+string(env))
+		cmd.Stderr = os.Stderr
+		in, err := cmd.StdinPipe()
+		if err != nil {
+			return 0, err
+		}
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			return 0, err
+		}
+		if err := cmd.Start(); err != nil {
+			return 0, err
+		}
+		procs = append(procs, proc{cmd, in, bufio.NewReader(out)})
+	}
+	// readLine returns the next line with the given prefix; the test
+	// framework's own lines (PASS, ok) are skipped.
+	readLine := func(p proc, prefix string) (string, error) {
+		for {
+			line, err := p.out.ReadString('\n')
+			if err != nil {
+				return "", fmt.Errorf("replica: waiting for %q: %w", prefix, err)
+			}
+			if strings.HasPrefix(line, prefix) {
+				return strings.TrimSpace(line), nil
+			}
+		}
+	}
+	for _, p := range procs {
+		if _, err := readLine(p, "ready"); err != nil {
+			return 0, err
+		}
+	}
+	for _, p := range procs {
+		if _, err := io.WriteString(p.in, "go\n"); err != nil {
+			return 0, err
+		}
+	}
+	total := 0
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	var firstErr error
+	for _, p := range procs {
+		wg.Go(func() {
+			line, err := readLine(p, "done ")
+			var k int
+			if err == nil {
+				_, err = fmt.Sscanf(line, "done %d", &k)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			total += k
+			firstErr = cmp(firstErr, err)
+		})
+	}
+	wg.Wait()
+	return total, firstErr
+}
