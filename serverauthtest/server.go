@@ -2,6 +2,7 @@ package serverauthtest
 
 import (
 	"bytes"
+	"crypto/x509"
 	"encoding/json"
 	"io"
 	"log"
@@ -62,6 +63,10 @@ func (s *Server) Close() {
 
 // Client returns an HTTP client that trusts the server's certificate.
 func (s *Server) Client() *http.Client { return s.ts.Client() }
+
+// Certificate returns the fake's TLS certificate, for clients in other
+// processes or languages that must trust it (as httptest.Server.Certificate).
+func (s *Server) Certificate() *x509.Certificate { return s.ts.Certificate() }
 
 // Endpoints returns the server's URLs for serverauth.
 func (s *Server) Endpoints() serverauth.Endpoints { return EndpointsAt(s.URL) }
