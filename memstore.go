@@ -81,6 +81,9 @@ func (m *MemoryStore) Lease(ctx context.Context, userID, owner string, now time.
 	if err := ctx.Err(); err != nil {
 		return false, err
 	}
+	if owner == "" || ttl <= 0 {
+		return false, fmt.Errorf("serverauth: MemoryStore.Lease needs an owner and a positive ttl")
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if _, ok := m.records[userID]; !ok {

@@ -42,7 +42,11 @@ func (s Status) NeedsConsent() bool { return s != StatusActive && s != "" }
 // Record is what a [TokenStore] keeps for one user. The token fields are
 // sealed by the Exchanger's [Cipher] before they reach the store and are
 // opaque bytes to it; a store persists every field as given and returns
-// them unchanged.
+// them unchanged, with these allowances: times keep at least microsecond
+// precision, a zero time stays zero, the location is not kept (UTC comes
+// back), and years lie in 1000–9999; nil and empty slices are equivalent.
+// User IDs are non-empty UTF-8 without NUL, up to 255 bytes, compared byte
+// for byte. Scopes never contain spaces.
 type Record struct {
 	UserID string // the ID token's sub; the key
 
@@ -89,8 +93,10 @@ type TokenStore interface {
 
 	// Put stores rec if the stored version equals rec.Version (0: no record
 	// may exist yet) and then sets rec.Version to the new version, one
-	// higher. Otherwise it stores nothing and returns an error wrapping
-	// ErrVersionConflict. The store must not keep a reference to rec.
+	// higher. Otherwise it stores nothing, leaves rec.Version unchanged and
+	// returns an error wrapping ErrVersionConflict (or the store's own
+	// error). The store must not keep a reference to rec. Put does not
+	// disturb a lease on the record.
 	Put(ctx context.Context, rec *Record) error
 
 	// Delete removes userID's record and any lease on it. Deleting a user
@@ -104,14 +110,18 @@ type TokenStore interface {
 // each process refreshes on its own.
 type Leaser interface {
 	// Lease grants owner the lease on userID until now+ttl and reports true
-	// if nobody else holds it (no lease, or one expired by now) or owner
-	// already holds it. It reports false, without error, when another owner
-	// holds an unexpired lease. Lease on a user without a record returns an
-	// error wrapping ErrNotFound.
+	// if nobody else holds it (no lease, or one whose expiry is at or before
+	// now) or owner already holds it (the lease is then extended). It
+	// reports false, without error, when another owner holds an unexpired
+	// lease. Times are the caller's clock, so all processes sharing a store
+	// compare the same kind of time. Lease on a user without a record
+	// returns an error wrapping ErrNotFound; an empty owner or a ttl not
+	// above zero is an error.
 	Lease(ctx context.Context, userID, owner string, now time.Time, ttl time.Duration) (bool, error)
 
 	// Release ends owner's lease on userID. Releasing a lease that owner
-	// does not hold (expired, taken over, never held) is not an error.
+	// does not hold (expired, taken over, never held), or on a user without
+	// a record, is not an error and leaves any other owner's lease alone.
 	Release(ctx context.Context, userID, owner string) error
 }
 
