@@ -36,6 +36,12 @@ import (
 // userinfo, tokeninfo, the key endpoints and discovery use Google API errors
 // ({"error":{"code":500,"errors":[{"reason":"backendError",…}],…}}); the
 // authorization endpoint, a browser page, answers with HTML pages.
+//
+// [NewServer] and cmd/fakegoogle speak HTTP/1.1, where the fake hijacks the
+// connection to reset or close it. Served over HTTP/2 instead, FaultReset,
+// FaultResetAfter, FaultStall and FaultTruncated reset the stream: the
+// client sees "stream error: … INTERNAL_ERROR" (after the first half of the
+// body, for FaultTruncated).
 type FaultKind int
 
 const (
@@ -296,8 +302,10 @@ func (g *Google) ClearFaults() {
 	defer fs.mu.Unlock()
 	clear(fs.queue)
 	clear(fs.fraction)
-	close(fs.stallEnd)
-	fs.stallEnd = make(chan struct{})
+	if !fs.closed {
+		close(fs.stallEnd)
+		fs.stallEnd = make(chan struct{})
+	}
 }
 
 // FaultsInjected returns how many requests to endpoint e were failed since
@@ -310,7 +318,7 @@ func (g *Google) FaultsInjected(e Endpoint) int {
 }
 
 // WaitFaultsInjected blocks until [Google.FaultsInjected](e) is at least n
-// or ctx ends, and then returns ctx's error, or nil. A test uses it to act
+// and returns nil, or until ctx ends and returns an error wrapping ctx.Err(). A test uses it to act
 // while a request is held by FaultStall: once the fault is counted, the
 // request has reached the fake and will not be processed.
 func (g *Google) WaitFaultsInjected(ctx context.Context, e Endpoint, n int) error {

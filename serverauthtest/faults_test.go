@@ -571,7 +571,7 @@ func TestFaultStallEnds(t *testing.T) {
 	}{
 		{name: "cap", stall: time.Nanosecond, end: func(*fixture) {}},
 		{name: "ClearFaults", end: func(f *fixture) { f.srv.ClearFaults() }},
-		{name: "Close", end: func(f *fixture) { f.srv.Close() }},
+		{name: "Close", end: func(f *fixture) { f.srv.Close(); f.srv.ClearFaults() }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
