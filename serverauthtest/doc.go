@@ -37,8 +37,8 @@
 //
 //	srv.FailNext(serverauthtest.EndpointToken, 1, serverauthtest.Fault{Kind: serverauthtest.FaultResetAfter})
 //	_, err := exchanger.Exchange(ctx, code) // fails: the connection was reset
-//	// The code was consumed all the same: exchanging it again gets
-//	// invalid_grant, and srv.CodeExchanges(code) is 1.
+//	// Google exchanged the code all the same (srv.CodeExchanges(code) is
+//	// 1): sending it again gets invalid_grant.
 //
 // The key endpoints fail too, for JWKS outages, and so does Drive, with its
 // backendError, rateLimitExceeded and userRateLimitExceeded errors. Outside
