@@ -110,7 +110,7 @@ func BenchmarkExchange(b *testing.B) {
 			return func(c string) error { _, err := ex.Exchange(ctx, c); return err }
 		}()},
 	} {
-		b.Run(tc.name, func(b *testing.B) {
+		b.Run("impl="+tc.name, func(b *testing.B) {
 			// Warm the connection and the key caches.
 			for range 3 {
 				if err := tc.do(code()); err != nil {

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -27,6 +28,9 @@ import (
 // replicaEnv carries a replicaJob to a child process of the test binary,
 // which then acts as one replica of a backend in BenchmarkStormProcesses.
 const replicaEnv = "SERVERAUTH_BENCH_REPLICA"
+
+// replicaPoolSize bounds each replica's PostgreSQL connections.
+const replicaPoolSize = 10
 
 // replicaJob is what a replica process does: open the shared store, wait for
 // "go" on stdin, call Token PerUser times concurrently for every user, and
@@ -68,6 +72,10 @@ func runReplica(job replicaJob, in io.Reader, out io.Writer) error {
 			return err
 		}
 		defer db.Close()
+		// A pool of its own size, as a deployment has: without a bound,
+		// four processes refreshing 100 users at once open more
+		// connections than PostgreSQL's default max_connections (100).
+		db.SetMaxOpenConns(replicaPoolSize)
 		if err := db.PingContext(ctx); err != nil {
 			return err
 		}
@@ -102,7 +110,7 @@ func runReplica(job replicaJob, in io.Reader, out io.Writer) error {
 	errs := 0
 	if err != nil {
 		errs = 1
-		fmt.Fprintln(os.Stderr, err)
+		fmt.Fprintln(os.Stderr, err) // the parent keeps it for its log
 	}
 	for _, toks := range got {
 		if len(toks) > 1 {
@@ -181,6 +189,7 @@ func BenchmarkStormProcesses(b *testing.B) {
 				}
 			}
 			calls, errs, storms := 0, 0, 0
+			firstStderr := ""
 			for b.Loop() {
 				clock.Advance(stormTokenLifetime + time.Second)
 				before := make(map[string]int, users)
@@ -189,9 +198,12 @@ func BenchmarkStormProcesses(b *testing.B) {
 				}
 				job := replicaJob{FakeURL: hs.URL, Store: kind, DSN: dsn, Name: name, Keyring: key.Encode(),
 					Now: clock.Now(), Users: subs, PerUser: perUser}
-				n, err := runReplicas(job, processes)
+				n, stderr, err := runReplicas(job, processes)
 				if err != nil {
-					b.Fatal(err)
+					b.Fatalf("%v\n%s", err, stderr)
+				}
+				if n > 0 && firstStderr == "" {
+					firstStderr = stderr
 				}
 				errs += n
 				for _, s := range subs {
@@ -201,17 +213,23 @@ func BenchmarkStormProcesses(b *testing.B) {
 			}
 			b.ReportMetric(float64(calls)/float64(storms*users), "calls/user")
 			b.ReportMetric(float64(errs)/float64(storms), "errors")
+			if firstStderr != "" {
+				b.Logf("replica errors:\n%s", firstStderr)
+			}
 		})
 	}
 }
 
 // runReplicas starts n replica processes for job, lets them go together once
-// all are ready, and returns the errors they report.
-func runReplicas(job replicaJob, n int) (int, error) {
+// all are ready, and returns the errors they report and what they wrote to
+// stderr (kept out of the benchmark's output, which benchstat parses).
+func runReplicas(job replicaJob, n int) (errs int, stderr string, err error) {
 	env, err := json.Marshal(job)
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
+	var errBuf lockedBuffer
+	defer func() { stderr = errBuf.String() }()
 	type proc struct {
 		cmd *exec.Cmd
 		in  io.WriteCloser
@@ -228,17 +246,17 @@ func runReplicas(job replicaJob, n int) (int, error) {
 	for range n {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestReplicaProcess$", "-test.count=1")
 		cmd.Env = append(os.Environ(), replicaEnv+"="+string(env))
-		cmd.Stderr = os.Stderr
+		cmd.Stderr = &errBuf
 		in, err := cmd.StdinPipe()
 		if err != nil {
-			return 0, err
+			return 0, "", err
 		}
 		out, err := cmd.StdoutPipe()
 		if err != nil {
-			return 0, err
+			return 0, "", err
 		}
 		if err := cmd.Start(); err != nil {
-			return 0, err
+			return 0, "", err
 		}
 		procs = append(procs, proc{cmd, in, bufio.NewReader(out)})
 	}
@@ -257,12 +275,12 @@ func runReplicas(job replicaJob, n int) (int, error) {
 	}
 	for _, p := range procs {
 		if _, err := readLine(p, "ready"); err != nil {
-			return 0, err
+			return 0, "", err
 		}
 	}
 	for _, p := range procs {
 		if _, err := io.WriteString(p.in, "go\n"); err != nil {
-			return 0, err
+			return 0, "", err
 		}
 	}
 	total := 0
@@ -283,5 +301,23 @@ func runReplicas(job replicaJob, n int) (int, error) {
 		})
 	}
 	wg.Wait()
-	return total, firstErr
+	return total, "", firstErr
+}
+
+// lockedBuffer is a bytes.Buffer several processes' stderr can share.
+type lockedBuffer struct {
+	mu  sync.Mutex // guards buf
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

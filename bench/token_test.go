@@ -109,14 +109,16 @@ func (failingSource) Token() (*oauth2.Token, error) {
 }
 
 // BenchmarkToken is the hot path: a cached valid token, 100 000 users
-// cached. serial/reuse-token-source and parallel/reuse-token-source are one
-// shared oauth2.ReuseTokenSource serving a single user.
+// cached. impl=reuse-token-source is one shared oauth2.ReuseTokenSource
+// serving a single user. The serial cases call from one goroutine; the
+// parallel ones from GOMAXPROCS goroutines (run with -cpu 1,2 to see the
+// scaling), each with a user of its own (own-user) or all on one user.
 func BenchmarkToken(b *testing.B) {
 	h := getHot(b)
 	ctx := context.Background()
 	one := h.users[hotUsers/2]
 
-	b.Run("serial/serverauth", func(b *testing.B) {
+	b.Run("mode=serial/impl=serverauth", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			if _, err := h.ex.Token(ctx, one); err != nil {
@@ -124,7 +126,7 @@ func BenchmarkToken(b *testing.B) {
 			}
 		}
 	})
-	b.Run("serial/serverauth-rotating-users", func(b *testing.B) {
+	b.Run("mode=serial/impl=serverauth-rotating-users", func(b *testing.B) {
 		b.ReportAllocs()
 		i := 0
 		for b.Loop() {
@@ -136,7 +138,7 @@ func BenchmarkToken(b *testing.B) {
 			}
 		}
 	})
-	b.Run("serial/reuse-token-source", func(b *testing.B) {
+	b.Run("mode=serial/impl=reuse-token-source", func(b *testing.B) {
 		src := reuseSource()
 		b.ReportAllocs()
 		for b.Loop() {
@@ -146,7 +148,7 @@ func BenchmarkToken(b *testing.B) {
 		}
 	})
 
-	b.Run("parallel/serverauth-own-user", func(b *testing.B) {
+	b.Run("mode=parallel/impl=serverauth-own-user", func(b *testing.B) {
 		var next atomic.Int64
 		b.ReportAllocs()
 		b.RunParallel(func(pb *testing.PB) {
@@ -159,7 +161,7 @@ func BenchmarkToken(b *testing.B) {
 			}
 		})
 	})
-	b.Run("parallel/serverauth-one-user", func(b *testing.B) {
+	b.Run("mode=parallel/impl=serverauth-one-user", func(b *testing.B) {
 		b.ReportAllocs()
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
@@ -170,7 +172,7 @@ func BenchmarkToken(b *testing.B) {
 			}
 		})
 	})
-	b.Run("parallel/reuse-token-source", func(b *testing.B) {
+	b.Run("mode=parallel/impl=reuse-token-source", func(b *testing.B) {
 		src := reuseSource()
 		b.ReportAllocs()
 		b.RunParallel(func(pb *testing.PB) {
@@ -221,8 +223,8 @@ func BenchmarkTransport(b *testing.B) {
 	for _, tc := range []struct {
 		name string
 		rt   http.RoundTripper
-	}{{"base", h.base}, {"oauth2", theirs}, {"serverauth", ours}} {
-		b.Run(tc.name, func(b *testing.B) {
+	}{{"oauth2", theirs}, {"serverauth", ours}, {"base", h.base}} {
+		b.Run("impl="+tc.name, func(b *testing.B) {
 			// Check that the header is set, once.
 			seen := &headerCheck{base: h.base}
 			if tc.name != "base" {

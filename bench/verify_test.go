@@ -208,7 +208,7 @@ func contenders(tb testing.TB) []contender {
 func BenchmarkVerifyIDToken(b *testing.B) {
 	f := getFake(b)
 	for _, c := range contenders(b) {
-		b.Run(c.name, func(b *testing.B) {
+		b.Run("impl="+c.name, func(b *testing.B) {
 			ctx := context.Background()
 			b.ReportAllocs()
 			for b.Loop() {

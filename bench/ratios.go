@@ -1,0 +1,223 @@
+//go:build ignore
+
+// Ratios reads `go test -bench` output and prints, as Markdown, the numbers
+// BENCHMARKS.md's targets speak of: ratios between benchmarks of one run
+// (benchstat compares runs, not benchmarks), scaling from one to two cores,
+// the storm counts and the memory per user. Each figure is the median of
+// its samples.
+//
+//	go run bench/ratios.go bench/results/latest.txt
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"math"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// key is one benchmark (full name without the -N suffix), GOMAXPROCS and unit.
+type key struct {
+	name  string
+	procs int
+	unit  string
+}
+
+var (
+	samples = map[key][]float64{}
+	procsRE = regexp.MustCompile(`^(.*)-(\d+)$`)
+)
+
+func main() {
+	if len(os.Args) != 2 {
+		fmt.Fprintln(os.Stderr, "usage: go run bench/ratios.go RESULTS")
+		os.Exit(2)
+	}
+	f, err := os.Open(os.Args[1])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 4 || !strings.HasPrefix(fields[0], "Benchmark") {
+			continue
+		}
+		name, procs := fields[0], 1
+		if m := procsRE.FindStringSubmatch(name); m != nil {
+			name = m[1]
+			procs, _ = strconv.Atoi(m[2])
+		}
+		name = strings.TrimPrefix(name, "Benchmark")
+		for i := 2; i+1 < len(fields); i += 2 {
+			v, err := strconv.ParseFloat(fields[i], 64)
+			if err != nil {
+				break
+			}
+			k := key{name, procs, fields[i+1]}
+			samples[k] = append(samples[k], v)
+		}
+	}
+	report()
+}
+
+// med returns the median of a benchmark's samples, NaN when there are none.
+func med(name string, procs int, unit string) float64 {
+	s := slices.Clone(samples[key{name, procs, unit}])
+	if len(s) == 0 {
+		return math.NaN()
+	}
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func ns(name string, procs int) float64 { return med(name, procs, "ns/op") }
+
+func dur(v float64) string {
+	switch {
+	case math.IsNaN(v):
+		return "—"
+	case v >= 1e6:
+		return fmt.Sprintf("%.2f ms", v/1e6)
+	case v >= 1e3:
+		return fmt.Sprintf("%.2f µs", v/1e3)
+	}
+	return fmt.Sprintf("%.1f ns", v)
+}
+
+func num(v float64) string {
+	if math.IsNaN(v) {
+		return "—"
+	}
+	return strconv.FormatFloat(v, 'f', -1, 64)
+}
+
+func ratio(a, b float64) string {
+	if math.IsNaN(a) || math.IsNaN(b) || b == 0 {
+		return "—"
+	}
+	return fmt.Sprintf("%.2f×", a/b)
+}
+
+func ops(v float64) string {
+	if math.IsNaN(v) || v == 0 {
+		return "—"
+	}
+	return fmt.Sprintf("%.0f", 1e9/v)
+}
+
+func report() {
+	fmt.Println("### 1. ID-token verification (same token, 2048-bit key, warm caches)")
+	fmt.Println()
+	fmt.Println("| implementation | GOMAXPROCS=1 | ratio to floor | GOMAXPROCS=2 | ratio to floor | B/op | allocs/op |")
+	fmt.Println("|---|---|---|---|---|---|---|")
+	for _, impl := range []string{"floor", "rsa-only", "serverauth", "idtoken", "go-oidc", "golang-jwt"} {
+		n := "VerifyIDToken/impl=" + impl
+		fmt.Printf("| %s | %s | %s | %s | %s | %s | %s |\n", impl,
+			dur(ns(n, 1)), ratio(ns(n, 1), ns("VerifyIDToken/impl=floor", 1)),
+			dur(ns(n, 2)), ratio(ns(n, 2), ns("VerifyIDToken/impl=floor", 2)),
+			num(med(n, 1, "B/op")), num(med(n, 1, "allocs/op")))
+	}
+	fmt.Println()
+	ours := ns("VerifyIDToken/impl=serverauth", 1)
+	for _, other := range []string{"idtoken", "go-oidc", "golang-jwt"} {
+		fmt.Printf("- serverauth / %s (GOMAXPROCS=1): %s\n", other, ratio(ours, ns("VerifyIDToken/impl="+other, 1)))
+	}
+	fmt.Println()
+
+	fmt.Println("### 2. Hot path: Token for a cached user, 100 000 users cached")
+	fmt.Println()
+	fmt.Println("| case | GOMAXPROCS=1 | GOMAXPROCS=2 | scaling 1→2 cores (throughput) | allocs/op |")
+	fmt.Println("|---|---|---|---|---|")
+	for _, c := range []string{
+		"mode=serial/impl=reuse-token-source", "mode=serial/impl=serverauth", "mode=serial/impl=serverauth-rotating-users",
+		"mode=parallel/impl=reuse-token-source", "mode=parallel/impl=serverauth-one-user", "mode=parallel/impl=serverauth-own-user",
+	} {
+		n := "Token/" + c
+		scaling := "—"
+		if strings.Contains(c, "parallel") {
+			scaling = ratio(ns(n, 1), ns(n, 2))
+		}
+		fmt.Printf("| %s | %s | %s | %s | %s |\n", c, dur(ns(n, 1)), dur(ns(n, 2)), scaling, num(med(n, 1, "allocs/op")))
+	}
+	fmt.Println()
+	fmt.Printf("- serial serverauth / serial ReuseTokenSource: %s (GOMAXPROCS=1), %s (GOMAXPROCS=2)\n",
+		ratio(ns("Token/mode=serial/impl=serverauth", 1), ns("Token/mode=serial/impl=reuse-token-source", 1)),
+		ratio(ns("Token/mode=serial/impl=serverauth", 2), ns("Token/mode=serial/impl=reuse-token-source", 2)))
+	fmt.Println()
+	fmt.Println("| Client transport, per request | GOMAXPROCS=1 | overhead over the base | B/op | allocs/op |")
+	fmt.Println("|---|---|---|---|---|")
+	base := ns("Transport/impl=base", 1)
+	for _, impl := range []string{"oauth2", "serverauth", "base"} {
+		n := "Transport/impl=" + impl
+		fmt.Printf("| %s | %s | %s | %s | %s |\n", impl, dur(ns(n, 1)), dur(ns(n, 1)-base), num(med(n, 1, "B/op")), num(med(n, 1, "allocs/op")))
+	}
+	fmt.Printf("\n- serverauth overhead / oauth2.Transport overhead: %s\n\n",
+		ratio(ns("Transport/impl=serverauth", 1)-base, ns("Transport/impl=oauth2", 1)-base))
+
+	fmt.Println("### 3. Exchange against a loopback token endpoint")
+	fmt.Println()
+	fmt.Println("| implementation | GOMAXPROCS=1 | ratio | GOMAXPROCS=2 | ratio | B/op | allocs/op |")
+	fmt.Println("|---|---|---|---|---|---|---|")
+	for _, impl := range []string{"x-oauth2+idtoken", "serverauth", "serverauth+memory-store"} {
+		n, b := "Exchange/impl="+impl, "Exchange/impl=x-oauth2+idtoken"
+		fmt.Printf("| %s | %s | %s | %s | %s | %s | %s |\n", impl, dur(ns(n, 1)), ratio(ns(n, 1), ns(b, 1)),
+			dur(ns(n, 2)), ratio(ns(n, 2), ns(b, 2)), num(med(n, 1, "B/op")), num(med(n, 1, "allocs/op")))
+	}
+	fmt.Println()
+
+	fmt.Println("### 4. Refresh storms (counted)")
+	fmt.Println()
+	fmt.Println("| storm | metric | GOMAXPROCS=1 | GOMAXPROCS=2 |")
+	fmt.Println("|---|---|---|---|")
+	for _, c := range []struct{ name, unit string }{
+		{"Storm/one-user-1000-goroutines", "calls/user"},
+		{"Storm/1000-users-10-goroutines", "calls/user"},
+		{"Storm/4-replicas-memory-store-100-users-40-goroutines", "calls/user"},
+		{"StormProcesses/postgres-4-processes-100-users-10-goroutines", "calls/user"},
+		{"StormProcesses/postgres-4-processes-100-users-10-goroutines", "errors"},
+		{"StormProcesses/redis-4-processes-100-users-10-goroutines", "calls/user"},
+		{"StormProcesses/redis-4-processes-100-users-10-goroutines", "errors"},
+		{"Storm/failing-endpoint-no-retry-100-users-10-goroutines", "requests/user"},
+		{"Storm/failing-endpoint-no-retry-100-users-10-goroutines", "in-backoff/user"},
+		{"Storm/failing-endpoint-default-retry-100-users-10-goroutines", "requests/user"},
+		{"Storm/failing-endpoint-default-retry-100-users-10-goroutines", "in-backoff/user"},
+	} {
+		fmt.Printf("| %s | %s | %s | %s |\n", c.name, c.unit, num(med(c.name, 1, c.unit)), num(med(c.name, 2, c.unit)))
+	}
+	fmt.Println()
+
+	fmt.Println("### 5. Stores (GOMAXPROCS=1; seal = Keyring encryption of both token fields)")
+	fmt.Println()
+	fmt.Println("| backend | Get ops/s | Get+open ops/s | open overhead | Put ops/s | seal+Put ops/s | seal overhead | Lease+Release ops/s | allocs Get / Put / Lease |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|")
+	for _, be := range []string{"memory", "file", "sqlite", "postgres", "mysql", "redis"} {
+		p := "Store/backend=" + be + "/op="
+		g, gs := ns(p+"Get/seal=no", 1), ns(p+"Get/seal=yes", 1)
+		w, ws := ns(p+"Put/seal=no", 1), ns(p+"Put/seal=yes", 1)
+		l := ns(p+"Lease+Release/seal=no", 1)
+		fmt.Printf("| %s | %s | %s | %s | %s | %s | %s | %s | %s / %s / %s |\n", be, ops(g), ops(gs), ratio(gs, g), ops(w), ops(ws), ratio(ws, w), ops(l),
+			num(med(p+"Get/seal=no", 1, "allocs/op")), num(med(p+"Put/seal=no", 1, "allocs/op")), num(med(p+"Lease+Release/seal=no", 1, "allocs/op")))
+	}
+	fmt.Println()
+	for _, c := range []string{"op=encrypt/field=refresh_token", "op=decrypt/field=refresh_token", "op=encrypt/field=access_token", "op=decrypt/field=access_token"} {
+		fmt.Printf("- Keyring %s: %s, %s allocs\n", c, dur(ns("Seal/"+c, 1)), num(med("Seal/"+c, 1, "allocs/op")))
+	}
+	fmt.Println()
+
+	fmt.Println("### 6. Memory per cached user (100 000 users)")
+	fmt.Println()
+	for _, c := range []string{"Memory/cache-100k-users", "Memory/cache+memory-store-100k-users"} {
+		v := med(c, 1, "B/user")
+		fmt.Printf("- %s: %s B/user (%s MB per 100 000 users)\n", strings.TrimPrefix(c, "Memory/"), num(math.Round(v)), num(math.Round(v*1e5/1e6*10)/10))
+	}
+}
