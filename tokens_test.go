@@ -758,3 +758,21 @@ func TestClientRetriesTransientFailuresOfIdempotentRequests(t *testing.T) {
 	check(http.MethodGet, "/ratelimited", 200, 2)
 	check(http.MethodGet, "/forbidden", 403, 1)
 }
+
+func TestClientReportsDeadGrantInsteadOf401(t *testing.T) {
+	f := newStoreFixture(t, serverauthtest.Options{})
+	res := f.signIn(serverauthtest.CodeRequest{})
+	ad, err := f.e.AppData(context.Background(), res.UserID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.g.RevokeUser(res.UserID) // the cached access token dies with the grant
+	_, err = ad.Write(context.Background(), "x.json", "application/json", []byte("{}"))
+	if !errors.Is(err, serverauth.ErrReauthRequired) {
+		t.Fatalf("Drive call after the user revoked access = %v, want ErrReauthRequired", err)
+	}
+	rec, _ := f.store.Get(context.Background(), res.UserID)
+	if rec.Status != serverauth.StatusRevoked {
+		t.Fatalf("status = %s, want revoked", rec.Status)
+	}
+}

@@ -2,6 +2,7 @@ package serverauth
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"net/http"
 	"time"
@@ -10,8 +11,11 @@ import (
 // Client returns an HTTP client that authorises each request as the user,
 // with the token Token(req.Context(), userID) returns. If the resource
 // server answers 401, the token is refreshed once and the request retried
-// once (when its body can be replayed), never more. The token is not sent
-// on a redirect to another host.
+// once (when its body can be replayed), never more; if that refresh finds
+// the grant dead, the request fails with an error wrapping
+// ErrReauthRequired instead of the 401. Transient failures of requests that
+// can safely be repeated are retried under Config.Retry. The token is not
+// sent on a redirect to another host.
 //
 // The client uses Config.HTTPClient's transport (http.DefaultTransport if
 // nil) and no overall timeout: bound requests with their context.
@@ -45,7 +49,12 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	// The token was refused (revoked, or expired early): one refresh, one retry.
 	t.e.cache.CompareAndDelete(t.userID, func(c *cachedToken) bool { return c == ct })
 	fresh, ferr := t.e.tokenSlow(req.Context(), t.userID, ct.tok.AccessToken)
-	if ferr != nil {
+	switch {
+	case errors.Is(ferr, ErrReauthRequired) || errors.Is(ferr, ErrNoRefreshToken) || errors.Is(ferr, ErrNotFound):
+		// The grant is gone: say so with the typed error, not a bare 401.
+		drain(resp)
+		return nil, ferr
+	case ferr != nil:
 		return resp, nil // the 401 is the answer
 	}
 	again, err := rewind(req)
