@@ -1,0 +1,211 @@
+package serverauth_test
+
+// The Go code blocks of README.md, kept compiling (and, where they can run
+// without Google or a database, running) as Examples. TestReadmeCode fails
+// when a README block is not found here verbatim.
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+
+	_ "github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/serverauth/serverauth"
+	"github.com/serverauth/serverauth/serverauthtest"
+	"github.com/serverauth/serverauth/sqlstore"
+)
+
+// README: "A minimal backend".
+func newBackend(cfg serverauth.Config) (http.Handler, error) {
+	exchanger, err := serverauth.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+
+	// The app posts its one-time code here (with X-Requested-With).
+	mux.Handle("POST /signin", exchanger.SignInHandler(func(w http.ResponseWriter, r *http.Request, res *serverauth.Result) {
+		// Start your own session for res.UserID here (a cookie, your own token, ...).
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(res.PublicProfile())
+	}))
+
+	// Later, with or without the user: their Drive app data, as them.
+	mux.HandleFunc("GET /state", func(w http.ResponseWriter, r *http.Request) {
+		userID := r.URL.Query().Get("user") // in your app: from your session
+		appData, err := exchanger.AppData(r.Context(), userID)
+		if errors.Is(err, serverauth.ErrReauthRequired) || errors.Is(err, serverauth.ErrScopeNotGranted) {
+			http.Error(w, "sign in again", http.StatusForbidden)
+			return
+		}
+		if err != nil {
+			http.Error(w, "try again later", http.StatusBadGateway)
+			return
+		}
+		state, err := appData.Read(r.Context(), "state.json")
+		if errors.Is(err, serverauth.ErrFileNotFound) {
+			state, err = []byte("{}"), nil
+		}
+		if err != nil {
+			http.Error(w, "try again later", http.StatusBadGateway)
+			return
+		}
+		w.Write(state)
+	})
+	return mux, nil
+}
+
+// The README's minimal backend, run against the fake Google.
+func Example_backend() {
+	google := serverauthtest.NewServer(serverauthtest.Options{})
+	defer google.Close()
+	cfg := google.Config()
+	cfg.Scopes = []string{"email", "drive.appdata"}
+	cfg.Store = serverauth.NewMemoryStore()
+	backend, err := newBackend(cfg)
+	if err != nil {
+		log.Fatal(err)
+	}
+	srv := httptest.NewServer(backend)
+	defer srv.Close()
+
+	code, _ := google.MintCode(serverauthtest.CodeRequest{Scopes: []string{"openid", "email", "drive.appdata"}})
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/signin", strings.NewReader(url.Values{"code": {code}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("X-Requested-With", "XMLHttpRequest")
+	resp, _ := http.DefaultClient.Do(req)
+	var profile serverauth.PublicProfile
+	json.NewDecoder(resp.Body).Decode(&profile)
+	resp.Body.Close()
+	fmt.Println("signed in:", profile.Email)
+
+	resp, _ = http.Get(srv.URL + "/state?user=" + profile.UserID)
+	var state map[string]any
+	json.NewDecoder(resp.Body).Decode(&state)
+	resp.Body.Close()
+	fmt.Println("state:", resp.Status, state)
+	// Output:
+	// signed in: jane.doe.demo@gmail.com
+	// state: 200 OK map[]
+}
+
+// README: "Configure it for production". Compiled, not run: it needs
+// Google, a database and a key.
+func ExampleNew_production() {
+	ctx := context.Background()
+	keyring, err := serverauth.ParseKeyring(os.Getenv("SERVERAUTH_TOKEN_KEYS")) // "2:base64…,1:base64…", primary first
+	if err != nil {
+		log.Fatal(err)
+	}
+	db, err := sql.Open("pgx", os.Getenv("DATABASE_URL"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	store, err := sqlstore.New(db, sqlstore.Config{Dialect: sqlstore.Postgres})
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := store.CreateTable(ctx); err != nil { // or run the schema in a migration
+		log.Fatal(err)
+	}
+	cfg := serverauth.Config{
+		ClientSecretsFile: "client_secret.json", // the WEB client's, from Google Cloud console
+		AllowedClientIDs: []string{
+			"1234-ios.apps.googleusercontent.com",     // your iOS client ID
+			"1234-android.apps.googleusercontent.com", // your Android client ID
+		},
+		Scopes: []string{"email", "drive.appdata"},
+		Store:  store,
+		Cipher: keyring,
+	}
+	backend, err := newBackend(cfg)
+	if err != nil {
+		log.Fatal(err)
+	}
+	log.Fatal(http.ListenAndServeTLS(":8443", "cert.pem", "key.pem", backend))
+}
+
+// README: "Encryption keys and rotation". Compiled, not run.
+func ExampleKeyring_rotation() {
+	ctx := context.Background()
+	// 1. Generate a key (once), keep key.Encode() in your secret manager.
+	key, err := serverauth.GenerateKey(2)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(key.Encode())
+	// 2. Deploy with the new key first and the old one after it:
+	//    SERVERAUTH_TOKEN_KEYS="2:new…,1:old…"
+	keyring, err := serverauth.ParseKeyring(os.Getenv("SERVERAUTH_TOKEN_KEYS"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	// 3. Move every record to the new key, then drop key 1.
+	exchanger, err := serverauth.New(serverauth.Config{ClientSecretsFile: "client_secret.json", Store: serverauth.NewMemoryStore(), Cipher: keyring})
+	if err != nil {
+		log.Fatal(err)
+	}
+	n, err := exchanger.Rekey(ctx)
+	fmt.Println("re-encrypted", n, "records", err)
+}
+
+// README: "Testing your own backend".
+func Example_testing() {
+	google := serverauthtest.NewServer(serverauthtest.Options{})
+	defer google.Close()
+	exchanger, err := serverauth.New(google.Config())
+	if err != nil {
+		log.Fatal(err)
+	}
+	code, err := google.MintCode(serverauthtest.CodeRequest{Origin: serverauthtest.OriginIOS})
+	if err != nil {
+		log.Fatal(err)
+	}
+	res, err := exchanger.Exchange(context.Background(), code)
+	fmt.Println(res.Profile.Email, err, google.CodeExchanges(code))
+
+	// Google fails: the exchange reports a typed, temporary error.
+	google.FailNext(serverauthtest.EndpointToken, 1, serverauthtest.Fault{Kind: serverauthtest.FaultUnavailable})
+	code, _ = google.MintCode(serverauthtest.CodeRequest{})
+	_, err = exchanger.Exchange(context.Background(), code)
+	var tokenErr *serverauth.TokenError
+	fmt.Println(errors.As(err, &tokenErr), tokenErr.Temporary())
+	// Output:
+	// jane.doe.demo@gmail.com <nil> 1
+	// true true
+}
+
+// TestReadmeCode checks that each Go block of README.md stands in this file
+// (whitespace aside), so that the README's code compiles.
+func TestReadmeCode(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	self, err := os.ReadFile("readme_test.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	norm := func(s string) string { return strings.Join(strings.Fields(s), " ") }
+	here := norm(string(self))
+	blocks := regexp.MustCompile("(?s)```go\n(.*?)```").FindAllStringSubmatch(string(readme), -1)
+	if len(blocks) == 0 {
+		t.Fatal("README.md has no Go blocks")
+	}
+	for _, b := range blocks {
+		if !strings.Contains(here, norm(b[1])) {
+			t.Errorf("README Go block not kept compiling in readme_test.go:\n%s", b[1])
+		}
+	}
+}
