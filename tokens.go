@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"sync"
 	"time"
 
@@ -28,6 +27,7 @@ const (
 	deadGrantRetention    = 5 * time.Second // a dead grant's error is reused this long
 	leasePollMin          = 10 * time.Millisecond
 	leasePollMax          = 250 * time.Millisecond
+	maxTrackedFailures    = 100000 // users whose failure streak is remembered
 )
 
 // cachedToken is one user's access token in memory.
@@ -153,11 +153,23 @@ func (e *Exchanger) retainRefresh(userID string, err error) time.Duration {
 	case errors.Is(err, ErrReauthRequired) || errors.Is(err, ErrNoRefreshToken):
 		return deadGrantRetention
 	case errors.As(err, &te) && te.Temporary():
+		if len(ts.failures) >= maxTrackedFailures {
+			clear(ts.failures) // forgetting backoff state is harmless; growing without bound is not
+		}
 		ts.failures[userID]++
-		d := min(minRefreshBackoff*time.Duration(math.Pow(2, float64(ts.failures[userID]-1))), maxRefreshBackoff)
-		return max(d, min(te.RetryAfter, maxRefreshBackoff))
+		return max(refreshBackoff(ts.failures[userID]), min(te.RetryAfter, maxRefreshBackoff))
 	}
 	return 0
+}
+
+// refreshBackoff is the wait after the n-th consecutive failed refresh of a
+// user: 1 s doubling to maxRefreshBackoff.
+func refreshBackoff(n int) time.Duration {
+	d := minRefreshBackoff
+	for i := 1; i < n && d < maxRefreshBackoff; i++ {
+		d *= 2
+	}
+	return min(d, maxRefreshBackoff)
 }
 
 // obtain gets a fresh token for the user: from the store if another
