@@ -2,8 +2,10 @@ package bench
 
 import (
 	"context"
+	"fmt"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/serverauth/serverauth"
 )
@@ -84,4 +86,48 @@ func BenchmarkMemory(b *testing.B) {
 		}
 		b.ReportMetric(perUser, "B/user")
 	})
+	// An Exchanger keeps each exchange's Result for Config.DuplicateCodeWindow
+	// (2 minutes by default; up to 10 000 codes, the map growing to twice that
+	// before it is pruned) so that a repeated code gets the same answer. These
+	// measure the heap held after 10 000 exchanges of distinct codes, with the
+	// default window and with the window off (negative); the difference is
+	// what one retained exchange costs.
+	for _, tc := range []struct {
+		name   string
+		window time.Duration
+	}{{"exchanges-10k-default-window", 0}, {"exchanges-10k-no-window", -1}} {
+		b.Run(tc.name, func(b *testing.B) {
+			const n = 10_000
+			f := getFake(b)
+			ts, _ := tokenEndpoint(b, f)
+			cfg := f.srv.Config()
+			cfg.Endpoints.TokenURL = ts.URL
+			cfg.DuplicateCodeWindow = tc.window
+			var perExchange float64
+			seq := 0
+			for b.Loop() {
+				b.StopTimer()
+				ex, err := serverauth.New(cfg)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := ex.Exchange(ctx, fmt.Sprintf("4/0Awarm%d", seq)); err != nil { // warm the key cache
+					b.Fatal(err)
+				}
+				before := heapInUse()
+				b.StartTimer()
+				for range n {
+					seq++
+					if _, err := ex.Exchange(ctx, fmt.Sprintf("4/0AmemCode%d", seq)); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.StopTimer()
+				perExchange = (float64(heapInUse()) - float64(before)) / n
+				runtime.KeepAlive(ex)
+				b.StartTimer()
+			}
+			b.ReportMetric(perExchange, "B/exchange")
+		})
+	}
 }

@@ -230,12 +230,17 @@ func BenchmarkStore(b *testing.B) {
 				}
 			})
 			b.Run("op=Put/seal=yes", func(b *testing.B) {
+				rts, ats := make([]string, len(recs)), make([]string, len(recs))
+				for i := range recs {
+					rts[i], ats[i] = fakeToken("1//0", i, refreshTokenSize), fakeToken("ya29.", i, accessTokenSize)
+				}
 				b.ReportAllocs()
 				i := 0
 				for b.Loop() {
+					j := i
 					r := next(&i)
-					r.RefreshToken = s.seal(b, r.UserID, "refresh_token", fakeToken("1//0", i, refreshTokenSize))
-					r.AccessToken = s.seal(b, r.UserID, "access_token", fakeToken("ya29.", i, accessTokenSize))
+					r.RefreshToken = s.seal(b, r.UserID, "refresh_token", rts[j])
+					r.AccessToken = s.seal(b, r.UserID, "access_token", ats[j])
 					r.Updated = r.Updated.Add(time.Second)
 					if err := st.Put(ctx, r); err != nil {
 						b.Fatal(err)
