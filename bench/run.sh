@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs serverauth's benchmark suite and summarises it (see BENCHMARKS.md).
 #
-#   bench/run.sh                 # the full run, about 10 to 15 minutes
+#   bench/run.sh                 # the full run, about 7 to 15 minutes
 #   COUNT=3 BENCHTIME=50ms bench/run.sh   # a quick look
+#   bench/run.sh -s              # only redo the summaries of the last run
 #
 # The store and multi-process benchmarks need the services CI uses; export
 # their addresses first, as .ci/run does (each is skipped when unset):
@@ -10,7 +11,8 @@
 #
 # Writes bench/results/: latest.txt (raw go test output of both passes),
 # machine.txt, benchstat.txt (benchstat tables of that one run) and
-# ratios.md (the ratios the targets speak of, from bench/ratios.go).
+# ratios.md (the ratios the targets speak of, from bench/ratios.go), and
+# copies them into BENCHMARKS.md between its generated markers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,10 +25,6 @@ out=bench/results
 mkdir -p "$out"
 raw=$out/latest.txt
 
-for v in SERVERAUTH_TEST_POSTGRES SERVERAUTH_TEST_MYSQL SERVERAUTH_TEST_REDIS; do
-  [ -n "${!v:-}" ] || echo "note: $v is unset; its benchmarks will be skipped" >&2
-done
-
 machine() {
   echo "date:       $(date -u +%Y-%m-%dT%H:%M:%SZ)"
   echo "commit:     $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo ' (dirty)')"
@@ -37,18 +35,26 @@ machine() {
   echo "kernel:     $(uname -sr)"
   echo "load avg:   $(cut -d' ' -f1-3 /proc/loadavg)"
 }
-{ echo "# before the run"; machine; } >"$out/machine.txt"
+summarise_only=false
+[ "${1:-}" = "-s" ] && summarise_only=true
 
-start=$(date +%s)
-# Timed benchmarks: COUNT samples at GOMAXPROCS 1 and 2, in one process, so
-# that the ratios between them hold on a noisy machine.
-go test -run '^$' -bench '^Benchmark(VerifyIDToken|Token|Transport|Exchange|Store|Seal)$' \
-  -benchmem -count "$COUNT" -cpu 1,2 -benchtime "$BENCHTIME" ./bench/ | tee "$raw.tmp"
-# Counted benchmarks (storms) and memory per user: one iteration per sample.
-go test -run '^$' -bench '^Benchmark(Storm|StormProcesses|Memory)$' \
-  -benchmem -count "$COUNTED" -cpu 1,2 -benchtime 1x ./bench/ | tee -a "$raw.tmp"
-mv "$raw.tmp" "$raw"
-{ echo; echo "# after the run ($(( $(date +%s) - start )) s)"; machine; } >>"$out/machine.txt"
+if ! $summarise_only; then
+  for v in SERVERAUTH_TEST_POSTGRES SERVERAUTH_TEST_MYSQL SERVERAUTH_TEST_REDIS; do
+    [ -n "${!v:-}" ] || echo "note: $v is unset; its benchmarks will be skipped" >&2
+  done
+
+  { echo "# before the run"; machine; } >"$out/machine.txt"
+  start=$(date +%s)
+  # Timed benchmarks: COUNT samples at GOMAXPROCS 1 and 2, in one process, so
+  # that the ratios between them hold on a noisy machine.
+  go test -run '^$' -bench '^Benchmark(VerifyIDToken|Token|Transport|Exchange|Store|Seal)$' \
+    -benchmem -count "$COUNT" -cpu 1,2 -benchtime "$BENCHTIME" ./bench/ | tee "$raw.tmp"
+  # Counted benchmarks (storms) and memory per user: one iteration per sample.
+  go test -run '^$' -bench '^Benchmark(Storm|StormProcesses|Memory)$' \
+    -benchmem -count "$COUNTED" -cpu 1,2 -benchtime 1x ./bench/ | tee -a "$raw.tmp"
+  mv "$raw.tmp" "$raw"
+  { echo; echo "# after the run ($(( $(date +%s) - start )) s)"; machine; } >>"$out/machine.txt"
+fi
 
 bs() { go run "$BENCHSTAT" "$@" "$raw"; }
 {
@@ -61,7 +67,7 @@ bs() { go run "$BENCHSTAT" "$@" "$raw"; }
   echo "## Client transport"
   bs -filter '.name:Transport' -row /gomaxprocs -col '/impl@(oauth2 serverauth base)'
   echo "## Exchange"
-  bs -filter '.name:Exchange' -row /gomaxprocs -col '/impl@(x-oauth2+idtoken serverauth serverauth+memory-store)'
+  bs -filter '.name:Exchange' -row /gomaxprocs -col '/impl@(x-oauth2+idtoken x-oauth2+idtoken-detached serverauth serverauth+memory-store)'
   echo "## Stores (GOMAXPROCS 1): without and with sealing"
   bs -filter '.name:Store -/gomaxprocs:2' -row /backend,/op -col '/seal@(no yes)'
   echo "## Keyring"
@@ -72,3 +78,29 @@ bs() { go run "$BENCHSTAT" "$@" "$raw"; }
 go run bench/ratios.go "$raw" >"$out/ratios.md"
 cat "$out/ratios.md"
 echo "wrote $out/latest.txt, machine.txt, benchstat.txt, ratios.md" >&2
+
+# Put this run's tables into BENCHMARKS.md, between its generated markers.
+# The targets table above them is written by hand: check it against these.
+if grep -q '^<!-- generated:begin -->' BENCHMARKS.md 2>/dev/null; then
+  {
+    sed -n '1,/^<!-- generated:begin -->/p' BENCHMARKS.md
+    echo
+    echo '### Machine and load'
+    echo
+    echo '```'
+    cat "$out/machine.txt"
+    echo '```'
+    echo
+    cat "$out/ratios.md"
+    echo
+    echo '### benchstat'
+    echo
+    echo '```'
+    cat "$out/benchstat.txt"
+    echo '```'
+    echo
+    sed -n '/^<!-- generated:end -->/,$p' BENCHMARKS.md
+  } >BENCHMARKS.md.tmp
+  mv BENCHMARKS.md.tmp BENCHMARKS.md
+  echo "updated the generated tables of BENCHMARKS.md; review its targets table" >&2
+fi
