@@ -54,7 +54,9 @@ func tokenEndpoint(tb testing.TB, f *realFake) (*httptest.Server, *atomic.Int64)
 // idtoken's Validate doing the same work, over the same HTTP client.
 // serverauth+memory-store adds saving to a MemoryStore, for scale;
 // x-oauth2+idtoken-detached runs the baseline on a goroutine of its own, as
-// serverauth runs an exchange, to isolate the cost of that hand-off.
+// serverauth runs an exchange, to isolate the cost of that hand-off, and
+// x-oauth2+idtoken-worker hands it to one long-lived goroutine instead (the
+// proposed fix).
 // Every iteration uses a new code (serverauth answers a repeated code
 // from memory).
 func BenchmarkExchange(b *testing.B) {
@@ -102,6 +104,26 @@ func BenchmarkExchange(b *testing.B) {
 		name string
 		do   func(code string) error
 	}{
+		// The same on a long-lived worker goroutine: a detached hand-off
+		// that does not start a goroutine (and grow its stack) per call.
+		{"x-oauth2+idtoken-worker", func() func(string) error {
+			type job struct {
+				code string
+				done chan error
+			}
+			jobs := make(chan job)
+			go func() {
+				for j := range jobs {
+					j.done <- baseline(j.code)
+				}
+			}()
+			b.Cleanup(func() { close(jobs) })
+			return func(c string) error {
+				done := make(chan error, 1)
+				jobs <- job{c, done}
+				return <-done
+			}
+		}()},
 		{"serverauth", func() func(string) error {
 			ex := newExchanger(nil)
 			return func(c string) error { _, err := ex.Exchange(ctx, c); return err }

@@ -168,7 +168,7 @@ func report() {
 	fmt.Println()
 	fmt.Println("| implementation | GOMAXPROCS=1 | ratio | GOMAXPROCS=2 | ratio | B/op | allocs/op |")
 	fmt.Println("|---|---|---|---|---|---|---|")
-	for _, impl := range []string{"x-oauth2+idtoken", "x-oauth2+idtoken-detached", "serverauth", "serverauth+memory-store"} {
+	for _, impl := range []string{"x-oauth2+idtoken", "x-oauth2+idtoken-detached", "x-oauth2+idtoken-worker", "serverauth", "serverauth+memory-store"} {
 		n, b := "Exchange/impl="+impl, "Exchange/impl=x-oauth2+idtoken"
 		fmt.Printf("| %s | %s | %s | %s | %s | %s | %s |\n", impl, dur(ns(n, 1)), ratio(ns(n, 1), ns(b, 1)),
 			dur(ns(n, 2)), ratio(ns(n, 2), ns(b, 2)), num(med(n, 1, "B/op")), num(med(n, 1, "allocs/op")))

@@ -67,7 +67,7 @@ bs() { go run "$BENCHSTAT" "$@" "$raw"; }
   echo "## Client transport"
   bs -filter '.name:Transport' -row /gomaxprocs -col '/impl@(oauth2 serverauth base)'
   echo "## Exchange"
-  bs -filter '.name:Exchange' -row /gomaxprocs -col '/impl@(x-oauth2+idtoken x-oauth2+idtoken-detached serverauth serverauth+memory-store)'
+  bs -filter '.name:Exchange' -row /gomaxprocs -col '/impl@(x-oauth2+idtoken x-oauth2+idtoken-detached x-oauth2+idtoken-worker serverauth serverauth+memory-store)'
   echo "## Stores (GOMAXPROCS 1): without and with sealing"
   bs -filter '.name:Store -/gomaxprocs:2' -row /backend,/op -col '/seal@(no yes)'
   echo "## Keyring"
