@@ -297,7 +297,7 @@ func runReplicas(job replicaJob, n int) (errs int, stderr string, err error) {
 			mu.Lock()
 			defer mu.Unlock()
 			total += k
-			firstErr = cmp(firstErr, err)
+			firstErr = firstError(firstErr, err)
 		})
 	}
 	wg.Wait()

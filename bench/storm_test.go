@@ -120,7 +120,7 @@ func storm(exs []*serverauth.Exchanger, users []string, perUser int) (map[string
 				mu.Lock()
 				defer mu.Unlock()
 				if err != nil {
-					firstErr = cmp(firstErr, fmt.Errorf("Token(%s) = %w", sub, err))
+					firstErr = firstError(firstErr, fmt.Errorf("Token(%s) = %w", sub, err))
 					return
 				}
 				got[sub][tok.AccessToken] = true
@@ -132,7 +132,8 @@ func storm(exs []*serverauth.Exchanger, users []string, perUser int) (map[string
 	return got, firstErr
 }
 
-func cmp(a, b error) error {
+// firstError returns a if it is set, else b.
+func firstError(a, b error) error {
 	if a != nil {
 		return a
 	}
