@@ -97,6 +97,7 @@ type TokenError struct {
 	cause     error
 	sentinels []error
 	notSent   bool // the request failed before anything reached the endpoint
+	attempts  int  // requests made by the call, retries included
 }
 
 func (e *TokenError) Error() string {

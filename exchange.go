@@ -122,9 +122,11 @@ func (e *ScopeError) Unwrap() error { return ErrScopeNotGranted }
 // The code is sent exactly once. The same code passed again while an
 // exchange of it is under way, or within Config.DuplicateCodeWindow after,
 // gets the same outcome without reaching Google again (a client retry or a
-// double tap). The exchange itself runs detached from ctx with its own
-// timeout: a caller that gives up does not waste the code, and a retry
-// within the window gets the result.
+// double tap). The exchange runs detached from ctx with its own timeout:
+// Exchange returns once it is done even if ctx ended meanwhile, so a client
+// that gives up does not waste the code, and its retry within the window
+// gets the result. A duplicate caller waits only as long as its own ctx
+// allows.
 //
 // Errors: ErrInvalidCode for a code refused locally; a *TokenError for a
 // failure at the token endpoint (errors.Is ErrInvalidGrant for a reused or
@@ -143,7 +145,10 @@ func (e *Exchanger) Exchange(ctx context.Context, code string, opts ...ExchangeO
 	if o.redirectURL != nil {
 		redirect = *o.redirectURL
 	}
-	res, err, shared := e.codes.Do(ctx, exchangeKey(code, redirect, o), exchangeTimeout,
+	// The first caller runs the exchange itself, detached from its ctx: a
+	// client that gives up does not waste the code, and the result is kept
+	// for its retry. Duplicates wait as long as their own ctx allows.
+	res, err, shared := e.codes.DoInline(ctx, exchangeKey(code, redirect, o), exchangeTimeout,
 		func(ctx context.Context) (*Result, error) { return e.exchange(ctx, code, redirect, o) },
 		e.retainExchange)
 	res = res.clone()
@@ -249,13 +254,18 @@ func (e *Exchanger) finishExchange(ctx context.Context, tok *oauth2.Token, start
 	setExpiry(tok, start)
 	tok.TokenType = tok.Type()
 	granted := grantedScopes(tok)
+	// Keep only the extras callers read: the raw response repeats every
+	// token, and the Result lives on for the duplicate-code window.
+	rawID, _ := tok.Extra("id_token").(string)
+	scope, _ := tok.Extra("scope").(string)
+	rtExpiry := refreshTokenExpiry(tok, start)
+	tok = tok.WithExtra(map[string]any{"id_token": rawID, "scope": scope})
 	res := &Result{
 		Token:              tok,
 		GrantedScopes:      granted,
 		RefreshTokenIssued: tok.RefreshToken != "",
-		RefreshTokenExpiry: refreshTokenExpiry(tok, start),
+		RefreshTokenExpiry: rtExpiry,
 	}
-	rawID, _ := tok.Extra("id_token").(string)
 	if rawID == "" {
 		if identityScope(granted) {
 			return nil, &IDTokenError{Reason: ReasonAbsent, Detail: "the token response has no id_token although openid, email or profile was granted"}

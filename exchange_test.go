@@ -261,17 +261,43 @@ func TestExchangeDuplicateErrorsShared(t *testing.T) {
 func TestExchangeCallerGivesUpCodeNotWasted(t *testing.T) {
 	f := newFixture(t, serverauthtest.Options{})
 	code := f.mint(serverauthtest.CodeRequest{})
+	// The client disconnected before the backend got to the exchange: the
+	// exchange still completes, so the code is not wasted.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	res, err := f.e.Exchange(ctx, code)
+	if err != nil || res.UserID != serverauthtest.DemoUser.Sub {
+		t.Fatalf("Exchange(cancelled ctx) = %v, %v; want the completed exchange", res, err)
+	}
+	// The client's retry gets the same result.
+	again, err := f.e.Exchange(context.Background(), code)
+	if err != nil || again.Token.AccessToken != res.Token.AccessToken {
+		t.Fatalf("retry = %v, %v", again, err)
+	}
+	if n := f.g.CodeExchanges(code); n != 1 {
+		t.Fatalf("code sent %d times, want 1", n)
+	}
+}
+
+func TestExchangeDuplicateCallerGivesUp(t *testing.T) {
+	f := newFixture(t, serverauthtest.Options{})
+	code := f.mint(serverauthtest.CodeRequest{})
+	f.g.FailNext(serverauthtest.EndpointToken, 1, serverauthtest.Fault{Kind: serverauthtest.FaultStall, Stall: 10 * time.Second})
+	first := make(chan error, 1)
+	go func() { _, err := f.e.Exchange(context.Background(), code); first <- err }()
+	if err := f.g.WaitFaultsInjected(context.Background(), serverauthtest.EndpointToken, 1); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if _, err := f.e.Exchange(ctx, code); !errors.Is(err, context.Canceled) {
-		t.Fatalf("Exchange(cancelled ctx) = %v, want context.Canceled", err)
+		t.Fatalf("duplicate with a cancelled ctx = %v, want context.Canceled while the first is in flight", err)
 	}
-	// The exchange went on detached; the client's retry gets its result.
-	res, err := f.e.Exchange(context.Background(), code)
-	if err != nil || res.UserID != serverauthtest.DemoUser.Sub {
-		t.Fatalf("retry = %v, %v", res, err)
+	f.g.ClearFaults() // ends the stall: the first exchange fails, having sent the code once
+	if err := <-first; err == nil {
+		t.Fatal("stalled exchange succeeded")
 	}
-	if n := f.g.CodeExchanges(code); n != 1 {
+	if n := sentWithCode(f.g, code); n != 1 {
 		t.Fatalf("code sent %d times, want 1", n)
 	}
 }

@@ -156,7 +156,9 @@ func (e *Exchanger) retainRefresh(userID string, err error) time.Duration {
 		if len(ts.failures) >= maxTrackedFailures {
 			clear(ts.failures) // forgetting backoff state is harmless; growing without bound is not
 		}
-		ts.failures[userID]++
+		// Each attempt made inside the call was a step of the same schedule:
+		// the endpoint sees at most one request per user per step.
+		ts.failures[userID] += max(te.attempts, 1)
 		return max(refreshBackoff(ts.failures[userID]), min(te.RetryAfter, maxRefreshBackoff))
 	}
 	return 0
@@ -289,10 +291,11 @@ func (e *Exchanger) margin(lifetime time.Duration) time.Duration {
 
 // remember puts an access token in the memory cache.
 func (e *Exchanger) remember(userID, accessToken string, expiry, refreshAt time.Time) *cachedToken {
+	header := "Bearer " + accessToken // the token is kept once, as a slice of its header
 	ct := &cachedToken{
-		tok:        &oauth2.Token{AccessToken: accessToken, TokenType: "Bearer", Expiry: expiry},
+		tok:        &oauth2.Token{AccessToken: header[len("Bearer "):], TokenType: "Bearer", Expiry: expiry},
 		refreshAt:  refreshAt,
-		authHeader: "Bearer " + accessToken,
+		authHeader: header,
 	}
 	e.cache.Store(userID, ct)
 	return ct
@@ -306,11 +309,13 @@ func (e *Exchanger) refresh(ctx context.Context, rec *Record) (*cachedToken, err
 		return nil, err
 	}
 	var (
-		tok   *oauth2.Token
-		te    *TokenError
-		start time.Time
+		tok      *oauth2.Token
+		te       *TokenError
+		start    time.Time
+		attempts int
 	)
 	err = e.retry.Do(ctx, func(ctx context.Context) (retry.Decision, error) {
+		attempts++
 		start = e.cfg.now()
 		t, err := e.oauthConfig("").TokenSource(e.oauth2Context(ctx), &oauth2.Token{RefreshToken: rt}).Token()
 		if err != nil {
@@ -321,6 +326,7 @@ func (e *Exchanger) refresh(ctx context.Context, rec *Record) (*cachedToken, err
 		return retry.Stop, nil
 	})
 	if err != nil {
+		te.attempts = attempts
 		e.logger().LogAttrs(ctx, slog.LevelWarn, "serverauth: refresh failed", slog.String("user_id", userID),
 			slog.String("class", te.Class.String()), slog.String("error", te.Code), slog.Int("status", te.StatusCode))
 		if errors.Is(te, ErrInvalidGrant) {

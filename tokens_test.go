@@ -776,3 +776,29 @@ func TestClientReportsDeadGrantInsteadOf401(t *testing.T) {
 		t.Fatalf("status = %s, want revoked", rec.Status)
 	}
 }
+
+func TestRefreshRetriesCountAsBackoffSteps(t *testing.T) {
+	f := newStoreFixture(t, serverauthtest.Options{})
+	res := f.signIn(serverauthtest.CodeRequest{})
+	down, calls := failingTokenEndpoint(t)
+	r := f.newReplica(func(c *serverauth.Config) {
+		c.Endpoints.TokenURL = down.URL + "/token"
+		c.HTTPClient = down.Client()
+	})
+	f.clock.Advance(2 * time.Hour)
+	r.Token(context.Background(), res.UserID)
+	if n := calls.Load(); n != 4 {
+		t.Fatalf("requests in the first call = %d, want the policy's 4 attempts", n)
+	}
+	// Four attempts were four steps (0.25 s, 0.5 s, 1 s apart); the next is 8 s away.
+	f.clock.Advance(7 * time.Second)
+	r.Token(context.Background(), res.UserID)
+	if n := calls.Load(); n != 4 {
+		t.Fatalf("requests 7 s later = %d, want still 4 (inside the 8 s step)", n)
+	}
+	f.clock.Advance(1100 * time.Millisecond)
+	r.Token(context.Background(), res.UserID)
+	if n := calls.Load(); n != 8 {
+		t.Fatalf("requests after the step = %d, want 8", n)
+	}
+}

@@ -51,6 +51,20 @@ func New[K comparable, V any](now func() time.Time, maxRetain int) *Group[K, V] 
 // or a retained one. If ctx ends first, Do returns ctx.Err() and the call
 // goes on.
 func (g *Group[K, V]) Do(ctx context.Context, key K, timeout time.Duration, fn func(context.Context) (V, error), retain func(V, error) time.Duration) (val V, err error, shared bool) {
+	return g.do(ctx, key, timeout, fn, retain, false)
+}
+
+// DoInline is Do, except that a caller who starts the call runs it itself,
+// on a context detached from its own, instead of on a new goroutine: it
+// waits for the call to finish whatever its ctx says (within timeout), and
+// gets the result even if its ctx ended meanwhile. Callers who join a call
+// in flight still wait only as long as their own ctx allows. It saves a
+// goroutine per call where the starter has nothing better to do than wait.
+func (g *Group[K, V]) DoInline(ctx context.Context, key K, timeout time.Duration, fn func(context.Context) (V, error), retain func(V, error) time.Duration) (val V, err error, shared bool) {
+	return g.do(ctx, key, timeout, fn, retain, true)
+}
+
+func (g *Group[K, V]) do(ctx context.Context, key K, timeout time.Duration, fn func(context.Context) (V, error), retain func(V, error) time.Duration, inline bool) (val V, err error, shared bool) {
 	g.mu.Lock()
 	c, ok := g.calls[key]
 	if ok {
@@ -67,6 +81,11 @@ func (g *Group[K, V]) Do(ctx context.Context, key K, timeout time.Duration, fn f
 		g.calls[key] = c
 		g.maybePrune()
 		detached := context.WithoutCancel(ctx)
+		if inline {
+			g.mu.Unlock()
+			g.run(detached, key, c, timeout, fn, retain)
+			return c.val, c.err, false
+		}
 		go g.run(detached, key, c, timeout, fn, retain)
 	}
 	g.mu.Unlock()
@@ -142,5 +161,7 @@ func (g *Group[K, V]) maybePrune() {
 			delete(g.calls, e.key)
 		}
 	}
-	g.pruneAt = max(2*len(g.calls), g.minPrune)
+	// Prune again when the map has doubled, but never let finished results
+	// run far past maxRetain.
+	g.pruneAt = max(min(2*len(g.calls), len(g.calls)+g.maxRetain/10+1), g.minPrune)
 }

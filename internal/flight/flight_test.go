@@ -127,3 +127,50 @@ func TestRetentionIsBounded(t *testing.T) {
 		t.Fatalf("Len = %d after expiry, want expired results pruned", n)
 	}
 }
+
+func TestDoInlineRunsOnTheCallersGoroutineAndOthersCanGiveUp(t *testing.T) {
+	clk := &clock{t: time.Unix(0, 0)}
+	g := New[string, int](clk.Now, 100)
+	gate, running := make(chan struct{}), make(chan struct{})
+	keep := func(int, error) time.Duration { return time.Minute }
+	ctx, cancel := context.WithCancel(context.Background())
+	first := make(chan int)
+	go func() {
+		v, err, _ := g.DoInline(ctx, "k", time.Minute, func(ctx context.Context) (int, error) {
+			close(running)
+			<-gate
+			return 5, ctx.Err()
+		}, keep)
+		if err != nil {
+			t.Error(err)
+		}
+		first <- v
+	}()
+	<-running
+	// A joiner gives up on its own ctx.
+	jctx, jcancel := context.WithCancel(context.Background())
+	jcancel()
+	if _, err, _ := g.DoInline(jctx, "k", time.Minute, nil, keep); !errors.Is(err, context.Canceled) {
+		t.Fatalf("joiner with a cancelled ctx = %v", err)
+	}
+	cancel() // the starter's ctx ends, but the call goes on and it gets the result
+	close(gate)
+	if v := <-first; v != 5 {
+		t.Fatalf("starter got %d, want 5", v)
+	}
+	if v, _, shared := g.DoInline(context.Background(), "k", time.Minute, nil, keep); v != 5 || !shared {
+		t.Fatalf("later caller = %d, shared %v; want the retained 5", v, shared)
+	}
+}
+
+func TestRetentionStaysNearBound(t *testing.T) {
+	clk := &clock{t: time.Unix(0, 0)}
+	g := New[int, int](clk.Now, 1000)
+	keep := func(int, error) time.Duration { return time.Hour }
+	for i := 0; i < 20000; i++ {
+		g.DoInline(context.Background(), i, time.Minute, func(context.Context) (int, error) { return i, nil }, keep)
+		if n := g.Len(); n > 1000+1000/10+2 {
+			t.Fatalf("after %d calls Len = %d, want at most about 1100", i+1, n)
+		}
+	}
+}
