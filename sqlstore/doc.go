@@ -8,6 +8,12 @@
 // github.com/lib/pq for PostgreSQL, github.com/go-sql-driver/mysql for MySQL
 // and MariaDB, modernc.org/sqlite or github.com/mattn/go-sqlite3 for SQLite.
 //
+// Cap the pool: during a refresh storm every replica may open one
+// connection per user it is refreshing, and several uncapped replicas can
+// exceed the database's connection limit (PostgreSQL's default is 100). A
+// db.SetMaxOpenConns of 10 to 20 per replica is plenty; waiting for a pooled
+// connection is cheap next to a call to Google.
+//
 // # Schema
 //
 // [Store.CreateTable] creates the table if it does not exist; or create it
