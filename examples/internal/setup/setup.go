@@ -162,6 +162,7 @@ func openSQL(ctx context.Context, driver, dsn string, d sqlstore.Dialect) (serve
 	if err != nil {
 		return nil, nil, err
 	}
+	db.SetMaxOpenConns(20) // see sqlstore's doc: replicas must not exhaust the database
 	s, err := sqlstore.New(db, sqlstore.Config{Dialect: d})
 	if err == nil {
 		err = s.CreateTable(ctx)
