@@ -370,10 +370,12 @@ func testFailingEndpoint(t *testing.T, retry serverauth.RetryPolicy) {
 		t.Fatalf("50 callers made %d requests, want the %d of one shared refresh call", n, retry.MaxAttempts)
 	}
 
-	// Many users, 10 callers each, through five backoff steps.
+	// Many users, 10 callers each, through five calls. Every request is a
+	// step of one per-user schedule (1 s doubling to a minute): a call that
+	// made n attempts puts its user that many steps further along.
 	users := r.users[1:]
-	backoff := time.Second
 	for step := range 5 {
+		backoff := stepBackoff(retry.MaxAttempts * (step + 1))
 		before := f.counts()
 		if _, err := storm([]*serverauth.Exchanger{ex}, users, 10); err == nil {
 			t.Fatal("a storm against a failing endpoint succeeded")
@@ -391,8 +393,17 @@ func testFailingEndpoint(t *testing.T, retry serverauth.RetryPolicy) {
 			t.Errorf("step %d: %d requests halfway through the %s backoff, want 0", step, total, backoff)
 		}
 		r.clock.Advance(backoff - backoff/2)
-		backoff *= 2
 	}
+}
+
+// stepBackoff is the library's per-user wait after n consecutive failed
+// refresh requests: 1 s doubling, capped at a minute.
+func stepBackoff(n int) time.Duration {
+	d := time.Second
+	for i := 1; i < n && d < time.Minute; i++ {
+		d *= 2
+	}
+	return min(d, time.Minute)
 }
 
 // BenchmarkStorm reports the storm counts: calls/user is token-endpoint
