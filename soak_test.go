@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -25,6 +26,9 @@ import (
 // CI runs it for 5 s. Run it longer with, for example:
 //
 //	SERVERAUTH_SOAK=10m go test -run '^TestSoak$' -v .
+//
+// SERVERAUTH_SOAK_HEAPPROFILE=file writes a heap profile at the end, for
+// go tool pprof.
 func TestSoak(t *testing.T) {
 	duration := 5 * time.Second
 	if v := os.Getenv("SERVERAUTH_SOAK"); v != "" {
@@ -157,6 +161,14 @@ func TestSoak(t *testing.T) {
 	}
 
 	heapLast := heapInUse()
+	if path := os.Getenv("SERVERAUTH_SOAK_HEAPPROFILE"); path != "" {
+		out, err := os.Create(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pprof.WriteHeapProfile(out)
+		out.Close()
+	}
 	t.Logf("%d rounds, %d operations, %d failed under faults; heap %d KiB → %d KiB", round, ops.Load(), failures.Load(), heapFirst>>10, heapLast>>10)
 	if heapFirst > 0 && heapLast > heapFirst*2+8<<20 {
 		t.Errorf("heap grew from %d to %d bytes", heapFirst, heapLast)

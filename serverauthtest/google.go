@@ -75,6 +75,7 @@ type Google struct {
 	jwksAge     time.Duration
 	jwksOmitAge bool
 
+	sweepAt       int // sweep when codes and tokens reach this many
 	requests      []Request
 	codeExchanges map[string]int // by code as received
 	refreshCounts map[string]int // by sub
@@ -116,7 +117,8 @@ type token struct {
 	scopes    []string
 	expires   time.Time // zero: does not expire
 	revoked   bool
-	grant     *token // for an access token, the refresh token issued with it or used to get it; may be nil
+	deadSince time.Time // when it was revoked
+	grant     *token    // for an access token, the refresh token issued with it or used to get it; may be nil
 }
 
 // alive reports whether t can be used at now.
@@ -226,7 +228,46 @@ func (g *Google) record(e Endpoint, r *http.Request) {
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if len(g.requests) >= maxRecordedRequests {
+		// A long-running fake keeps the newest half.
+		g.requests = append(g.requests[:0], g.requests[len(g.requests)/2:]...)
+	}
 	g.requests = append(g.requests, req)
+}
+
+// maxRecordedRequests bounds the request log of Google.Requests.
+const maxRecordedRequests = 100000
+
+// forgetAfter is how long a dead refresh token is still known (so that
+// RefreshCount attributes attempts with it to its user).
+const forgetAfter = 24 * time.Hour
+
+// sweepLocked forgets what can no longer matter, as Google does: codes past
+// their expiry, access tokens past theirs, and tokens dead or expired for
+// longer than forgetAfter. It runs when the maps have doubled since the
+// last sweep, so its cost is amortised over the writes, and a long-running
+// fake (cmd/fakegoogle) stays bounded. Call with g.mu held.
+func (g *Google) sweepLocked() {
+	if len(g.codes)+len(g.tokens) < g.sweepAt {
+		return
+	}
+	now := g.now()
+	for k, c := range g.codes {
+		if !now.Before(c.expires) {
+			delete(g.codes, k)
+		}
+	}
+	for k, t := range g.tokens {
+		switch {
+		case !t.refresh && !t.expires.IsZero() && !now.Before(t.expires):
+			delete(g.tokens, k)
+		case t.revoked && now.Sub(t.deadSince) > forgetAfter:
+			delete(g.tokens, k)
+		case !t.expires.IsZero() && now.Sub(t.expires) > forgetAfter:
+			delete(g.tokens, k)
+		}
+	}
+	g.sweepAt = max(2*(len(g.codes)+len(g.tokens)), 1024)
 }
 
 func cloneValues(v url.Values) url.Values {
@@ -398,8 +439,8 @@ func (g *Google) DeleteAccount(sub string) {
 // revokeLocked revokes every token matching. Call with g.mu held.
 func (g *Google) revokeLocked(match func(*token) bool) {
 	for _, t := range g.tokens {
-		if match(t) {
-			t.revoked = true
+		if match(t) && !t.revoked {
+			t.revoked, t.deadSince = true, g.now()
 		}
 	}
 }

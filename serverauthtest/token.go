@@ -148,6 +148,7 @@ func (g *Google) MintCode(req CodeRequest) (string, error) {
 		rtTTL:        req.RefreshTokenTTL,
 		expires:      g.now().Add(g.opts.CodeTTL),
 	}
+	g.sweepLocked()
 	g.users[u.Sub] = u
 	return code, nil
 }
@@ -518,6 +519,7 @@ func (g *Google) newAccessTokenLocked(grant *token, sub, client, presenter strin
 		grant:     grant,
 	}
 	g.tokens[at.value] = at
+	g.sweepLocked()
 	return at
 }
 
@@ -620,7 +622,7 @@ func (g *Google) refreshToken(client Client, form url.Values) (*tokenResponse, *
 		next := *rt
 		next.value = randomToken("1//0", 99)
 		g.tokens[next.value] = &next
-		rt.revoked = true
+		rt.revoked, rt.deadSince = true, now
 		grant = &next
 		resp.RefreshToken = next.value
 	}
