@@ -85,8 +85,9 @@
 // key is Exchanger.oauth2Context. Config.Now is the only clock.
 //
 // An Exchanger is safe for concurrent use and starts no goroutines of its
-// own until a call needs one (a key fetch, an exchange or a refresh, each
-// bounded by a timeout).
+// own until a call needs one (a key fetch or a refresh, each bounded by a
+// timeout); an exchange runs on its caller's goroutine, detached from the
+// caller's context.
 //
 // # Testing
 //
