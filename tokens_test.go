@@ -411,13 +411,20 @@ func failingTokenEndpoint(t *testing.T) (*httptest.Server, *atomic.Int32) {
 	return srv, &n
 }
 
+// failingReplica is a replica whose token and revoke endpoints answer 503;
+// calls counts their requests.
+func (f *storeFixture) failingReplica(mutate ...func(*serverauth.Config)) (*serverauth.Exchanger, *atomic.Int32) {
+	down, calls := failingTokenEndpoint(f.t)
+	return f.newReplica(append([]func(*serverauth.Config){func(c *serverauth.Config) {
+		c.Endpoints.TokenURL, c.Endpoints.RevokeURL = down.URL+"/token", down.URL+"/revoke"
+		c.HTTPClient = down.Client()
+	}}, mutate...)...), calls
+}
+
 func TestTokenTransientFailuresBackOff(t *testing.T) {
 	f := newStoreFixture(t, serverauthtest.Options{})
 	res := f.signIn(serverauthtest.CodeRequest{})
-	down, calls := failingTokenEndpoint(t)
-	r := f.newReplica(func(c *serverauth.Config) {
-		c.Endpoints.TokenURL = down.URL + "/token"
-		c.HTTPClient = down.Client()
+	r, calls := f.failingReplica(func(c *serverauth.Config) {
 		c.Retry.MaxAttempts = 1 // this test is about the backoff between calls
 	})
 	f.clock.Advance(2 * time.Hour)
@@ -451,11 +458,7 @@ func TestTokenTransientFailuresBackOff(t *testing.T) {
 func TestTokenValidTokenSurvivesTransientFailure(t *testing.T) {
 	f := newStoreFixture(t, serverauthtest.Options{})
 	res := f.signIn(serverauthtest.CodeRequest{})
-	down, _ := failingTokenEndpoint(t)
-	r := f.newReplica(func(c *serverauth.Config) {
-		c.Endpoints.TokenURL = down.URL + "/token"
-		c.HTTPClient = down.Client()
-	})
+	r, _ := f.failingReplica()
 	if _, err := r.Token(context.Background(), res.UserID); err != nil { // cached from the store
 		t.Fatal(err)
 	}
@@ -525,11 +528,7 @@ func TestRevoke(t *testing.T) {
 func TestRevokeFailureKeepsRecord(t *testing.T) {
 	f := newStoreFixture(t, serverauthtest.Options{})
 	res := f.signIn(serverauthtest.CodeRequest{})
-	down, _ := failingTokenEndpoint(t)
-	r := f.newReplica(func(c *serverauth.Config) {
-		c.Endpoints.RevokeURL = down.URL + "/revoke"
-		c.HTTPClient = down.Client()
-	})
+	r, _ := f.failingReplica()
 	var te *serverauth.TokenError
 	if err := r.Revoke(context.Background(), res.UserID); !errors.As(err, &te) || !te.Temporary() {
 		t.Fatalf("Revoke with Google down = %v, want a temporary TokenError", err)
@@ -780,11 +779,7 @@ func TestClientReportsDeadGrantInsteadOf401(t *testing.T) {
 func TestRefreshRetriesCountAsBackoffSteps(t *testing.T) {
 	f := newStoreFixture(t, serverauthtest.Options{})
 	res := f.signIn(serverauthtest.CodeRequest{})
-	down, calls := failingTokenEndpoint(t)
-	r := f.newReplica(func(c *serverauth.Config) {
-		c.Endpoints.TokenURL = down.URL + "/token"
-		c.HTTPClient = down.Client()
-	})
+	r, calls := f.failingReplica()
 	f.clock.Advance(2 * time.Hour)
 	r.Token(context.Background(), res.UserID)
 	if n := calls.Load(); n != 4 {
