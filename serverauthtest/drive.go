@@ -655,19 +655,15 @@ func (c *driveCall) finishCreate(meta driveMeta, media *driveMedia) *driveError 
 	if err != nil {
 		return err
 	}
-	c.d.mu.Lock()
-	obj, err := func() (driveObject, *driveError) {
-		sp, err := c.space()
-		if err != nil {
-			return nil, err
-		}
+	var obj driveObject
+	err = c.inSpace(func(sp *driveSpace) *driveError {
 		f, err := c.create(sp, meta, media)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		return c.fileJSON(sp, f), nil
-	}()
-	c.d.mu.Unlock()
+		obj = c.fileJSON(sp, f)
+		return nil
+	})
 	if err != nil {
 		return err
 	}
@@ -762,12 +758,7 @@ func (c *driveCall) get(id string) *driveError {
 	var obj driveObject
 	var content []byte
 	var ctype string
-	c.d.mu.Lock()
-	err = func() *driveError {
-		sp, err := c.space()
-		if err != nil {
-			return err
-		}
+	err = c.inSpace(func(sp *driveSpace) *driveError {
 		f, root, err := c.resolve(sp, id)
 		if err != nil {
 			return err
@@ -785,8 +776,7 @@ func (c *driveCall) get(id string) *driveError {
 			obj = c.fileJSON(sp, f)
 		}
 		return nil
-	}()
-	c.d.mu.Unlock()
+	})
 	if err != nil {
 		return err
 	}
@@ -1036,24 +1026,32 @@ func (c *driveCall) finishUpdate(id string, meta driveMeta, add, remove string, 
 	if err != nil {
 		return err
 	}
-	c.d.mu.Lock()
-	obj, err := func() (driveObject, *driveError) {
-		sp, err := c.space()
-		if err != nil {
-			return nil, err
-		}
+	var obj driveObject
+	err = c.inSpace(func(sp *driveSpace) *driveError {
 		f, err := c.update(sp, id, meta, add, remove, media)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		return c.fileJSON(sp, f), nil
-	}()
-	c.d.mu.Unlock()
+		obj = c.fileJSON(sp, f)
+		return nil
+	})
 	if err != nil {
 		return err
 	}
 	c.writeJSON(http.StatusOK, mask.apply(obj))
 	return nil
+}
+
+// inSpace runs fn on the caller's app data space with the emulator's lock
+// held.
+func (c *driveCall) inSpace(fn func(sp *driveSpace) *driveError) *driveError {
+	c.d.mu.Lock()
+	defer c.d.mu.Unlock()
+	sp, err := c.space()
+	if err != nil {
+		return err
+	}
+	return fn(sp)
 }
 
 // splitIDs splits a comma-separated ID list, dropping empty items.
@@ -1163,12 +1161,7 @@ func (c *driveCall) update(sp *driveSpace, id string, meta driveMeta, add, remov
 // delete serves DELETE /drive/v3/files/{id}: the file and, for a folder,
 // everything below it.
 func (c *driveCall) delete(id string) *driveError {
-	c.d.mu.Lock()
-	err := func() *driveError {
-		sp, err := c.space()
-		if err != nil {
-			return err
-		}
+	err := c.inSpace(func(sp *driveSpace) *driveError {
 		f, root, err := c.resolve(sp, id)
 		if err != nil {
 			return err
@@ -1187,8 +1180,7 @@ func (c *driveCall) delete(id string) *driveError {
 		}
 		sp.files = slices.DeleteFunc(sp.files, func(g *DriveFile) bool { return gone[g.ID] })
 		return nil
-	}()
-	c.d.mu.Unlock()
+	})
 	if err != nil {
 		return err
 	}
@@ -1247,12 +1239,7 @@ func (c *driveCall) startUpload(fileID string) *driveError {
 		u.total = n
 	}
 	id := driveRandom(64)
-	c.d.mu.Lock()
-	err = func() *driveError {
-		sp, err := c.space()
-		if err != nil {
-			return err
-		}
+	err = c.inSpace(func(sp *driveSpace) *driveError {
 		if fileID == "" {
 			_, err = c.checkCreate(sp, meta)
 		} else {
@@ -1263,8 +1250,7 @@ func (c *driveCall) startUpload(fileID string) *driveError {
 		}
 		c.d.uploads[id] = u
 		return nil
-	}()
-	c.d.mu.Unlock()
+	})
 	if err != nil {
 		return err
 	}
