@@ -797,3 +797,28 @@ func TestRefreshRetriesCountAsBackoffSteps(t *testing.T) {
 		t.Fatalf("requests after the step = %d, want 8", n)
 	}
 }
+
+func TestTokenWaitsForAnotherReplicasLeaseThenTakesOver(t *testing.T) {
+	f := newStoreFixture(t, serverauthtest.Options{})
+	res := f.signIn(serverauthtest.CodeRequest{})
+	f.clock.Advance(2 * time.Hour)
+	// Another replica took the lease to refresh, then crashed.
+	if ok, err := f.store.Lease(context.Background(), res.UserID, "crashed-replica", f.clock.Now(), 35*time.Second); !ok || err != nil {
+		t.Fatalf("Lease = %v, %v", ok, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if _, err := f.e.Token(ctx, res.UserID); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Token while another replica holds the lease = %v, want to wait (DeadlineExceeded)", err)
+	}
+	if n := f.g.RefreshCount(res.UserID); n != 0 {
+		t.Fatalf("refreshed %d times behind another replica's lease", n)
+	}
+	f.clock.Advance(36 * time.Second) // the crashed replica's lease expires
+	if _, err := f.e.Token(context.Background(), res.UserID); err != nil {
+		t.Fatalf("Token after the lease expired = %v, want this replica to take over", err)
+	}
+	if n := f.g.RefreshCount(res.UserID); n != 1 {
+		t.Fatalf("refreshes = %d, want 1", n)
+	}
+}
