@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -214,4 +215,41 @@ func associatedData(userID, field string) []byte {
 	ad = append(ad, field...)
 	ad = append(ad, 0)
 	return append(ad, userID...)
+}
+
+// String shows the keyring's key IDs, never its keys.
+func (k *Keyring) String() string {
+	if k == nil {
+		return "<nil>"
+	}
+	ids := make([]uint32, 0, len(k.aeads))
+	for id := range k.aeads {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return fmt.Sprintf("serverauth.Keyring{Primary:%d Keys:%v}", k.primary, ids)
+}
+
+// GoString is String.
+func (k *Keyring) GoString() string { return k.String() }
+
+// seal encrypts a token field for the user.
+func (e *Exchanger) seal(userID, field, token string) ([]byte, error) {
+	ct, err := e.tokens.cipher.Encrypt([]byte(token), associatedData(userID, field))
+	if err != nil {
+		return nil, fmt.Errorf("serverauth: encrypting %s of user %q: %w", field, userID, err)
+	}
+	return ct, nil
+}
+
+// open decrypts a token field of the user.
+func (e *Exchanger) open(userID, field string, sealed []byte) (string, error) {
+	pt, err := e.tokens.cipher.Decrypt(sealed, associatedData(userID, field))
+	if err != nil {
+		if !errors.Is(err, ErrDecrypt) {
+			err = fmt.Errorf("%w: %w", ErrDecrypt, err)
+		}
+		return "", fmt.Errorf("serverauth: %s of user %q: %w", field, userID, err)
+	}
+	return string(pt), nil
 }

@@ -2,9 +2,12 @@ package serverauth
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
+
+	"github.com/serverauth/serverauth/internal/redact"
 )
 
 // DefaultLeeway is the clock skew allowed on an ID token's exp, iat and nbf
@@ -200,4 +203,18 @@ func (c *Config) httpClient() *http.Client {
 		return nil
 	}
 	return &hc
+}
+
+// String shows the configuration without the client secret.
+func (c Config) String() string {
+	return fmt.Sprintf("serverauth.Config{ClientID:%q ClientSecret:%s ClientSecretsFile:%q AllowedClientIDs:%q Scopes:%q RedirectURL:%q HostedDomain:%q Store:%T Cipher:%T}",
+		c.ClientID, redact.Present(c.ClientSecret != "" || len(c.ClientSecretsJSON) > 0), c.ClientSecretsFile, c.AllowedClientIDs, c.Scopes, c.RedirectURL, c.HostedDomain, c.Store, c.Cipher)
+}
+
+// GoString is String, so %#v shows no secret either.
+func (c Config) GoString() string { return c.String() }
+
+// LogValue implements slog.LogValuer without the client secret.
+func (c Config) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("client_id", c.ClientID), slog.Any("scopes", c.Scopes), slog.String("redirect_url", c.RedirectURL))
 }

@@ -149,3 +149,101 @@ func (e *TokenError) Unwrap() []error {
 func (e *TokenError) Temporary() bool {
 	return e.Class == ClassRateLimited || e.Class == ClassTransient
 }
+
+// SaveError means the tokens of an exchange or refresh could not be saved
+// in the store. Result, when set, still holds them: pass it to
+// Exchanger.Save once the store is back, so a refresh token Google gave is
+// not lost. It unwraps to the store's error.
+type SaveError struct {
+	UserID string
+	Result *Result
+	Err    error
+}
+
+func (e *SaveError) Error() string {
+	return fmt.Sprintf("serverauth: saving tokens for user %q failed: %v; nothing was lost: retry with Exchanger.Save", e.UserID, e.Err)
+}
+
+func (e *SaveError) Unwrap() error { return e.Err }
+
+// errNoStore is returned by the token path without a Config.Store.
+var errNoStore = errors.New("serverauth: Config.Store is nil: offline access needs a TokenStore (NewMemoryStore, filestore, sqlstore or redisstore)")
+
+// noRefreshTokenError explains ErrNoRefreshToken after an exchange.
+type noRefreshTokenError struct{}
+
+func (*noRefreshTokenError) Error() string {
+	return "serverauth: no refresh token: Google returns one only on the user's first consent to this client, and none is stored; " +
+		"on the web, request the code with access_type=offline and prompt=consent; " +
+		"from iOS or Android (which cannot force consent), call Exchanger.ResetConsent with this Result and have the user sign in again"
+}
+
+func (*noRefreshTokenError) Unwrap() error { return ErrNoRefreshToken }
+
+// ScopeError reports required scopes the user did not grant. It unwraps to
+// ErrScopeNotGranted.
+type ScopeError struct {
+	Missing []string // normalised scope URLs
+}
+
+func (e *ScopeError) Error() string {
+	return "serverauth: scope not granted: the user did not grant " + strings.Join(e.Missing, ", ") +
+		"; sign them in and ask for it again (granular consent lets users untick scopes)"
+}
+
+func (e *ScopeError) Unwrap() error { return ErrScopeNotGranted }
+
+// Reason says why an ID token was refused.
+type Reason string
+
+// Reasons an ID token is refused. Each check of the acceptance policy has
+// its own.
+const (
+	ReasonAbsent          Reason = "absent"                   // a token response without the id_token it should have
+	ReasonMalformed       Reason = "malformed"                // size, segments, base64url, JSON, claim types
+	ReasonHeader          Reason = "unacceptable header"      // alg not RS256, kid missing, typ, crit/jku/x5u/jwk/x5c/zip/b64/cty/enc
+	ReasonUnknownKey      Reason = "unknown signing key"      // kid not in Google's key set
+	ReasonKeysUnavailable Reason = "signing keys unavailable" // the key set could not be fetched; retry later
+	ReasonSignature       Reason = "bad signature"
+	ReasonIssuer          Reason = "wrong issuer"
+	ReasonAudience        Reason = "wrong audience"
+	ReasonPresenter       Reason = "unknown authorized party" // azp not an allowed client
+	ReasonSubject         Reason = "bad subject"
+	ReasonMissingClaim    Reason = "missing claim" // exp or iat
+	ReasonExpired         Reason = "expired"
+	ReasonIssuedInFuture  Reason = "issued in the future"
+	ReasonNotYetValid     Reason = "not yet valid" // nbf
+	ReasonLifetime        Reason = "bad lifetime"  // exp ≤ iat, or longer than an hour
+	ReasonHostedDomain    Reason = "wrong hosted domain"
+	ReasonNonce           Reason = "nonce mismatch"
+	ReasonAccessTokenHash Reason = "at_hash mismatch"
+	ReasonServiceAccount  Reason = "service account" // email ends in gserviceaccount.com
+)
+
+// IDTokenError is an ID token verification failure. It unwraps to
+// [ErrInvalidIDToken]. Its message never contains the token.
+type IDTokenError struct {
+	Reason Reason
+	Detail string
+	err    error
+}
+
+func (e *IDTokenError) Error() string {
+	s := "serverauth: invalid ID token: " + string(e.Reason)
+	if e.Detail != "" {
+		s += ": " + e.Detail
+	}
+	return s
+}
+
+// Unwrap returns ErrInvalidIDToken and the underlying cause, if any.
+func (e *IDTokenError) Unwrap() []error {
+	if e.err != nil {
+		return []error{ErrInvalidIDToken, e.err}
+	}
+	return []error{ErrInvalidIDToken}
+}
+
+// Temporary reports whether the same token may verify later: only when
+// Google's signing keys could not be fetched.
+func (e *IDTokenError) Temporary() bool { return e.Reason == ReasonKeysUnavailable }

@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/serverauth/serverauth/internal/redact"
 	"github.com/serverauth/serverauth/internal/retry"
 )
 
@@ -65,7 +66,7 @@ func (r *Result) String() string {
 		return "<nil>"
 	}
 	return fmt.Sprintf("serverauth.Result{UserID:%q GrantedScopes:%q AccessToken:%s RefreshToken:%s}",
-		r.UserID, r.GrantedScopes, secretMark(r.Token != nil && r.Token.AccessToken != ""), secretMark(r.Token != nil && r.Token.RefreshToken != ""))
+		r.UserID, r.GrantedScopes, redact.Present(r.Token != nil && r.Token.AccessToken != ""), redact.Present(r.Token != nil && r.Token.RefreshToken != ""))
 }
 
 // GoString is String, so %#v shows no token either.
@@ -101,19 +102,6 @@ func (r *Result) clone() *Result {
 	c.GrantedScopes = append([]string(nil), r.GrantedScopes...)
 	return &c
 }
-
-// ScopeError reports required scopes the user did not grant. It unwraps to
-// ErrScopeNotGranted.
-type ScopeError struct {
-	Missing []string // normalised scope URLs
-}
-
-func (e *ScopeError) Error() string {
-	return "serverauth: scope not granted: the user did not grant " + strings.Join(e.Missing, ", ") +
-		"; sign them in and ask for it again (granular consent lets users untick scopes)"
-}
-
-func (e *ScopeError) Unwrap() error { return ErrScopeNotGranted }
 
 // Exchange redeems a one-time authorization code posted by an app at
 // Google's token endpoint, verifies the ID token, and returns the user's

@@ -30,61 +30,6 @@ const (
 // issues ID tokens for exactly one hour.
 const maxIDTokenLifetime = time.Hour
 
-// Reason says why an ID token was refused.
-type Reason string
-
-// Reasons an ID token is refused. Each check of the acceptance policy has
-// its own.
-const (
-	ReasonAbsent          Reason = "absent"                   // a token response without the id_token it should have
-	ReasonMalformed       Reason = "malformed"                // size, segments, base64url, JSON, claim types
-	ReasonHeader          Reason = "unacceptable header"      // alg not RS256, kid missing, typ, crit/jku/x5u/jwk/x5c/zip/b64/cty/enc
-	ReasonUnknownKey      Reason = "unknown signing key"      // kid not in Google's key set
-	ReasonKeysUnavailable Reason = "signing keys unavailable" // the key set could not be fetched; retry later
-	ReasonSignature       Reason = "bad signature"
-	ReasonIssuer          Reason = "wrong issuer"
-	ReasonAudience        Reason = "wrong audience"
-	ReasonPresenter       Reason = "unknown authorized party" // azp not an allowed client
-	ReasonSubject         Reason = "bad subject"
-	ReasonMissingClaim    Reason = "missing claim" // exp or iat
-	ReasonExpired         Reason = "expired"
-	ReasonIssuedInFuture  Reason = "issued in the future"
-	ReasonNotYetValid     Reason = "not yet valid" // nbf
-	ReasonLifetime        Reason = "bad lifetime"  // exp ≤ iat, or longer than an hour
-	ReasonHostedDomain    Reason = "wrong hosted domain"
-	ReasonNonce           Reason = "nonce mismatch"
-	ReasonAccessTokenHash Reason = "at_hash mismatch"
-	ReasonServiceAccount  Reason = "service account" // email ends in gserviceaccount.com
-)
-
-// IDTokenError is an ID token verification failure. It unwraps to
-// [ErrInvalidIDToken]. Its message never contains the token.
-type IDTokenError struct {
-	Reason Reason
-	Detail string
-	err    error
-}
-
-func (e *IDTokenError) Error() string {
-	s := "serverauth: invalid ID token: " + string(e.Reason)
-	if e.Detail != "" {
-		s += ": " + e.Detail
-	}
-	return s
-}
-
-// Unwrap returns ErrInvalidIDToken and the underlying cause, if any.
-func (e *IDTokenError) Unwrap() []error {
-	if e.err != nil {
-		return []error{ErrInvalidIDToken, e.err}
-	}
-	return []error{ErrInvalidIDToken}
-}
-
-// Temporary reports whether the same token may verify later: only when
-// Google's signing keys could not be fetched.
-func (e *IDTokenError) Temporary() bool { return e.Reason == ReasonKeysUnavailable }
-
 func idErr(r Reason, format string, args ...any) *IDTokenError {
 	return &IDTokenError{Reason: r, Detail: fmt.Sprintf(format, args...)}
 }

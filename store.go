@@ -3,8 +3,12 @@ package serverauth
 import (
 	"context"
 	"errors"
+	"fmt"
 	"iter"
+	"log/slog"
 	"time"
+
+	"github.com/serverauth/serverauth/internal/redact"
 )
 
 // ErrNotFound is returned by a [TokenStore] for a user it does not hold.
@@ -132,4 +136,25 @@ type Lister interface {
 	// no particular order; users added or removed meanwhile may or may not
 	// appear. An error ends the walk and is yielded last.
 	Users(ctx context.Context) iter.Seq2[string, error]
+}
+
+// String shows the record without its sealed tokens.
+func (r *Record) String() string {
+	if r == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("serverauth.Record{UserID:%q RefreshToken:%s AccessToken:%s Expiry:%s Scopes:%q ClientID:%q Status:%s Version:%d}",
+		r.UserID, redact.Present(len(r.RefreshToken) > 0), redact.Present(len(r.AccessToken) > 0), r.Expiry.Format("2006-01-02T15:04:05Z07:00"), r.Scopes, r.ClientID, r.Status, r.Version)
+}
+
+// GoString is String.
+func (r *Record) GoString() string { return r.String() }
+
+// LogValue implements slog.LogValuer without the sealed tokens.
+func (r *Record) LogValue() slog.Value {
+	if r == nil {
+		return slog.StringValue("<nil>")
+	}
+	return slog.GroupValue(slog.String("user_id", r.UserID), slog.String("status", string(r.Status)),
+		slog.Bool("refresh_token", len(r.RefreshToken) > 0), slog.Int64("version", r.Version))
 }

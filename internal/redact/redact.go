@@ -53,3 +53,12 @@ func Truncate(s string, n int) string {
 	}
 	return s[:n] + "…(truncated)"
 }
+
+// Present prints a secret field in a Stringer: Mask when it is set, `""`
+// when it is empty, so a reader can tell the two apart without seeing it.
+func Present(set bool) string {
+	if set {
+		return Mask
+	}
+	return `""`
+}

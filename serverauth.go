@@ -187,3 +187,14 @@ func (e *Exchanger) logKeyFetch(keys, skipped int, ttl time.Duration, err error)
 	}
 	l.Debug("serverauth: fetched Google's signing keys", slog.Int("keys", keys), slog.Int("skipped", skipped), slog.Duration("ttl", ttl))
 }
+
+// String identifies the Exchanger by its client ID.
+func (e *Exchanger) String() string {
+	if e == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("serverauth.Exchanger{ClientID:%q}", e.creds.ClientID)
+}
+
+// GoString is String.
+func (e *Exchanger) GoString() string { return e.String() }
