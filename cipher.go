@@ -235,7 +235,7 @@ func (k *Keyring) GoString() string { return k.String() }
 
 // seal encrypts a token field for the user.
 func (e *Exchanger) seal(userID, field, token string) ([]byte, error) {
-	ct, err := e.tokens.cipher.Encrypt([]byte(token), associatedData(userID, field))
+	ct, err := e.cfg.Cipher.Encrypt([]byte(token), associatedData(userID, field))
 	if err != nil {
 		return nil, fmt.Errorf("serverauth: encrypting %s of user %q: %w", field, userID, err)
 	}
@@ -244,7 +244,7 @@ func (e *Exchanger) seal(userID, field, token string) ([]byte, error) {
 
 // open decrypts a token field of the user.
 func (e *Exchanger) open(userID, field string, sealed []byte) (string, error) {
-	pt, err := e.tokens.cipher.Decrypt(sealed, associatedData(userID, field))
+	pt, err := e.cfg.Cipher.Decrypt(sealed, associatedData(userID, field))
 	if err != nil {
 		if !errors.Is(err, ErrDecrypt) {
 			err = fmt.Errorf("%w: %w", ErrDecrypt, err)

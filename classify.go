@@ -17,13 +17,6 @@ import (
 	"github.com/serverauth/serverauth/internal/retry"
 )
 
-// Operations named in a TokenError.
-const (
-	opExchange = "exchange"
-	opRefresh  = "refresh"
-	opRevoke   = "revoke"
-)
-
 // maxErrorText bounds the Google text a TokenError keeps.
 const (
 	maxDescription = 200
@@ -32,7 +25,7 @@ const (
 
 // errorContext is what the classifier needs to know about the request.
 type errorContext struct {
-	op          string
+	op          Op
 	redirectURI string // what the exchange sent as redirect_uri ("" = omitted)
 	pkce        bool   // the exchange sent a code_verifier
 	code        string // the code, to spot encoding mistakes
@@ -172,9 +165,9 @@ func retryAfter(h http.Header, now time.Time) time.Duration {
 // retried only if the request never left, since the code may be spent.
 func (te *TokenError) retryDecision() retry.Decision {
 	switch {
-	case te.Op == opExchange && !te.notSent:
+	case te.Op == OpExchange && !te.notSent:
 		return retry.Stop
-	case te.Temporary():
+	case te.Class.Temporary():
 		return retry.Decision{Retry: true, After: te.RetryAfter}
 	}
 	return retry.Stop
@@ -190,7 +183,7 @@ func sentinelsFor(te *TokenError) []error {
 	var s []error
 	if te.Code == "invalid_grant" {
 		s = append(s, ErrInvalidGrant)
-		if isReauthSubtype(te) || te.Op == opRefresh {
+		if isReauthSubtype(te) || te.Op == OpRefresh {
 			s = append(s, ErrReauthRequired)
 		}
 	}
@@ -206,7 +199,7 @@ func hintFor(te *TokenError, ec errorContext) string {
 	switch {
 	case isReauthSubtype(te):
 		return "the user's Workspace admin requires them to reauthenticate (invalid_rapt): have the user sign in again"
-	case te.Code == "invalid_grant" && te.Op == opRefresh:
+	case te.Code == "invalid_grant" && te.Op == OpRefresh:
 		return "the refresh token is revoked or expired (the user removed access, it was unused for 6 months, the app is in Testing status (7-day tokens), or the user has over 100 live tokens): the user must sign in and consent again"
 	case te.Code == "invalid_grant" && strings.Contains(te.Description, "Malformed"):
 		h := "the code was altered on its way: codes contain '/', so one that was URL-encoded twice or decoded twice is malformed; post it exactly as the SDK returned it"
@@ -239,7 +232,7 @@ func hintFor(te *TokenError, ec errorContext) string {
 		return "Google is throttling this client: slow down and retry later"
 	case te.Class == ClassMisconfigured && te.Code == "":
 		return "the endpoint did not answer like Google's OAuth token endpoint: check Endpoints.TokenURL and any proxy in between"
-	case te.Class == ClassTransient && te.Op == opExchange:
+	case te.Class == ClassTransient && te.Op == OpExchange:
 		return "Google's token endpoint failed; the code may already be spent, so have the user sign in again rather than re-posting it"
 	case te.Class == ClassTransient:
 		return "Google's token endpoint failed temporarily: retry later"

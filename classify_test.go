@@ -34,7 +34,7 @@ func TestTokenErrorClassification(t *testing.T) {
 	const jsonCT = "application/json; charset=utf-8"
 	tests := []struct {
 		name         string
-		op           string
+		op           Op
 		err          error
 		ec           errorContext
 		wantClass    ErrorClass
@@ -43,102 +43,102 @@ func TestTokenErrorClassification(t *testing.T) {
 		wantInString []string
 	}{
 		{
-			name: "code reused", op: opExchange,
+			name: "code reused", op: OpExchange,
 			err:       retrieveErr(400, jsonCT, `{"error":"invalid_grant","error_description":"Bad Request"}`),
 			wantClass: ClassRejected, wantIs: []error{ErrInvalidGrant}, wantNotIs: []error{ErrReauthRequired},
 			wantInString: []string{"invalid_grant", "already used", "HTTP 400"},
 		},
 		{
-			name: "malformed code", op: opExchange, ec: errorContext{code: "4%2F0Abc"},
+			name: "malformed code", op: OpExchange, ec: errorContext{code: "4%2F0Abc"},
 			err:       retrieveErr(400, jsonCT, `{"error":"invalid_grant","error_description":"Malformed auth code."}`),
 			wantClass: ClassRejected, wantIs: []error{ErrInvalidGrant},
 			wantInString: []string{"URL-encoded twice", "contains '%'"},
 		},
 		{
-			name: "missing verifier", op: opExchange,
+			name: "missing verifier", op: OpExchange,
 			err:       retrieveErr(400, jsonCT, `{"error":"invalid_grant","error_description":"Missing code verifier."}`),
 			wantClass: ClassRejected, wantInString: []string{"WithCodeVerifier"},
 		},
 		{
-			name: "verifier not needed", op: opExchange,
+			name: "verifier not needed", op: OpExchange,
 			err:       retrieveErr(400, jsonCT, `{"error":"invalid_grant","error_description":"code_verifier or verifier is not needed."}`),
 			wantClass: ClassRejected, wantInString: []string{"drop WithCodeVerifier"},
 		},
 		{
-			name: "reauth subtype", op: opExchange,
+			name: "reauth subtype", op: OpExchange,
 			err:       retrieveErr(400, jsonCT, `{"error":"invalid_grant","error_description":"reauth related error (invalid_rapt)","error_uri":"https://support.google.com/a/answer/9368756","error_subtype":"invalid_rapt"}`),
 			wantClass: ClassRejected, wantIs: []error{ErrInvalidGrant, ErrReauthRequired},
 			wantInString: []string{"invalid_grant/invalid_rapt", "reauthenticate"},
 		},
 		{
-			name: "rapt_required subtype", op: opRefresh,
+			name: "rapt_required subtype", op: OpRefresh,
 			err:       retrieveErr(400, jsonCT, `{"error":"invalid_grant","error_description":"x","error_subtype":"rapt_required"}`),
 			wantClass: ClassRejected, wantIs: []error{ErrReauthRequired},
 		},
 		{
-			name: "revoked on refresh", op: opRefresh,
+			name: "revoked on refresh", op: OpRefresh,
 			err:       retrieveErr(400, jsonCT, `{"error":"invalid_grant","error_description":"Token has been expired or revoked."}`),
 			wantClass: ClassRejected, wantIs: []error{ErrInvalidGrant, ErrReauthRequired},
 			wantInString: []string{"consent again"},
 		},
 		{
-			name: "redirect mismatch, none sent", op: opExchange,
+			name: "redirect mismatch, none sent", op: OpExchange,
 			err:       retrieveErr(400, jsonCT, `{"error":"redirect_uri_mismatch","error_description":"Bad Request"}`),
 			wantClass: ClassMisconfigured, wantNotIs: []error{ErrInvalidGrant},
 			wantInString: []string{"sent no redirect_uri", "postmessage", "iOS and Android"},
 		},
 		{
-			name: "redirect mismatch, one sent", op: opExchange, ec: errorContext{redirectURI: "https://app.example/cb"},
+			name: "redirect mismatch, one sent", op: OpExchange, ec: errorContext{redirectURI: "https://app.example/cb"},
 			err:       retrieveErr(400, jsonCT, `{"error":"redirect_uri_mismatch","error_description":"Bad Request"}`),
 			wantClass: ClassMisconfigured, wantInString: []string{`redirect_uri "https://app.example/cb"`},
 		},
 		{
-			name: "wrong secret", op: opExchange,
+			name: "wrong secret", op: OpExchange,
 			err:       retrieveErr(401, jsonCT, `{"error":"invalid_client","error_description":"Unauthorized"}`),
 			wantClass: ClassMisconfigured, wantInString: []string{"client ID or secret"},
 		},
 		{
-			name: "other client's refresh token", op: opRefresh,
+			name: "other client's refresh token", op: OpRefresh,
 			err:       retrieveErr(401, jsonCT, `{"error":"unauthorized_client","error_description":"Unauthorized"}`),
 			wantClass: ClassMisconfigured, wantInString: []string{"same web client"},
 		},
 		{
-			name: "internal failure", op: opRefresh,
+			name: "internal failure", op: OpRefresh,
 			err:       retrieveErr(500, jsonCT, `{"error":"internal_failure","error_description":"Backend Error"}`),
 			wantClass: ClassTransient,
 		},
 		{
-			name: "HTML 502", op: opRefresh,
+			name: "HTML 502", op: OpRefresh,
 			err:       retrieveErr(502, "text/html; charset=UTF-8", `<!DOCTYPE html><html><title>Error 502 (Server Error)!!1</title><p>That’s an error. Please try again later.`),
 			wantClass: ClassTransient, wantInString: []string{"transient response", "HTTP 502"},
 		},
 		{
-			name: "HTML 403 throttle", op: opRefresh,
+			name: "HTML 403 throttle", op: OpRefresh,
 			err:       retrieveErr(403, "text/html", `<html><body>Our systems have detected unusual traffic ... automated queries</body></html>`),
 			wantClass: ClassRateLimited,
 		},
 		{
-			name: "429 with Retry-After", op: opRefresh,
+			name: "429 with Retry-After", op: OpRefresh,
 			err:       retrieveErr(429, jsonCT, `{"error":"rate_limit_exceeded"}`, "Retry-After", "30"),
 			wantClass: ClassRateLimited, wantInString: []string{"retry after 30s"},
 		},
 		{
-			name: "Google-API style 501", op: opExchange,
+			name: "Google-API style 501", op: OpExchange,
 			err:       retrieveErr(501, jsonCT, `{"error":{"code":501,"message":"Operation is not implemented, or supported, or enabled.","status":"UNIMPLEMENTED"}}`),
 			wantClass: ClassMisconfigured, wantInString: []string{"Endpoints.TokenURL"},
 		},
 		{
-			name: "Google-API style 503", op: opRefresh,
+			name: "Google-API style 503", op: OpRefresh,
 			err:       retrieveErr(503, jsonCT, `{"error":{"code":503,"message":"The service is currently unavailable.","status":"UNAVAILABLE"}}`),
 			wantClass: ClassTransient,
 		},
 		{
-			name: "network error", op: opExchange,
+			name: "network error", op: OpExchange,
 			err:       &url.Error{Op: "Post", URL: "https://oauth2.googleapis.com/token", Err: errors.New("connection reset by peer")},
 			wantClass: ClassTransient, wantInString: []string{"no response", "connection reset"},
 		},
 		{
-			name: "unreadable success", op: opRefresh,
+			name: "unreadable success", op: OpRefresh,
 			err:       errors.New("oauth2: cannot parse json: unexpected end of JSON input"),
 			wantClass: ClassTransient,
 		},
@@ -171,8 +171,8 @@ func TestTokenErrorClassification(t *testing.T) {
 					t.Errorf("Error() = %q, want it to mention %q", te.Error(), s)
 				}
 			}
-			if te.Temporary() != (tt.wantClass == ClassTransient || tt.wantClass == ClassRateLimited) {
-				t.Errorf("Temporary() = %v for class %s", te.Temporary(), te.Class)
+			if te.Class.Temporary() != (tt.wantClass == ClassTransient || tt.wantClass == ClassRateLimited) {
+				t.Errorf("Temporary() = %v for class %s", te.Class.Temporary(), te.Class)
 			}
 		})
 	}
@@ -181,7 +181,7 @@ func TestTokenErrorClassification(t *testing.T) {
 func TestTokenErrorScrubsSecrets(t *testing.T) {
 	const secret, code = "GOCSPX-very-secret", "4/0AX4XfWsecretcode"
 	re := retrieveErr(502, "text/html", "<html>echo: client_secret="+secret+"&code="+code+" ya29.a0leaked "+strings.Repeat("x", 2000)+"</html>")
-	te := newTokenError(re, errorContext{op: opExchange, code: code, secrets: []string{code, secret}})
+	te := newTokenError(re, errorContext{op: OpExchange, code: code, secrets: []string{code, secret}})
 	var got *oauth2.RetrieveError
 	if !errors.As(te, &got) {
 		t.Fatal("no RetrieveError")
@@ -199,7 +199,7 @@ func TestTokenErrorScrubsSecrets(t *testing.T) {
 }
 
 func TestTokenErrorKeepsContextErrors(t *testing.T) {
-	te := newTokenError(&url.Error{Op: "Post", URL: "u", Err: context.DeadlineExceeded}, errorContext{op: opRefresh})
+	te := newTokenError(&url.Error{Op: "Post", URL: "u", Err: context.DeadlineExceeded}, errorContext{op: OpRefresh})
 	if !errors.Is(te, context.DeadlineExceeded) {
 		t.Errorf("errors.Is(%v, DeadlineExceeded) = false", te)
 	}

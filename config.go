@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/serverauth/serverauth/internal/redact"
@@ -122,18 +123,6 @@ type Config struct {
 	// redirect_uri_mismatch. The zero value is the documented default.
 	Retry RetryPolicy
 
-	// CSRFHeader is the header SignInHandler requires on every request, a
-	// CSRF defence: browsers cannot send a custom header cross-origin
-	// without a CORS preflight (RFC 9700 §4.7; Google's samples use
-	// X-Requested-With). Empty means "X-Requested-With". Do not allow it in
-	// CORS for untrusted origins.
-	CSRFHeader string
-
-	// AllowedOrigins, when set, makes SignInHandler refuse a request whose
-	// Origin header is present and not in the list (exact match, such as
-	// "https://app.example.com"). Mobile apps send no Origin and pass.
-	AllowedOrigins []string
-
 	// InsecureAllowServiceAccounts accepts ID tokens whose email ends in
 	// gserviceaccount.com. Google signs service-account ID tokens with the
 	// same keys and lets their caller choose aud, so by default they are
@@ -158,22 +147,6 @@ type RetryPolicy struct {
 	// Sleep is how a retry waits. Nil waits on a timer; tests pass a
 	// function that advances their clock (and honours ctx).
 	Sleep func(ctx context.Context, d time.Duration) error
-}
-
-// now returns the configured clock.
-func (c *Config) now() time.Time {
-	if c.Now != nil {
-		return c.Now()
-	}
-	return time.Now()
-}
-
-// leeway returns the effective leeway.
-func (c *Config) leeway() time.Duration {
-	if c.Leeway == 0 {
-		return DefaultLeeway
-	}
-	return c.Leeway
 }
 
 // defaultHTTPTimeout bounds one call to Google when Config.HTTPClient is nil.
@@ -217,4 +190,75 @@ func (c Config) GoString() string { return c.String() }
 // LogValue implements slog.LogValuer without the client secret.
 func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("client_id", c.ClientID), slog.Any("scopes", c.Scopes), slog.String("redirect_url", c.RedirectURL))
+}
+
+// Defaults for zero Config fields.
+const (
+	defaultDuplicateCodeWindow = 2 * time.Minute
+	defaultRefreshMargin       = time.Minute
+	defaultTokenCacheSize      = 10000
+)
+
+// validate reports the first problem with c, naming the field and the fix.
+// It checks the fields as given, before defaults; credentials are checked
+// by credentials, which reads ClientSecretsFile.
+func (c *Config) validate() error {
+	if c.Leeway < 0 || c.Leeway > MaxLeeway {
+		return configErr("Leeway", "%s must be between 0 and %s (zero means %s)", c.Leeway, MaxLeeway, DefaultLeeway)
+	}
+	for _, id := range c.AllowedClientIDs {
+		if id == "" {
+			return configErr("AllowedClientIDs", "has an empty entry")
+		}
+	}
+	if c.RefreshMargin < 0 {
+		return configErr("RefreshMargin", "%s must not be negative (zero means %s)", c.RefreshMargin, defaultRefreshMargin)
+	}
+	if c.TokenCacheSize < 0 {
+		return configErr("TokenCacheSize", "%d must not be negative (zero means %d)", c.TokenCacheSize, defaultTokenCacheSize)
+	}
+	if c.Cipher != nil && c.InsecurePlaintextTokens {
+		return configErr("Cipher", "set Cipher or InsecurePlaintextTokens, not both")
+	}
+	if _, inProcess := c.Store.(*MemoryStore); c.Store != nil && !inProcess && c.Cipher == nil && !c.InsecurePlaintextTokens {
+		return configErr("Cipher", "Store keeps refresh tokens outside the process, so they must be encrypted (RFC 6749 §10.4): set Cipher (e.g. a Keyring from serverauth.ParseKeyring(os.Getenv(...))) or, knowingly, InsecurePlaintextTokens")
+	}
+	if err := c.Endpoints.complete(); err != nil {
+		return err
+	}
+	return c.Endpoints.withDefaults().validate()
+}
+
+// withDefaults returns c resolved: every zero field that has a documented
+// default gets it, slices are copied, and the clock, logger, cipher and
+// HTTP client are never nil. The Exchanger keeps this one copy and reads
+// nothing else.
+func (c Config) withDefaults() Config {
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Leeway == 0 {
+		c.Leeway = DefaultLeeway
+	}
+	if c.DuplicateCodeWindow == 0 {
+		c.DuplicateCodeWindow = defaultDuplicateCodeWindow
+	}
+	if c.RefreshMargin == 0 {
+		c.RefreshMargin = defaultRefreshMargin
+	}
+	if c.TokenCacheSize == 0 {
+		c.TokenCacheSize = defaultTokenCacheSize
+	}
+	if c.Cipher == nil {
+		c.Cipher = plaintextCipher{} // validate allowed it: in-process store or loudly asked
+	}
+	c.Endpoints = c.Endpoints.withDefaults()
+	c.HTTPClient = c.httpClient()
+	c.AllowedClientIDs = slices.Clone(c.AllowedClientIDs)
+	c.Scopes = normalizeScopes(c.Scopes)
+	c.ClientSecretsJSON = nil // keep no second copy of the secret
+	return c
 }

@@ -5,44 +5,56 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 )
+
+// at is every endpoint on base, as a fake serves them.
+func at(base string) Endpoints {
+	return Endpoints{TokenURL: base + "/token", RevokeURL: base + "/revoke", JWKSURL: base + "/certs", DriveURL: base + "/drive/v3/"}
+}
 
 func TestNewValidatesConfig(t *testing.T) {
 	base := func() Config { return Config{ClientID: "w", ClientSecret: "s"} }
 	tests := []struct {
 		name      string
 		mutate    func(*Config)
-		wantInErr string
+		wantField string // the ConfigError's Field; "" for no error
 	}{
 		{name: "defaults", mutate: func(*Config) {}},
 		{name: "leeway max", mutate: func(c *Config) { c.Leeway = MaxLeeway }},
-		{name: "leeway above max", mutate: func(c *Config) { c.Leeway = MaxLeeway + time.Second }, wantInErr: "Leeway"},
-		{name: "leeway negative", mutate: func(c *Config) { c.Leeway = -time.Second }, wantInErr: "Leeway"},
-		{name: "http endpoint off loopback", mutate: func(c *Config) { c.Endpoints.TokenURL = "http://oauth2.example.com/token" }, wantInErr: "TokenURL"},
-		{name: "http on 127.0.0.1", mutate: func(c *Config) { c.Endpoints.TokenURL = "http://127.0.0.1:8080/token" }},
-		{name: "http on ::1", mutate: func(c *Config) { c.Endpoints.JWKSURL = "http://[::1]:8080/certs" }},
-		{name: "http on localhost", mutate: func(c *Config) { c.Endpoints.DriveURL = "http://localhost:1/drive/v3/" }},
-		{name: "relative URL", mutate: func(c *Config) { c.Endpoints.JWKSURL = "/certs" }, wantInErr: "JWKSURL"},
-		{name: "user info in URL", mutate: func(c *Config) { c.Endpoints.RevokeURL = "https://u:p@example.com/revoke" }, wantInErr: "RevokeURL"},
-		{name: "ftp", mutate: func(c *Config) { c.Endpoints.UserInfoURL = "ftp://example.com/u" }, wantInErr: "UserInfoURL"},
-		{name: "empty allowed client", mutate: func(c *Config) { c.AllowedClientIDs = []string{""} }, wantInErr: "AllowedClientIDs"},
+		{name: "leeway above max", mutate: func(c *Config) { c.Leeway = MaxLeeway + time.Second }, wantField: "Leeway"},
+		{name: "leeway negative", mutate: func(c *Config) { c.Leeway = -time.Second }, wantField: "Leeway"},
+		{name: "http endpoint off loopback", mutate: func(c *Config) { c.Endpoints = at("http://oauth2.example.com") }, wantField: "Endpoints.TokenURL"},
+		{name: "http on 127.0.0.1", mutate: func(c *Config) { c.Endpoints = at("http://127.0.0.1:8080") }},
+		{name: "http on ::1", mutate: func(c *Config) { c.Endpoints = at("http://[::1]:8080") }},
+		{name: "http on localhost", mutate: func(c *Config) { c.Endpoints = at("http://localhost:1") }},
+		{name: "relative URL", mutate: func(c *Config) { c.Endpoints = at("https://e.example"); c.Endpoints.JWKSURL = "/certs" }, wantField: "Endpoints.JWKSURL"},
+		{name: "user info in URL", mutate: func(c *Config) {
+			c.Endpoints = at("https://e.example")
+			c.Endpoints.RevokeURL = "https://u:p@example.com/revoke"
+		}, wantField: "Endpoints.RevokeURL"},
+		{name: "ftp", mutate: func(c *Config) { c.Endpoints = at("ftp://example.com") }, wantField: "Endpoints.TokenURL"},
+		{name: "partial endpoints", mutate: func(c *Config) { c.Endpoints.TokenURL = "http://127.0.0.1:1/token" }, wantField: "Endpoints.RevokeURL"},
+		{name: "partial endpoints, no key set", mutate: func(c *Config) { c.Endpoints = at("http://127.0.0.1:1"); c.Endpoints.JWKSURL = "" }, wantField: "Endpoints.JWKSURL"},
+		{name: "negative margin", mutate: func(c *Config) { c.RefreshMargin = -time.Second }, wantField: "RefreshMargin"},
+		{name: "negative cache", mutate: func(c *Config) { c.TokenCacheSize = -1 }, wantField: "TokenCacheSize"},
+		{name: "empty allowed client", mutate: func(c *Config) { c.AllowedClientIDs = []string{""} }, wantField: "AllowedClientIDs"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := base()
 			tt.mutate(&cfg)
 			_, err := New(cfg)
-			if tt.wantInErr == "" {
+			if tt.wantField == "" {
 				if err != nil {
 					t.Fatalf("New = %v, want nil", err)
 				}
 				return
 			}
-			if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), tt.wantInErr) {
-				t.Fatalf("New = %v, want ErrInvalidConfig naming %s", err, tt.wantInErr)
+			var ce *ConfigError
+			if !errors.Is(err, ErrInvalidConfig) || !errors.As(err, &ce) || ce.Field != tt.wantField {
+				t.Fatalf("New = %v, want a ConfigError for %s", err, tt.wantField)
 			}
 		})
 	}
@@ -62,11 +74,11 @@ func TestNewDefaultsAndCopies(t *testing.T) {
 	if e.verifier.leeway != DefaultLeeway {
 		t.Errorf("leeway = %s, want %s", e.verifier.leeway, DefaultLeeway)
 	}
-	if e.endpoints.TokenURL != GoogleTokenURL || e.endpoints.JWKSURL != GoogleJWKSURL || e.endpoints.DriveURL != GoogleDriveURL {
-		t.Errorf("endpoints = %+v, want Google's", e.endpoints)
+	if e.cfg.Endpoints.TokenURL != GoogleTokenURL || e.cfg.Endpoints.JWKSURL != GoogleJWKSURL || e.cfg.Endpoints.DriveURL != GoogleDriveURL {
+		t.Errorf("endpoints = %+v, want Google's", e.cfg.Endpoints)
 	}
-	if e.httpClient.Timeout != defaultHTTPTimeout {
-		t.Errorf("default client timeout = %s, want %s", e.httpClient.Timeout, defaultHTTPTimeout)
+	if e.cfg.HTTPClient.Timeout != defaultHTTPTimeout {
+		t.Errorf("default client timeout = %s, want %s", e.cfg.HTTPClient.Timeout, defaultHTTPTimeout)
 	}
 }
 

@@ -41,7 +41,7 @@ func (e *Exchanger) Drive(ctx context.Context, userID string) (*drive.Service, e
 
 // driveUser loads the user's record and makes sure a token can be had.
 func (e *Exchanger) driveUser(ctx context.Context, userID string) (*Record, error) {
-	if e.tokens.store == nil {
+	if e.cfg.Store == nil {
 		return nil, errNoStore
 	}
 	if _, err := e.Token(ctx, userID); err != nil {
@@ -55,7 +55,7 @@ func (e *Exchanger) driveUser(ctx context.Context, userID string) (*Record, erro
 }
 
 func (e *Exchanger) driveService(ctx context.Context, userID string) (*drive.Service, error) {
-	svc, err := drive.NewService(ctx, option.WithHTTPClient(e.Client(userID)), option.WithEndpoint(e.endpoints.DriveURL))
+	svc, err := drive.NewService(ctx, option.WithHTTPClient(e.Client(userID)), option.WithEndpoint(e.cfg.Endpoints.DriveURL))
 	if err != nil {
 		return nil, fmt.Errorf("serverauth: creating the Drive client: %w", err)
 	}

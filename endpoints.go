@@ -1,7 +1,6 @@
 package serverauth
 
 import (
-	"fmt"
 	"net"
 	"net/url"
 	"strings"
@@ -63,14 +62,36 @@ func (e Endpoints) validate() error {
 	} {
 		u, err := url.Parse(f.v)
 		if err != nil || u.Host == "" || u.User != nil || u.Fragment != "" {
-			return fmt.Errorf("%w: Endpoints.%s %q is not an absolute URL without user info or fragment", ErrInvalidConfig, f.name, f.v)
+			return configErr("Endpoints."+f.name, "%q is not an absolute URL without user info or fragment", f.v)
 		}
 		switch {
 		case u.Scheme == "https":
 		case u.Scheme == "http" && isLoopback(u.Hostname()):
 		default:
-			return fmt.Errorf("%w: Endpoints.%s %q must use https (http is allowed only on a loopback host, for emulators)", ErrInvalidConfig, f.name, f.v)
+			return configErr("Endpoints."+f.name, "%q must use https (http is allowed only on a loopback host, for emulators)", f.v)
 		}
+	}
+	return nil
+}
+
+// complete refuses a partial Endpoints: with some fields pointing at an
+// emulator or proxy and others left to Google, codes or tokens meant for one
+// would reach the other. All or none of TokenURL, RevokeURL, JWKSURL and
+// DriveURL must be set.
+func (e Endpoints) complete() error {
+	fields := []struct{ name, v string }{
+		{"TokenURL", e.TokenURL}, {"RevokeURL", e.RevokeURL}, {"JWKSURL", e.JWKSURL}, {"DriveURL", e.DriveURL},
+	}
+	var set, missing []string
+	for _, f := range fields {
+		if f.v == "" {
+			missing = append(missing, f.name)
+		} else {
+			set = append(set, f.name)
+		}
+	}
+	if len(set) > 0 && len(missing) > 0 {
+		return configErr("Endpoints."+missing[0], "is empty while %s is set: set every endpoint or none (serverauthtest.EndpointsAt gives all of a fake's)", strings.Join(set, ", "))
 	}
 	return nil
 }

@@ -45,6 +45,24 @@ var (
 	ErrReauthRequired = errors.New("serverauth: user must sign in again")
 )
 
+// ConfigError is a bad [Config] (or [HandlerConfig]) field, as New and
+// SignInHandler report it. It unwraps to [ErrInvalidConfig].
+type ConfigError struct {
+	Field   string // the field at fault, e.g. "Leeway" or "Endpoints.JWKSURL"
+	Problem string // what is wrong and how to fix it; never a secret
+}
+
+func (e *ConfigError) Error() string {
+	return "serverauth: invalid configuration: " + e.Field + ": " + e.Problem
+}
+
+func (e *ConfigError) Unwrap() error { return ErrInvalidConfig }
+
+// configErr builds a *ConfigError.
+func configErr(field, format string, args ...any) *ConfigError {
+	return &ConfigError{Field: field, Problem: fmt.Sprintf(format, args...)}
+}
+
 // ErrorClass classifies a [TokenError] by what the caller can do about it.
 type ErrorClass int
 
@@ -65,7 +83,43 @@ const (
 	ClassTransient
 )
 
-var classNames = [...]string{"", "rejected", "misconfigured", "rate limited", "transient"}
+var classNames = [...]string{"", "rejected", "misconfigured", "rate_limited", "transient"}
+
+// Temporary reports whether the same call may succeed later: the class is
+// ClassRateLimited or ClassTransient. It is the one answer to "retry?" for
+// every error the library returns (see ClassOf).
+func (c ErrorClass) Temporary() bool { return c == ClassRateLimited || c == ClassTransient }
+
+// ClassOf returns the class of the library error err wraps: a
+// [*TokenError]'s Class, an [*IDTokenError]'s Class (transient only when
+// Google's signing keys could not be had), ClassMisconfigured for a bad
+// Config; 0 for anything else (a store failure, a cancelled context), which
+// the caller classifies itself.
+func ClassOf(err error) ErrorClass {
+	var (
+		te *TokenError
+		ie *IDTokenError
+	)
+	switch {
+	case errors.As(err, &te):
+		return te.Class
+	case errors.As(err, &ie):
+		return ie.Class
+	case errors.Is(err, ErrInvalidConfig):
+		return ClassMisconfigured
+	}
+	return 0
+}
+
+// Op names the call to Google a [TokenError] comes from.
+type Op string
+
+// The token operations.
+const (
+	OpExchange Op = "exchange" // redeeming an authorization code
+	OpRefresh  Op = "refresh"  // redeeming a refresh token
+	OpRevoke   Op = "revoke"   // revoking a token (RFC 7009)
+)
 
 func (c ErrorClass) String() string {
 	if c > 0 && int(c) < len(classNames) {
@@ -84,7 +138,7 @@ func (c ErrorClass) String() string {
 // Its fields and Error never hold a token, a code or the client secret:
 // Google's text is truncated and scrubbed of them.
 type TokenError struct {
-	Op          string        // "exchange", "refresh" or "revoke"
+	Op          Op            // which call failed
 	StatusCode  int           // HTTP status; 0 when no response arrived
 	Code        string        // OAuth "error", e.g. "invalid_grant"; "" for a non-OAuth body
 	Description string        // "error_description", truncated
@@ -103,7 +157,7 @@ type TokenError struct {
 func (e *TokenError) Error() string {
 	var b strings.Builder
 	b.WriteString("serverauth: ")
-	b.WriteString(e.Op)
+	b.WriteString(string(e.Op))
 	b.WriteString(": ")
 	switch {
 	case e.Code != "":
@@ -144,30 +198,39 @@ func (e *TokenError) Unwrap() []error {
 	return errs
 }
 
-// Temporary reports whether retrying later may succeed (rate limited or
-// transient).
-func (e *TokenError) Temporary() bool {
-	return e.Class == ClassRateLimited || e.Class == ClassTransient
-}
-
 // SaveError means the tokens of an exchange or refresh could not be saved
-// in the store. Result, when set, still holds them: pass it to
-// Exchanger.Save once the store is back, so a refresh token Google gave is
-// not lost. It unwraps to the store's error.
+// in the store. After an exchange, Result holds them: pass it to
+// Exchanger.Save once the store is back. After a refresh, Result is nil: a
+// rotated refresh token is held in memory and written by the next call for
+// the user or by Exchanger.Flush; an unrotated one was never at risk. The
+// store may have taken the write all the same (a commit whose answer was
+// lost): the library never writes the held copy over anything newer. It
+// unwraps to the store's error.
 type SaveError struct {
 	UserID string
 	Result *Result
 	Err    error
+
+	kept bool // a rotated refresh token is held in memory
 }
 
 func (e *SaveError) Error() string {
-	return fmt.Sprintf("serverauth: saving tokens for user %q failed: %v; nothing was lost: retry with Exchanger.Save", e.UserID, e.Err)
+	var next string
+	switch {
+	case e.Result != nil:
+		next = "retry with Exchanger.Save(ctx, err.Result) once the store is back"
+	case e.kept:
+		next = "the new refresh token is held in memory and written by the next call for this user or by Exchanger.Flush"
+	default:
+		next = "the stored refresh token is unchanged; the next call retries"
+	}
+	return fmt.Sprintf("serverauth: saving tokens for user %q failed: %v; %s", e.UserID, e.Err, next)
 }
 
 func (e *SaveError) Unwrap() error { return e.Err }
 
 // errNoStore is returned by the token path without a Config.Store.
-var errNoStore = errors.New("serverauth: Config.Store is nil: offline access needs a TokenStore (NewMemoryStore, filestore, sqlstore or redisstore)")
+var errNoStore = fmt.Errorf("%w: Config.Store is nil: offline access needs a TokenStore (NewMemoryStore, filestore, sqlstore or redisstore)", ErrInvalidConfig)
 
 // noRefreshTokenError explains ErrNoRefreshToken after an exchange.
 type noRefreshTokenError struct{}
@@ -193,43 +256,77 @@ func (e *ScopeError) Error() string {
 
 func (e *ScopeError) Unwrap() error { return ErrScopeNotGranted }
 
-// Reason says why an ID token was refused.
+// Reason says why an ID token was refused: a stable snake_case identifier,
+// for metrics and for branching; [Reason.Message] is the human text.
 type Reason string
 
 // Reasons an ID token is refused. Each check of the acceptance policy has
 // its own.
 const (
-	ReasonAbsent          Reason = "absent"                   // a token response without the id_token it should have
-	ReasonMalformed       Reason = "malformed"                // size, segments, base64url, JSON, claim types
-	ReasonHeader          Reason = "unacceptable header"      // alg not RS256, kid missing, typ, crit/jku/x5u/jwk/x5c/zip/b64/cty/enc
-	ReasonUnknownKey      Reason = "unknown signing key"      // kid not in Google's key set
-	ReasonKeysUnavailable Reason = "signing keys unavailable" // the key set could not be fetched; retry later
-	ReasonSignature       Reason = "bad signature"
-	ReasonIssuer          Reason = "wrong issuer"
-	ReasonAudience        Reason = "wrong audience"
-	ReasonPresenter       Reason = "unknown authorized party" // azp not an allowed client
-	ReasonSubject         Reason = "bad subject"
-	ReasonMissingClaim    Reason = "missing claim" // exp or iat
+	ReasonAbsent          Reason = "absent"           // a token response without the id_token it should have
+	ReasonMalformed       Reason = "malformed"        // size, segments, base64url, JSON, claim types
+	ReasonHeader          Reason = "bad_header"       // alg not RS256, kid missing, typ, crit/jku/x5u/jwk/x5c/zip/b64/cty/enc
+	ReasonUnknownKey      Reason = "unknown_key"      // kid not in Google's key set
+	ReasonKeysUnavailable Reason = "keys_unavailable" // the key set could not be fetched; retry later
+	ReasonSignature       Reason = "bad_signature"
+	ReasonIssuer          Reason = "wrong_issuer"
+	ReasonAudience        Reason = "wrong_audience"
+	ReasonPresenter       Reason = "unknown_presenter" // azp not an allowed client
+	ReasonSubject         Reason = "bad_subject"
+	ReasonMissingClaim    Reason = "missing_claim" // exp or iat
 	ReasonExpired         Reason = "expired"
-	ReasonIssuedInFuture  Reason = "issued in the future"
-	ReasonNotYetValid     Reason = "not yet valid" // nbf
-	ReasonLifetime        Reason = "bad lifetime"  // exp ≤ iat, or longer than an hour
-	ReasonHostedDomain    Reason = "wrong hosted domain"
-	ReasonNonce           Reason = "nonce mismatch"
-	ReasonAccessTokenHash Reason = "at_hash mismatch"
-	ReasonServiceAccount  Reason = "service account" // email ends in gserviceaccount.com
+	ReasonIssuedInFuture  Reason = "issued_in_future"
+	ReasonNotYetValid     Reason = "not_yet_valid" // nbf
+	ReasonLifetime        Reason = "bad_lifetime"  // exp ≤ iat, or longer than an hour
+	ReasonHostedDomain    Reason = "wrong_hosted_domain"
+	ReasonNonce           Reason = "nonce_mismatch"
+	ReasonAccessTokenHash Reason = "at_hash_mismatch"
+	ReasonServiceAccount  Reason = "service_account" // email ends in gserviceaccount.com
 )
+
+var reasonMessages = map[Reason]string{
+	ReasonAbsent:          "no ID token",
+	ReasonMalformed:       "malformed token",
+	ReasonHeader:          "unacceptable header",
+	ReasonUnknownKey:      "signed by a key not in Google's key set",
+	ReasonKeysUnavailable: "Google's signing keys are unavailable; retry later",
+	ReasonSignature:       "bad signature",
+	ReasonIssuer:          "wrong issuer",
+	ReasonAudience:        "wrong audience",
+	ReasonPresenter:       "unknown authorized party (azp)",
+	ReasonSubject:         "bad subject",
+	ReasonMissingClaim:    "missing claim",
+	ReasonExpired:         "expired",
+	ReasonIssuedInFuture:  "issued in the future",
+	ReasonNotYetValid:     "not yet valid",
+	ReasonLifetime:        "bad lifetime",
+	ReasonHostedDomain:    "wrong hosted domain",
+	ReasonNonce:           "nonce mismatch",
+	ReasonAccessTokenHash: "at_hash does not match the access token",
+	ReasonServiceAccount:  "a service account, not a user",
+}
+
+// Message is the reason in words.
+func (r Reason) Message() string {
+	if m, ok := reasonMessages[r]; ok {
+		return m
+	}
+	return string(r)
+}
 
 // IDTokenError is an ID token verification failure. It unwraps to
 // [ErrInvalidIDToken]. Its message never contains the token.
 type IDTokenError struct {
 	Reason Reason
 	Detail string
-	err    error
+	// Class is ClassTransient when Google's signing keys could not be had
+	// (the same token may verify later) and ClassRejected otherwise.
+	Class ErrorClass
+	err   error
 }
 
 func (e *IDTokenError) Error() string {
-	s := "serverauth: invalid ID token: " + string(e.Reason)
+	s := "serverauth: invalid ID token: " + e.Reason.Message()
 	if e.Detail != "" {
 		s += ": " + e.Detail
 	}
@@ -243,7 +340,3 @@ func (e *IDTokenError) Unwrap() []error {
 	}
 	return []error{ErrInvalidIDToken}
 }
-
-// Temporary reports whether the same token may verify later: only when
-// Google's signing keys could not be fetched.
-func (e *IDTokenError) Temporary() bool { return e.Reason == ReasonKeysUnavailable }

@@ -28,7 +28,11 @@ func ExampleExchanger_SignInHandler() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	backend := httptest.NewServer(exchanger.SignInHandler(nil))
+	handler, err := exchanger.SignInHandler(serverauth.HandlerConfig{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	backend := httptest.NewServer(handler)
 	defer backend.Close()
 
 	// The app's side: what the iOS snippet in the README sends.

@@ -141,7 +141,7 @@ func (e *Exchanger) Exchange(ctx context.Context, code string, opts ...ExchangeO
 		e.retainExchange)
 	res = res.clone()
 	if shared {
-		e.logger().LogAttrs(ctx, slog.LevelInfo, "serverauth: duplicate code answered from the first exchange")
+		e.cfg.Logger.LogAttrs(ctx, slog.LevelInfo, "serverauth: duplicate code answered from the first exchange")
 		// The first save failed: the store may be back, so try again
 		// rather than repeat the old failure.
 		var se *SaveError
@@ -216,12 +216,12 @@ func (e *Exchanger) exchange(ctx context.Context, code, redirect string, o excha
 	)
 	err := e.retry.Do(ctx, func(ctx context.Context) (retry.Decision, error) {
 		sent.Store(false)
-		start = e.cfg.now()
+		start = e.cfg.Now()
 		t, err := e.oauthConfig(redirect).Exchange(ctx, code, authOpts...)
 		if err != nil {
 			te = newTokenError(err, errorContext{
-				op: opExchange, redirectURI: redirect, pkce: o.codeVerifier != "", code: code,
-				now: e.cfg.now(), secrets: []string{code, e.creds.ClientSecret, o.codeVerifier},
+				op: OpExchange, redirectURI: redirect, pkce: o.codeVerifier != "", code: code,
+				now: e.cfg.Now(), secrets: []string{code, e.cfg.ClientSecret, o.codeVerifier},
 			})
 			te.notSent = !sent.Load()
 			return te.retryDecision(), te
@@ -230,7 +230,7 @@ func (e *Exchanger) exchange(ctx context.Context, code, redirect string, o excha
 		return retry.Stop, nil
 	})
 	if err != nil {
-		e.logger().LogAttrs(ctx, slog.LevelWarn, "serverauth: exchange failed",
+		e.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "serverauth: exchange failed",
 			slog.String("class", te.Class.String()), slog.String("error", te.Code), slog.Int("status", te.StatusCode))
 		return nil, te
 	}
@@ -256,24 +256,24 @@ func (e *Exchanger) finishExchange(ctx context.Context, tok *oauth2.Token, start
 	}
 	if rawID == "" {
 		if identityScope(granted) {
-			return nil, &IDTokenError{Reason: ReasonAbsent, Detail: "the token response has no id_token although openid, email or profile was granted"}
+			return nil, newIDTokenError(ReasonAbsent, "the token response has no id_token although openid, email or profile was granted", nil)
 		}
 		// Tokens without an identity: hand them over, but say what is missing.
 		return res, &ScopeError{Missing: []string{ScopeOpenID}}
 	}
 	p, err := e.verifier.verify(ctx, rawID, verifyOptions{accessToken: tok.AccessToken, nonce: o.nonce})
 	if err != nil {
-		e.logger().LogAttrs(ctx, slog.LevelWarn, "serverauth: ID token of an exchange refused", slog.String("reason", reasonOf(err)))
+		e.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "serverauth: ID token of an exchange refused", slog.String("reason", reasonOf(err)))
 		return nil, err
 	}
 	res.UserID, res.Profile = p.Subject, p
-	e.logger().LogAttrs(ctx, slog.LevelInfo, "serverauth: code exchanged",
+	e.cfg.Logger.LogAttrs(ctx, slog.LevelInfo, "serverauth: code exchanged",
 		slog.String("user_id", res.UserID), slog.Bool("refresh_token", res.RefreshTokenIssued), slog.Any("granted_scopes", granted))
 	var errs []error
-	if missing := missingScopes(e.required, granted); len(missing) > 0 {
+	if missing := missingScopes(e.cfg.Scopes, granted); len(missing) > 0 {
 		errs = append(errs, &ScopeError{Missing: missing})
 	}
-	if e.tokens.store != nil {
+	if e.cfg.Store != nil {
 		// Saved before returning: a refresh token Google gave is never lost.
 		if err := e.Save(ctx, res); err != nil {
 			errs = append(errs, err)

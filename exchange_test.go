@@ -7,8 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
@@ -20,25 +18,6 @@ import (
 	"github.com/serverauth/serverauth"
 	"github.com/serverauth/serverauth/serverauthtest"
 )
-
-func (f *fixture) mint(req serverauthtest.CodeRequest) string {
-	f.t.Helper()
-	code, err := f.g.MintCode(req)
-	if err != nil {
-		f.t.Fatalf("MintCode = %v", err)
-	}
-	return code
-}
-
-// lastTokenRequest returns the last request the fake's token endpoint saw.
-func (f *fixture) lastTokenRequest() serverauthtest.Request {
-	f.t.Helper()
-	reqs := f.g.Requests(serverauthtest.EndpointToken)
-	if len(reqs) == 0 {
-		f.t.Fatal("no token request")
-	}
-	return reqs[len(reqs)-1]
-}
 
 func TestExchangeByOrigin(t *testing.T) {
 	tests := []struct {
@@ -331,19 +310,6 @@ func TestExchangeBareIssuer(t *testing.T) {
 	if _, err := f.e.Exchange(context.Background(), f.mint(serverauthtest.CodeRequest{})); err != nil {
 		t.Fatalf("Exchange with bare issuer = %v", err)
 	}
-}
-
-// stubToken serves one fixed token response, for shapes the fake does not
-// produce.
-func stubToken(t *testing.T, status int, contentType, body string) serverauth.Config {
-	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", contentType)
-		w.WriteHeader(status)
-		fmt.Fprint(w, body)
-	}))
-	t.Cleanup(srv.Close)
-	cfg := serverauthtest.EndpointsAt(srv.URL)
-	return serverauth.Config{ClientID: "w", ClientSecret: "s", Endpoints: cfg, HTTPClient: srv.Client()}
 }
 
 func TestExchangeResponseShapes(t *testing.T) {

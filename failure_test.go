@@ -139,7 +139,7 @@ func TestRefreshGivesUpWithinBudget(t *testing.T) {
 	f.g.FailFraction(serverauthtest.EndpointToken, 1, serverauthtest.Fault{Kind: serverauthtest.FaultUnavailable})
 	_, err := f.e.Token(context.Background(), res.UserID)
 	var te *serverauth.TokenError
-	if !errors.As(err, &te) || !te.Temporary() {
+	if !errors.As(err, &te) || !te.Class.Temporary() {
 		t.Fatalf("Token with the endpoint down = %v, want a temporary TokenError", err)
 	}
 	if n := f.g.FaultsInjected(serverauthtest.EndpointToken); n != 4 {

@@ -203,7 +203,10 @@ func FuzzSignInHandler(f *testing.F) {
 	e := fuzzExchanger(f, func() *http.Response {
 		return response(400, "application/json", `{"error":"invalid_grant","error_description":"Bad Request"}`)
 	})
-	h := e.SignInHandler(nil)
+	h, err := e.SignInHandler(HandlerConfig{})
+	if err != nil {
+		f.Fatal(err)
+	}
 	allowed := map[int]bool{200: true, 400: true, 401: true, 403: true, 413: true, 415: true, 500: true, 502: true, 503: true}
 	f.Fuzz(func(t *testing.T, contentType, body string) {
 		req := httptest.NewRequest(http.MethodPost, "/signin", strings.NewReader(body))

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"mime"
@@ -25,40 +26,118 @@ const defaultCSRFHeader = "X-Requested-With"
 // sign-in made with an ID token alone.
 type SignInFunc func(w http.ResponseWriter, r *http.Request, res *Result)
 
+// HandlerConfig configures [Exchanger.SignInHandler]. The zero value is the
+// secure default.
+type HandlerConfig struct {
+	// OnSignIn is called after a successful sign-in. Nil answers 200 with
+	// the user's PublicProfile as JSON.
+	OnSignIn SignInFunc
+
+	// CSRFHeader is the header every request must carry, a CSRF defence:
+	// browsers cannot send a custom header cross-origin without a CORS
+	// preflight (RFC 9700 §4.7; Google's samples use X-Requested-With).
+	// Empty means "X-Requested-With". A header that browsers send on their
+	// own or that CORS lets through without a preflight is refused. Do not
+	// allow it in CORS for untrusted origins.
+	CSRFHeader string
+
+	// AllowedOrigins, when set, refuses a request whose Origin header is
+	// present and not in the list (exact match, such as
+	// "https://app.example.com"). Mobile apps send no Origin and pass.
+	AllowedOrigins []string
+
+	// ExchangeOptions, when set, gives the options of each request's
+	// exchange: a redirect URI, PKCE code verifier or nonce bound to the
+	// request (its session cookie, say). They apply after Config's.
+	ExchangeOptions func(*http.Request) []ExchangeOption
+
+	// ResetConsent makes a sign-in that brings no refresh token, for a user
+	// with none stored, revoke the grant at Google (Exchanger.ResetConsent)
+	// so that the next sign-in shows the consent screen and Google issues a
+	// refresh token. Off by default, because the revocation ends the grant
+	// for every backend sharing the OAuth client (a staging copy, a restored
+	// store): the handler then answers 403 consent_required and the app
+	// disconnects and signs in again itself (iOS GIDSignIn.disconnect,
+	// Android GoogleSignInClient.revokeAccess, web
+	// google.accounts.oauth2.revoke).
+	ResetConsent bool
+}
+
 // SignInHandler returns the endpoint the app posts its one-time code to.
 //
-// It accepts POST only (405 otherwise), requires Config.CSRFHeader
-// (X-Requested-With by default; 403 without it) and, when
-// Config.AllowedOrigins is set, an allowed Origin (403). The body, at most
-// MaxSignInBody bytes (413), is a form (code=…) or JSON ({"code": "…"}); for
-// a later sign-in the app may instead send an ID token (id_token), which is
-// verified and matched to the stored user. Every response has
-// Cache-Control: no-store.
+// It accepts POST only (405 otherwise), requires HandlerConfig.CSRFHeader
+// (X-Requested-With by default; 403 without it) and, when AllowedOrigins
+// is set, an allowed Origin (403). The body, at most MaxSignInBody bytes
+// (413), is a form (code=…) or JSON ({"code": "…"}); for a later sign-in
+// the app may instead send an ID token (id_token), which
+// [Exchanger.SignInWithIDToken] checks. Every response has Cache-Control:
+// no-store.
 //
-// Success calls onSignIn with the Result; a nil onSignIn answers 200 with
-// the public profile as JSON (user_id, email, email_verified, name,
-// given_name, family_name, picture, locale, hd, scopes), never tokens.
-// Errors are JSON {"error", "error_description"} and never echo a code or a
-// token: 400 bad input; 401 a code that is invalid, expired, reused or of
-// another client, or a bad ID token; 403 a missing CSRF header, a disallowed
-// Origin, a scope not granted, or consent needed for offline access (the
-// handler then resets the grant so the next sign-in asks for consent); 502
-// Google unavailable; 500 a misconfigured server or a failing store.
-func (e *Exchanger) SignInHandler(onSignIn SignInFunc) http.Handler {
-	if onSignIn == nil {
-		onSignIn = writeProfile
+// Success calls OnSignIn with the Result. Errors are JSON {"error",
+// "error_description"} and never echo a code or a token, and the status
+// follows the error's class ([ClassOf]), never its text: 400 bad input;
+// 401 a code or ID token Google or the verifier rejected (sign in again);
+// 403 a missing CSRF header, a disallowed Origin, a scope not granted, or
+// consent needed for offline access; 500 a misconfigured server (wrong
+// client secret, redirect_uri mismatch; logged at Error level with the fix)
+// or a failing store; 502 Google failing, 503 Google throttling, both with
+// Retry-After.
+func (e *Exchanger) SignInHandler(cfg HandlerConfig) (http.Handler, error) {
+	if cfg.OnSignIn == nil {
+		cfg.OnSignIn = writeProfile
 	}
-	header := e.cfg.CSRFHeader
-	if header == "" {
-		header = defaultCSRFHeader
+	if cfg.CSRFHeader == "" {
+		cfg.CSRFHeader = defaultCSRFHeader
 	}
-	return &signInHandler{e: e, onSignIn: onSignIn, header: header}
+	if err := checkCSRFHeader(cfg.CSRFHeader); err != nil {
+		return nil, err
+	}
+	cfg.AllowedOrigins = slices.Clone(cfg.AllowedOrigins)
+	return &signInHandler{e: e, cfg: cfg}, nil
+}
+
+// checkCSRFHeader refuses a header name that proves nothing: one a browser
+// sets by itself (forbidden request headers) or one CORS lets a cross-site
+// page send without a preflight (CORS-safelisted request headers; Fetch
+// standard §2.2.2).
+func checkCSRFHeader(name string) error {
+	if !isToken(name) {
+		return fmt.Errorf("%w: HandlerConfig.CSRFHeader %q is not a valid header name", ErrInvalidConfig, name)
+	}
+	switch l := strings.ToLower(name); {
+	case strings.HasPrefix(l, "sec-"), strings.HasPrefix(l, "proxy-"),
+		slices.Contains(browserHeaders, l):
+		return fmt.Errorf("%w: HandlerConfig.CSRFHeader %q proves nothing: browsers send it on their own or let any page send it; use a custom header such as X-Requested-With", ErrInvalidConfig, name)
+	}
+	return nil
+}
+
+// browserHeaders are the forbidden and CORS-safelisted request header names,
+// lower case.
+var browserHeaders = []string{
+	"accept", "accept-language", "content-language", "content-type", "range",
+	"accept-charset", "accept-encoding", "access-control-request-headers", "access-control-request-method",
+	"connection", "content-length", "cookie", "cookie2", "date", "dnt", "expect", "host", "keep-alive",
+	"origin", "referer", "set-cookie", "te", "trailer", "transfer-encoding", "upgrade", "user-agent", "via",
+	"x-http-method", "x-http-method-override", "x-method-override",
+}
+
+// isToken reports whether s is an HTTP token (RFC 9110 §5.6.2).
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
+			return false
+		}
+	}
+	return true
 }
 
 type signInHandler struct {
-	e        *Exchanger
-	onSignIn SignInFunc
-	header   string
+	e   *Exchanger
+	cfg HandlerConfig
 }
 
 // httpError is a response of the handler.
@@ -78,12 +157,12 @@ func (h *signInHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Pragma", "no-cache")
 	res, herr := h.signIn(w, r)
 	if herr != nil {
-		h.e.logger().LogAttrs(r.Context(), slog.LevelInfo, "serverauth: sign-in refused",
+		h.e.cfg.Logger.LogAttrs(r.Context(), slog.LevelInfo, "serverauth: sign-in refused",
 			slog.Int("status", herr.status), slog.String("error", herr.code))
 		writeError(w, herr)
 		return
 	}
-	h.onSignIn(w, r, res)
+	h.cfg.OnSignIn(w, r, res)
 }
 
 func (h *signInHandler) signIn(w http.ResponseWriter, r *http.Request) (*Result, *httpError) {
@@ -91,20 +170,33 @@ func (h *signInHandler) signIn(w http.ResponseWriter, r *http.Request) (*Result,
 		w.Header().Set("Allow", http.MethodPost)
 		return nil, &httpError{http.StatusMethodNotAllowed, "invalid_request", "use POST", 0}
 	}
-	if r.Header.Get(h.header) == "" {
-		return nil, &httpError{http.StatusForbidden, "access_denied", "the " + h.header + " header is required", 0}
+	if r.Header.Get(h.cfg.CSRFHeader) == "" {
+		return nil, &httpError{http.StatusForbidden, "access_denied", "the " + h.cfg.CSRFHeader + " header is required", 0}
 	}
-	if origin := r.Header.Get("Origin"); origin != "" && len(h.e.cfg.AllowedOrigins) > 0 && !slices.Contains(h.e.cfg.AllowedOrigins, origin) {
+	if origin := r.Header.Get("Origin"); origin != "" && len(h.cfg.AllowedOrigins) > 0 && !slices.Contains(h.cfg.AllowedOrigins, origin) {
 		return nil, &httpError{http.StatusForbidden, "access_denied", "this Origin may not sign in here", 0}
 	}
 	code, idToken, herr := readCredential(w, r)
 	if herr != nil {
 		return nil, herr
 	}
+	var (
+		res *Result
+		err error
+	)
 	if code != "" {
-		return h.exchange(r, code)
+		var opts []ExchangeOption
+		if h.cfg.ExchangeOptions != nil {
+			opts = h.cfg.ExchangeOptions(r)
+		}
+		res, err = h.e.Exchange(r.Context(), code, opts...)
+	} else {
+		res, err = h.e.SignInWithIDToken(r.Context(), idToken)
 	}
-	return h.verify(r, idToken)
+	if err != nil {
+		return nil, h.failure(r, res, err)
+	}
+	return res, nil
 }
 
 // readCredential reads the code or ID token from a form or JSON body.
@@ -162,97 +254,66 @@ func first(v []string) string {
 	return v[0]
 }
 
-// exchange redeems the posted code.
-func (h *signInHandler) exchange(r *http.Request, code string) (*Result, *httpError) {
-	e := h.e
-	res, err := e.Exchange(r.Context(), code)
-	if err == nil {
-		return res, nil
-	}
+// failure maps a failed sign-in to its response by the error's type and
+// class, never by its text.
+func (h *signInHandler) failure(r *http.Request, res *Result, err error) *httpError {
+	ctx, log := r.Context(), h.e.cfg.Logger
 	var (
-		te       *TokenError
-		ie       *IDTokenError
 		scopeErr *ScopeError
 		saveErr  *SaveError
+		te       *TokenError
 	)
 	switch {
 	case errors.Is(err, ErrInvalidCode):
-		return nil, badRequest("the code is empty, padded or too long")
+		return badRequest("the code is empty, padded or too long")
 	case errors.As(err, &saveErr):
-		e.logger().LogAttrs(r.Context(), slog.LevelError, "serverauth: saving a sign-in failed", slog.String("user_id", saveErr.UserID), slog.String("error", saveErr.Err.Error()))
-		return nil, &httpError{http.StatusInternalServerError, "server_error", "the sign-in could not be saved; post the same code again shortly", 0}
+		log.LogAttrs(ctx, slog.LevelError, "serverauth: saving a sign-in failed", slog.String("user_id", saveErr.UserID), slog.String("error", saveErr.Err.Error()))
+		return &httpError{http.StatusInternalServerError, "server_error", "the sign-in could not be saved; post the same code again shortly", 0}
 	case errors.As(err, &scopeErr):
-		return nil, &httpError{http.StatusForbidden, "insufficient_scope", "sign in again and grant: " + strings.Join(scopeErr.Missing, " "), 0}
+		return &httpError{http.StatusForbidden, "insufficient_scope", "sign in again and grant: " + strings.Join(scopeErr.Missing, " "), 0}
 	case errors.Is(err, ErrNoRefreshToken):
-		// Mobile apps cannot force the consent screen: reset the grant so
-		// that the next sign-in shows it and Google issues a refresh token.
-		if rerr := e.ResetConsent(r.Context(), res); rerr != nil {
-			e.logger().LogAttrs(r.Context(), slog.LevelWarn, "serverauth: resetting consent failed", slog.String("error", rerr.Error()))
+		if h.cfg.ResetConsent && res != nil && res.Token != nil {
+			// Mobile apps cannot force the consent screen: reset the grant
+			// so that the next sign-in shows it and Google issues a
+			// refresh token.
+			if rerr := h.e.ResetConsent(ctx, res); rerr != nil {
+				log.LogAttrs(ctx, slog.LevelWarn, "serverauth: resetting consent failed", slog.String("error", rerr.Error()))
+			}
+			return &httpError{http.StatusForbidden, "consent_required", "offline access was not granted; sign in again and accept the consent screen", 0}
 		}
-		return nil, &httpError{http.StatusForbidden, "consent_required", "offline access was not granted; sign in again and accept the consent screen", 0}
-	case errors.As(err, &ie):
-		return nil, idTokenHTTPError(ie)
-	case errors.As(err, &te):
-		return nil, tokenHTTPError(r, e, te)
-	case r.Context().Err() != nil:
-		return nil, &httpError{http.StatusServiceUnavailable, "temporarily_unavailable", "the request was cancelled", 0}
+		return &httpError{http.StatusForbidden, "consent_required", "offline access was not granted and cannot be restored from this sign-in: disconnect the app's Google account (revoke access) and sign in again to see the consent screen", 0}
 	}
-	e.logger().LogAttrs(r.Context(), slog.LevelError, "serverauth: sign-in failed", slog.String("error", err.Error()))
-	return nil, &httpError{http.StatusInternalServerError, "server_error", "the sign-in failed", 0}
-}
-
-func idTokenHTTPError(ie *IDTokenError) *httpError {
-	if ie.Temporary() {
-		return &httpError{http.StatusBadGateway, "temporarily_unavailable", "Google's signing keys are unavailable; try again shortly", 30}
-	}
-	return &httpError{http.StatusUnauthorized, "invalid_token", "the ID token was refused: " + string(ie.Reason), 0}
-}
-
-func tokenHTTPError(r *http.Request, e *Exchanger, te *TokenError) *httpError {
+	class := ClassOf(err)
 	switch {
-	case te.Code == "invalid_grant" || te.Code == "invalid_client" || te.Code == "unauthorized_client":
+	case class == ClassRejected && errors.As(err, &te):
 		return &httpError{http.StatusUnauthorized, "invalid_grant", "the code is invalid, expired, already used or not for this app; sign in again", 0}
-	case te.Temporary():
-		secs := int(te.RetryAfter.Seconds())
-		return &httpError{http.StatusBadGateway, "temporarily_unavailable", "Google is unavailable; sign in again shortly", secs}
-	}
-	e.logger().LogAttrs(r.Context(), slog.LevelError, "serverauth: the backend's Google client is misconfigured", slog.String("error", te.Error()))
-	return &httpError{http.StatusInternalServerError, "server_error", "the server's Google configuration is wrong", 0}
-}
-
-// verify handles a later sign-in with an ID token alone.
-func (h *signInHandler) verify(r *http.Request, raw string) (*Result, *httpError) {
-	e := h.e
-	p, err := e.VerifyIDToken(r.Context(), raw)
-	if err != nil {
+	case class == ClassRejected:
 		var ie *IDTokenError
-		if errors.As(err, &ie) {
-			return nil, idTokenHTTPError(ie)
+		errors.As(err, &ie)
+		return &httpError{http.StatusUnauthorized, "invalid_token", "the ID token was refused: " + string(ie.Reason), 0}
+	case class == ClassMisconfigured:
+		attrs := []slog.Attr{slog.String("error", err.Error())}
+		if errors.As(err, &te) && te.Hint != "" {
+			attrs = append(attrs, slog.String("fix", te.Hint))
 		}
-		return nil, &httpError{http.StatusInternalServerError, "server_error", "the ID token could not be checked", 0}
+		log.LogAttrs(ctx, slog.LevelError, "serverauth: the backend's Google client is misconfigured", attrs...)
+		return &httpError{http.StatusInternalServerError, "server_error", "the server's Google configuration is wrong", 0}
+	case class.Temporary():
+		status, secs := http.StatusBadGateway, 30
+		if class == ClassRateLimited {
+			status = http.StatusServiceUnavailable
+		}
+		if errors.As(err, &te) && te.RetryAfter > 0 {
+			secs = int(te.RetryAfter.Seconds())
+		}
+		return &httpError{status, "temporarily_unavailable", "Google is unavailable; sign in again shortly", secs}
+	case errors.Is(err, ErrReauthRequired):
+		return &httpError{http.StatusForbidden, "consent_required", "access to this account ended; sign in with a server auth code again", 0}
+	case ctx.Err() != nil:
+		return &httpError{http.StatusServiceUnavailable, "temporarily_unavailable", "the request was cancelled", 0}
 	}
-	res := &Result{UserID: p.Subject, Profile: p}
-	if e.tokens.store == nil {
-		return res, nil
-	}
-	rec, err := e.tokens.store.Get(r.Context(), p.Subject)
-	switch {
-	case errors.Is(err, ErrNotFound) && e.cfg.SignInOnly:
-		return res, nil
-	case errors.Is(err, ErrNotFound):
-		return nil, &httpError{http.StatusForbidden, "consent_required", "this user has not granted offline access yet; sign in with a server auth code", 0}
-	case err != nil:
-		e.logger().LogAttrs(r.Context(), slog.LevelError, "serverauth: reading a user for sign-in", slog.String("error", err.Error()))
-		return nil, &httpError{http.StatusInternalServerError, "server_error", "the user could not be loaded", 0}
-	}
-	res.GrantedScopes = append([]string(nil), rec.Scopes...)
-	if rec.Status.NeedsConsent() && rec.Status != StatusScopeRemoved && !e.cfg.SignInOnly {
-		return nil, &httpError{http.StatusForbidden, "consent_required", "access was " + string(rec.Status) + "; sign in with a server auth code again", 0}
-	}
-	if missing := missingScopes(e.required, rec.Scopes); len(missing) > 0 {
-		return nil, &httpError{http.StatusForbidden, "insufficient_scope", "sign in again and grant: " + strings.Join(missing, " "), 0}
-	}
-	return res, nil
+	log.LogAttrs(ctx, slog.LevelError, "serverauth: sign-in failed", slog.String("error", err.Error()))
+	return &httpError{http.StatusInternalServerError, "server_error", "the sign-in failed", 0}
 }
 
 func writeError(w http.ResponseWriter, herr *httpError) {

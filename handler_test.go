@@ -1,6 +1,7 @@
 package serverauth_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -21,12 +22,11 @@ type handlerCase struct {
 	contentType string
 	body        func(f *storeFixture) string
 	cfg         func(*serverauth.Config)
+	hcfg        serverauth.HandlerConfig
 	setup       func(f *storeFixture)
 	wantStatus  int
 	wantError   string
 }
-
-func formCode(code string) string { return url.Values{"code": {code}}.Encode() }
 
 func TestSignInHandler(t *testing.T) {
 	ios := func(f *storeFixture) string {
@@ -39,10 +39,10 @@ func TestSignInHandler(t *testing.T) {
 		{name: "form with charset", contentType: "application/x-www-form-urlencoded; charset=utf-8", body: func(f *storeFixture) string { return formCode(ios(f)) }, wantStatus: 200},
 		{name: "GET", method: http.MethodGet, body: func(*storeFixture) string { return "" }, wantStatus: 405, wantError: "invalid_request"},
 		{name: "no X-Requested-With", header: map[string]string{"X-Requested-With": ""}, body: func(f *storeFixture) string { return formCode(ios(f)) }, wantStatus: 403, wantError: "access_denied"},
-		{name: "custom CSRF header", cfg: func(c *serverauth.Config) { c.CSRFHeader = "X-CSRF" }, body: func(f *storeFixture) string { return formCode(ios(f)) }, wantStatus: 403, wantError: "access_denied"},
-		{name: "custom CSRF header present", cfg: func(c *serverauth.Config) { c.CSRFHeader = "X-CSRF" }, header: map[string]string{"X-CSRF": "1"}, body: func(f *storeFixture) string { return formCode(ios(f)) }, wantStatus: 200},
-		{name: "disallowed Origin", cfg: func(c *serverauth.Config) { c.AllowedOrigins = []string{"https://app.example"} }, header: map[string]string{"Origin": "https://evil.example"}, body: func(f *storeFixture) string { return formCode(ios(f)) }, wantStatus: 403, wantError: "access_denied"},
-		{name: "allowed Origin", cfg: func(c *serverauth.Config) { c.AllowedOrigins = []string{"https://app.example"} }, header: map[string]string{"Origin": "https://app.example"}, body: func(f *storeFixture) string { return formCode(ios(f)) }, wantStatus: 200},
+		{name: "custom CSRF header", hcfg: serverauth.HandlerConfig{CSRFHeader: "X-CSRF"}, body: func(f *storeFixture) string { return formCode(ios(f)) }, wantStatus: 403, wantError: "access_denied"},
+		{name: "custom CSRF header present", hcfg: serverauth.HandlerConfig{CSRFHeader: "X-CSRF"}, header: map[string]string{"X-CSRF": "1"}, body: func(f *storeFixture) string { return formCode(ios(f)) }, wantStatus: 200},
+		{name: "disallowed Origin", hcfg: serverauth.HandlerConfig{AllowedOrigins: []string{"https://app.example"}}, header: map[string]string{"Origin": "https://evil.example"}, body: func(f *storeFixture) string { return formCode(ios(f)) }, wantStatus: 403, wantError: "access_denied"},
+		{name: "allowed Origin", hcfg: serverauth.HandlerConfig{AllowedOrigins: []string{"https://app.example"}}, header: map[string]string{"Origin": "https://app.example"}, body: func(f *storeFixture) string { return formCode(ios(f)) }, wantStatus: 200},
 		{name: "huge body", body: func(*storeFixture) string { return "code=" + strings.Repeat("a", serverauth.MaxSignInBody) }, wantStatus: 413, wantError: "invalid_request"},
 		{name: "malformed JSON", contentType: "application/json", body: func(*storeFixture) string { return `{"code":` }, wantStatus: 400, wantError: "invalid_request"},
 		{name: "JSON array", contentType: "application/json", body: func(*storeFixture) string { return `["4/0A"]` }, wantStatus: 400, wantError: "invalid_request"},
@@ -64,8 +64,14 @@ func TestSignInHandler(t *testing.T) {
 			return formCode(code)
 		}, wantStatus: 401, wantError: "invalid_grant"},
 		{name: "garbage code", body: func(*storeFixture) string { return formCode("4%2F0Agarbage") }, wantStatus: 401, wantError: "invalid_grant"},
-		{name: "code of another client", setup: func(f *storeFixture) { f.g.RegisterClient(other) }, body: func(f *storeFixture) string {
+		{name: "code of another client (invalid_client: a server or app misconfiguration)", setup: func(f *storeFixture) { f.g.RegisterClient(other) }, body: func(f *storeFixture) string {
 			return formCode(f.mint(serverauthtest.CodeRequest{Origin: serverauthtest.OriginWebPopup, ClientID: other.ID}))
+		}, wantStatus: 500, wantError: "server_error"},
+		{name: "wrong client secret is the server's fault", cfg: func(c *serverauth.Config) { c.ClientSecret = "GOCSPX-wrong" }, body: func(f *storeFixture) string { return formCode(ios(f)) }, wantStatus: 500, wantError: "server_error"},
+		{name: "reused code is the user's to retry", setup: func(f *storeFixture) {}, body: func(f *storeFixture) string {
+			code := ios(f)
+			f.newReplica().Exchange(context.Background(), code) // spent by another replica
+			return formCode(code)
 		}, wantStatus: 401, wantError: "invalid_grant"},
 		{name: "scope not granted", body: func(f *storeFixture) string {
 			return formCode(f.mint(serverauthtest.CodeRequest{Scopes: []string{"openid", "email", "drive.appdata"}, GrantedScopes: []string{"openid", "email"}}))
@@ -123,7 +129,7 @@ func TestSignInHandler(t *testing.T) {
 				}
 			}
 			rec := httptest.NewRecorder()
-			f.e.SignInHandler(nil).ServeHTTP(rec, req)
+			signInHandler(t, f.e, tt.hcfg).ServeHTTP(rec, req)
 			resp := rec.Result()
 			raw, _ := io.ReadAll(resp.Body)
 			if resp.StatusCode != tt.wantStatus {
@@ -164,7 +170,7 @@ func TestSignInHandlerNoRefreshTokenResetsConsent(t *testing.T) {
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		req.Header.Set("X-Requested-With", "XMLHttpRequest")
 		rec := httptest.NewRecorder()
-		fresh.SignInHandler(nil).ServeHTTP(rec, req)
+		signInHandler(t, fresh, serverauth.HandlerConfig{ResetConsent: true}).ServeHTTP(rec, req)
 		return rec.Result()
 	}
 	scopes := []string{"openid", "email", "drive.appdata"}
@@ -180,10 +186,10 @@ func TestSignInHandlerNoRefreshTokenResetsConsent(t *testing.T) {
 func TestSignInHandlerCallsOnSignIn(t *testing.T) {
 	f := newStoreFixture(t, serverauthtest.Options{})
 	var got *serverauth.Result
-	h := f.e.SignInHandler(func(w http.ResponseWriter, r *http.Request, res *serverauth.Result) {
+	h := signInHandler(t, f.e, serverauth.HandlerConfig{OnSignIn: func(w http.ResponseWriter, r *http.Request, res *serverauth.Result) {
 		got = res
 		w.WriteHeader(http.StatusNoContent)
-	})
+	}})
 	req := httptest.NewRequest(http.MethodPost, "/signin", strings.NewReader(formCode(f.mint(serverauthtest.CodeRequest{Scopes: []string{"openid", "email", "drive.appdata"}}))))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("X-Requested-With", "XMLHttpRequest")

@@ -31,7 +31,16 @@ const (
 const maxIDTokenLifetime = time.Hour
 
 func idErr(r Reason, format string, args ...any) *IDTokenError {
-	return &IDTokenError{Reason: r, Detail: fmt.Sprintf(format, args...)}
+	return newIDTokenError(r, fmt.Sprintf(format, args...), nil)
+}
+
+// newIDTokenError classifies a refusal: only missing keys are temporary.
+func newIDTokenError(r Reason, detail string, cause error) *IDTokenError {
+	class := ClassRejected
+	if r == ReasonKeysUnavailable {
+		class = ClassTransient
+	}
+	return &IDTokenError{Reason: r, Detail: detail, Class: class, err: cause}
 }
 
 // Profile is the verified identity in a Google ID token.
@@ -136,21 +145,21 @@ func (v *verifier) verify(ctx context.Context, raw string, o verifyOptions) (*Pr
 	if err != nil {
 		var je *jws.Error
 		if errors.As(err, &je) && errors.Is(je.Kind, jws.ErrHeader) {
-			return nil, &IDTokenError{Reason: ReasonHeader, Detail: je.Detail}
+			return nil, newIDTokenError(ReasonHeader, je.Detail, nil)
 		}
-		return nil, &IDTokenError{Reason: ReasonMalformed, Detail: errDetail(err)}
+		return nil, newIDTokenError(ReasonMalformed, errDetail(err), nil)
 	}
 	key, err := v.keys.Key(ctx, tok.Header.KeyID)
 	switch {
 	case errors.Is(err, jwks.ErrUnknownKey):
-		return nil, &IDTokenError{Reason: ReasonUnknownKey, Detail: "kid not in Google's current key set"}
+		return nil, newIDTokenError(ReasonUnknownKey, "kid not in Google's current key set", nil)
 	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
-		return nil, &IDTokenError{Reason: ReasonKeysUnavailable, Detail: "waiting for signing keys", err: err}
+		return nil, newIDTokenError(ReasonKeysUnavailable, "waiting for signing keys", err)
 	case err != nil:
-		return nil, &IDTokenError{Reason: ReasonKeysUnavailable, Detail: "could not fetch Google's signing keys", err: err}
+		return nil, newIDTokenError(ReasonKeysUnavailable, "could not fetch Google's signing keys", err)
 	}
 	if err := tok.Verify(key); err != nil {
-		return nil, &IDTokenError{Reason: ReasonSignature, Detail: errDetail(err)}
+		return nil, newIDTokenError(ReasonSignature, errDetail(err), nil)
 	}
 
 	var c claims
@@ -312,7 +321,7 @@ func errDetail(err error) string {
 func (e *Exchanger) VerifyIDToken(ctx context.Context, rawIDToken string) (*Profile, error) {
 	p, err := e.verifier.verify(ctx, rawIDToken, verifyOptions{})
 	if err != nil {
-		e.logger().LogAttrs(ctx, slog.LevelDebug, "serverauth: ID token refused", slog.String("reason", reasonOf(err)))
+		e.cfg.Logger.LogAttrs(ctx, slog.LevelDebug, "serverauth: ID token refused", slog.String("reason", reasonOf(err)))
 		return nil, err
 	}
 	return p, nil

@@ -15,39 +15,6 @@ import (
 // epoch is where every test clock starts.
 var epoch = time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
 
-// fixture is a fake Google and an Exchanger configured against it, sharing
-// one clock.
-type fixture struct {
-	t     *testing.T
-	clock *serverauthtest.Clock
-	g     *serverauthtest.Server
-	cfg   serverauth.Config
-	e     *serverauth.Exchanger
-}
-
-func newFixture(t *testing.T, opts serverauthtest.Options, mutate ...func(*serverauth.Config)) *fixture {
-	t.Helper()
-	clock := serverauthtest.NewClock(epoch)
-	opts.Now = clock.Now
-	g := serverauthtest.NewServer(opts)
-	t.Cleanup(g.Close)
-	cfg := g.Config()
-	cfg.Now = clock.Now
-	// Retries wait on the test clock, not in real time.
-	cfg.Retry.Sleep = func(ctx context.Context, d time.Duration) error {
-		clock.Advance(d)
-		return ctx.Err()
-	}
-	for _, m := range mutate {
-		m(&cfg)
-	}
-	e, err := serverauth.New(cfg)
-	if err != nil {
-		t.Fatalf("New = %v", err)
-	}
-	return &fixture{t: t, clock: clock, g: g, cfg: cfg, e: e}
-}
-
 // claimSet builds a payload from raw JSON values in order, so tests can
 // express duplicates, case variants and wrong types.
 type claimSet [][2]string
@@ -295,8 +262,8 @@ func TestVerifyIDTokenKeysUnavailableIsTemporary(t *testing.T) {
 	_, err := f.e.VerifyIDToken(context.Background(), f.sign(f.baseClaims()))
 	wantReason(t, err, serverauth.ReasonKeysUnavailable)
 	var ie *serverauth.IDTokenError
-	if !errors.As(err, &ie) || !ie.Temporary() {
-		t.Errorf("Temporary() = false for %v", err)
+	if !errors.As(err, &ie) || !ie.Class.Temporary() {
+		t.Errorf("Class.Temporary() = false for %v", err)
 	}
 }
 

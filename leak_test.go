@@ -203,7 +203,7 @@ func TestNoSecretLeaks(t *testing.T) {
 	scan.out("dead grant again", err)
 
 	// The handler, success and failures; its responses count as output.
-	h := f.e.SignInHandler(nil)
+	h := signInHandler(t, f.e, serverauth.HandlerConfig{})
 	for _, body := range []string{
 		"code=" + url.QueryEscape(mint(serverauthtest.CodeRequest{Scopes: []string{"openid", "email", "drive.appdata"}})),
 		"code=" + url.QueryEscape(code), // reused

@@ -34,12 +34,19 @@ func newBackend(cfg serverauth.Config) (http.Handler, error) {
 	}
 	mux := http.NewServeMux()
 
-	// The app posts its one-time code here (with X-Requested-With).
-	mux.Handle("POST /signin", exchanger.SignInHandler(func(w http.ResponseWriter, r *http.Request, res *serverauth.Result) {
-		// Start your own session for res.UserID here (a cookie, your own token, ...).
-		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(res.PublicProfile())
-	}))
+	// The app posts its one-time code here (with X-Requested-With). The
+	// handler answers other methods with its own JSON 405.
+	signIn, err := exchanger.SignInHandler(serverauth.HandlerConfig{
+		OnSignIn: func(w http.ResponseWriter, r *http.Request, res *serverauth.Result) {
+			// Start your own session for res.UserID here (a cookie, your own token, ...).
+			w.Header().Set("Content-Type", "application/json")
+			json.NewEncoder(w).Encode(res.PublicProfile())
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	mux.Handle("/signin", signIn)
 
 	// Later, with or without the user: their Drive app data, as them.
 	mux.HandleFunc("GET /state", func(w http.ResponseWriter, r *http.Request) {
@@ -180,7 +187,7 @@ func Example_testing() {
 	code, _ = google.MintCode(serverauthtest.CodeRequest{})
 	_, err = exchanger.Exchange(context.Background(), code)
 	var tokenErr *serverauth.TokenError
-	fmt.Println(errors.As(err, &tokenErr), tokenErr.Temporary())
+	fmt.Println(errors.As(err, &tokenErr), tokenErr.Class.Temporary())
 	// Output:
 	// jane.doe.demo@gmail.com <nil> 1
 	// true true

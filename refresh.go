@@ -7,31 +7,43 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/serverauth/serverauth/internal/retry"
 	"golang.org/x/oauth2"
+
+	"github.com/serverauth/serverauth/internal/retry"
+)
+
+// Refresh bounds.
+const (
+	refreshTimeout = 30 * time.Second // one refresh, detached from callers
+	// leaseTTL is short and renewed while the refresh runs, so a holder that
+	// crashed stalls the other replicas' callers for that user at most this
+	// long, and callers with a still valid token do not wait at all.
+	leaseTTL           = 10 * time.Second
+	leaseRenewEvery    = leaseTTL / 3
+	maxPutAttempts     = 8
+	minRefreshBackoff  = time.Second
+	maxRefreshBackoff  = time.Minute
+	deadGrantRetention = 5 * time.Second // a dead grant's error is reused this long
+	leasePollMin       = 10 * time.Millisecond
+	leasePollMax       = 250 * time.Millisecond
 )
 
 // tokenSlow obtains a token through the per-user single flight. rejected,
 // when set, is an access token a resource server refused: a stored copy of
 // it does not count as fresh.
 func (e *Exchanger) tokenSlow(ctx context.Context, userID, rejected string) (*cachedToken, error) {
-	if e.tokens.store == nil {
+	if e.cfg.Store == nil {
 		return nil, errNoStore
 	}
 	if userID == "" {
 		return nil, fmt.Errorf("%w: empty user ID", ErrNotFound)
 	}
-	key := userID
-	if rejected != "" {
-		key = userID + "\x00rejected"
-	}
-	ct, err, _ := e.refreshes.Do(ctx, key, refreshTimeout,
+	ct, err, _ := e.users.refreshes.Do(ctx, flightKey(userID, rejected != ""), refreshTimeout,
 		func(ctx context.Context) (*cachedToken, error) { return e.obtain(ctx, userID, rejected) },
 		func(_ *cachedToken, err error) time.Duration { return e.retainRefresh(userID, err) })
 	if err != nil {
 		// A token that has not expired yet beats a temporary failure.
-		var te *TokenError
-		if prev, ok := e.cache.Load(userID); ok && rejected == "" && errors.As(err, &te) && te.Temporary() && e.cfg.now().Before(prev.tok.Expiry) {
+		if prev, ok := e.users.cache.Load(userID); ok && rejected == "" && ClassOf(err).Temporary() && e.cfg.Now().Before(prev.tok.Expiry) {
 			return prev, nil
 		}
 		return nil, err
@@ -43,24 +55,18 @@ func (e *Exchanger) tokenSlow(ctx context.Context, userID, rejected string) (*ca
 // callers: failures back off per user, dead grants are answered from memory
 // for a moment, successes live in the cache instead.
 func (e *Exchanger) retainRefresh(userID string, err error) time.Duration {
-	ts := &e.tokens
-	ts.mu.Lock()
-	defer ts.mu.Unlock()
 	var te *TokenError
 	switch {
 	case err == nil:
-		delete(ts.failures, userID)
+		e.users.succeeded(userID)
 		return 0
 	case errors.Is(err, ErrReauthRequired) || errors.Is(err, ErrNoRefreshToken):
 		return deadGrantRetention
-	case errors.As(err, &te) && te.Temporary():
-		if len(ts.failures) >= maxTrackedFailures {
-			clear(ts.failures) // forgetting backoff state is harmless; growing without bound is not
-		}
+	case errors.As(err, &te) && te.Class.Temporary():
 		// Each attempt made inside the call was a step of the same schedule:
 		// the endpoint sees at most one request per user per step.
-		ts.failures[userID] += max(te.attempts, 1)
-		return max(refreshBackoff(ts.failures[userID]), min(te.RetryAfter, maxRefreshBackoff))
+		n := e.users.failed(userID, te.attempts)
+		return max(refreshBackoff(n), min(te.RetryAfter, maxRefreshBackoff))
 	}
 	return 0
 }
@@ -78,7 +84,8 @@ func refreshBackoff(n int) time.Duration {
 // obtain gets a fresh token for the user: from the store if another
 // process refreshed it, else by refreshing under the store's lease.
 func (e *Exchanger) obtain(ctx context.Context, userID, rejected string) (*cachedToken, error) {
-	st := e.tokens.store
+	epoch := e.users.begin()
+	defer e.users.end(epoch)
 	if err := e.flushPending(ctx, userID); err != nil {
 		return nil, err
 	}
@@ -86,26 +93,30 @@ func (e *Exchanger) obtain(ctx context.Context, userID, rejected string) (*cache
 	if err != nil {
 		return nil, err
 	}
-	if ct, ok := e.fromRecord(rec, rejected); ok {
+	if ct, ok := e.fromRecord(rec, rejected, epoch); ok {
 		return ct, nil
 	}
 	if err := usable(rec); err != nil {
 		return nil, err
 	}
-	if l, ok := st.(Leaser); ok {
+	if l, ok := e.cfg.Store.(Leaser); ok {
 		var ct *cachedToken
-		rec, ct, err = e.lease(ctx, l, rec, rejected)
+		rec, ct, err = e.lease(ctx, l, rec, rejected, epoch)
 		if err != nil || ct != nil { // ct: another process refreshed meanwhile
 			return ct, err
 		}
-		defer l.Release(context.WithoutCancel(ctx), userID, e.tokens.owner)
+		stop := e.renewLease(ctx, l, userID)
+		defer func() {
+			stop()
+			l.Release(context.WithoutCancel(ctx), userID, e.owner)
+		}()
 	}
-	return e.refresh(ctx, rec)
+	return e.refresh(ctx, rec, epoch)
 }
 
 // load reads the user's record.
 func (e *Exchanger) load(ctx context.Context, userID string) (*Record, error) {
-	rec, err := e.tokens.store.Get(ctx, userID)
+	rec, err := e.cfg.Store.Get(ctx, userID)
 	if errors.Is(err, ErrNotFound) {
 		return nil, fmt.Errorf("%w: user %q has no stored tokens: they must sign in with offline access first", ErrNotFound, userID)
 	}
@@ -117,7 +128,7 @@ func (e *Exchanger) load(ctx context.Context, userID string) (*Record, error) {
 
 // usable reports why a record cannot be refreshed, if it cannot.
 func usable(rec *Record) error {
-	if rec.Status.NeedsConsent() && rec.Status != StatusScopeRemoved {
+	if !rec.Status.refreshable() {
 		return fmt.Errorf("%w: the grant of user %q is %s; they must sign in and consent again", ErrReauthRequired, rec.UserID, rec.Status)
 	}
 	if len(rec.RefreshToken) == 0 {
@@ -128,12 +139,14 @@ func usable(rec *Record) error {
 
 // lease takes the store's lease on the user, waiting while another process
 // holds it. It returns the record to refresh under the lease, or the token
-// another process's refresh stored meanwhile.
-func (e *Exchanger) lease(ctx context.Context, l Leaser, rec *Record, rejected string) (*Record, *cachedToken, error) {
-	userID, owner := rec.UserID, e.tokens.owner
+// another process's refresh stored meanwhile. A caller whose cached token
+// has not expired yet does not wait behind another holder: it gets that
+// token at once.
+func (e *Exchanger) lease(ctx context.Context, l Leaser, rec *Record, rejected string, epoch uint64) (*Record, *cachedToken, error) {
+	userID, owner := rec.UserID, e.owner
 	wait := leasePollMin
 	for {
-		got, err := l.Lease(ctx, userID, owner, e.cfg.now(), leaseTTL)
+		got, err := l.Lease(ctx, userID, owner, e.cfg.Now(), leaseTTL)
 		if err != nil {
 			return nil, nil, fmt.Errorf("serverauth: leasing user %q for refresh: %w", userID, err)
 		}
@@ -142,7 +155,7 @@ func (e *Exchanger) lease(ctx context.Context, l Leaser, rec *Record, rejected s
 		var ct *cachedToken
 		if err == nil {
 			var fresh bool
-			if ct, fresh = e.fromRecord(cur, rejected); !fresh {
+			if ct, fresh = e.fromRecord(cur, rejected, epoch); !fresh {
 				err = usable(cur)
 			}
 		}
@@ -155,6 +168,9 @@ func (e *Exchanger) lease(ctx context.Context, l Leaser, rec *Record, rejected s
 		if got {
 			return cur, nil, nil
 		}
+		if prev, ok := e.users.cache.Load(userID); ok && rejected == "" && e.cfg.Now().Before(prev.tok.Expiry) {
+			return nil, prev, nil // another replica is refreshing; this token still works
+		}
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
@@ -166,8 +182,39 @@ func (e *Exchanger) lease(ctx context.Context, l Leaser, rec *Record, rejected s
 	}
 }
 
+// renewLease extends the lease every leaseRenewEvery until stop is called,
+// so that a refresh slower than leaseTTL keeps it while a crashed holder
+// loses it quickly.
+func (e *Exchanger) renewLease(ctx context.Context, l Leaser, userID string) (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(leaseRenewEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				if held, err := l.Lease(ctx, userID, e.owner, e.cfg.Now(), leaseTTL); err != nil || !held {
+					// Lost (this process was paused past the lease): the
+					// refresh's write still lands only over the record it
+					// started from.
+					e.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "serverauth: refresh lease lost", slog.String("user_id", userID))
+					return
+				}
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-finished
+	}
+}
+
 // refresh redeems the record's refresh token at Google and saves the result.
-func (e *Exchanger) refresh(ctx context.Context, rec *Record) (*cachedToken, error) {
+func (e *Exchanger) refresh(ctx context.Context, rec *Record, epoch uint64) (*cachedToken, error) {
 	userID := rec.UserID
 	rt, err := e.open(userID, fieldRefreshToken, rec.RefreshToken)
 	if err != nil {
@@ -181,10 +228,10 @@ func (e *Exchanger) refresh(ctx context.Context, rec *Record) (*cachedToken, err
 	)
 	err = e.retry.Do(ctx, func(ctx context.Context) (retry.Decision, error) {
 		attempts++
-		start = e.cfg.now()
+		start = e.cfg.Now()
 		t, err := e.oauthConfig("").TokenSource(e.oauth2Context(ctx), &oauth2.Token{RefreshToken: rt}).Token()
 		if err != nil {
-			te = newTokenError(err, errorContext{op: opRefresh, now: e.cfg.now(), secrets: []string{rt, e.creds.ClientSecret}})
+			te = newTokenError(err, errorContext{op: OpRefresh, now: e.cfg.Now(), secrets: []string{rt, e.cfg.ClientSecret}})
 			return te.retryDecision(), te
 		}
 		tok = t
@@ -192,7 +239,7 @@ func (e *Exchanger) refresh(ctx context.Context, rec *Record) (*cachedToken, err
 	})
 	if err != nil {
 		te.attempts = attempts
-		e.logger().LogAttrs(ctx, slog.LevelWarn, "serverauth: refresh failed", slog.String("user_id", userID),
+		e.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "serverauth: refresh failed", slog.String("user_id", userID),
 			slog.String("class", te.Class.String()), slog.String("error", te.Code), slog.Int("status", te.StatusCode))
 		if errors.Is(te, ErrInvalidGrant) {
 			e.markDead(ctx, rec, rt, te)
@@ -203,12 +250,19 @@ func (e *Exchanger) refresh(ctx context.Context, rec *Record) (*cachedToken, err
 	granted := grantedScopes(tok)
 	rotated := tok.RefreshToken != "" && tok.RefreshToken != rt
 	rtExpiry := refreshTokenExpiry(tok, start)
+	redeemed := tokenHash(rt)
 	apply := func(r *Record) error {
+		// Only over the record this refresh redeemed: one that still holds
+		// the same refresh token, alive or marked dead because another
+		// replica's use of it failed meanwhile. Anything newer wins.
+		if !e.holds(r, redeemed) {
+			return errStaleUpdate
+		}
 		sealed, err := e.seal(userID, fieldAccessToken, tok.AccessToken)
 		if err != nil {
 			return err
 		}
-		r.AccessToken, r.Expiry, r.Updated = sealed, tok.Expiry, e.cfg.now()
+		r.AccessToken, r.Expiry, r.Updated = sealed, tok.Expiry, e.cfg.Now()
 		if rotated {
 			if r.RefreshToken, err = e.seal(userID, fieldRefreshToken, tok.RefreshToken); err != nil {
 				return err
@@ -219,53 +273,81 @@ func (e *Exchanger) refresh(ctx context.Context, rec *Record) (*cachedToken, err
 		}
 		if len(granted) > 0 {
 			r.Scopes = granted
-			r.Status = StatusActive
-			if len(missingScopes(e.required, granted)) > 0 {
-				r.Status = StatusScopeRemoved
-			}
+		}
+		r.Status = StatusActive // it just worked
+		if len(missingScopes(e.cfg.Scopes, r.Scopes)) > 0 {
+			r.Status = StatusScopeRemoved
 		}
 		return nil
 	}
-	if err := e.update(ctx, rec, apply); err != nil {
-		if rotated {
-			// Keep the new refresh token until the store takes it.
-			pending := rec.Clone()
-			if apply(pending) == nil {
-				e.setPending(userID, pending)
-			}
-		}
-		return nil, &SaveError{UserID: userID, Err: err}
+	ct := newCachedToken(tok.AccessToken, tok.Expiry, tok.Expiry.Add(-e.margin(tok.Expiry.Sub(start))))
+	err = e.update(ctx, rec, apply)
+	switch {
+	case err == nil:
+		e.users.remember(userID, epoch, ct)
+		e.cfg.Logger.LogAttrs(ctx, slog.LevelDebug, "serverauth: refreshed", slog.String("user_id", userID), slog.Bool("rotated", rotated))
+		return ct, nil
+	case errors.Is(err, errStaleUpdate):
+		// A newer grant is stored (a new sign-in, or another replica's
+		// refresh): it wins. The token just obtained still works, but is
+		// not cached over the newer one. A rotated refresh token is dropped,
+		// not revoked: revoking it would end the newer grant too.
+		e.cfg.Logger.LogAttrs(ctx, slog.LevelDebug, "serverauth: refresh superseded by a newer record", slog.String("user_id", userID))
+		return ct, nil
+	case errors.Is(err, ErrNotFound):
+		// The user was disconnected while the refresh ran: what it got must
+		// not outlive the grant.
+		e.revokeQuietly(ctx, userID, tok.RefreshToken, tok.AccessToken)
+		return nil, fmt.Errorf("%w: user %q was disconnected while their token was refreshed", ErrNotFound, userID)
 	}
-	e.logger().LogAttrs(ctx, slog.LevelDebug, "serverauth: refreshed", slog.String("user_id", userID), slog.Bool("rotated", rotated))
-	return e.remember(userID, tok.AccessToken, tok.Expiry, tok.Expiry.Add(-e.margin(tok.Expiry.Sub(start)))), nil
+	// The store failed, and may or may not have taken the write. A rotated
+	// refresh token exists nowhere else: keep it until the store takes it.
+	if rotated {
+		p := rec.Clone()
+		if apply(p) == nil {
+			e.users.park(userID, &pendingWrite{rec: p, redeemed: redeemed})
+		}
+	}
+	return nil, &SaveError{UserID: userID, Err: err, kept: rotated}
+}
+
+// holds reports whether r still holds the refresh token whose hash is
+// redeemed.
+func (e *Exchanger) holds(r *Record, redeemed [32]byte) bool {
+	if len(r.RefreshToken) == 0 {
+		return false
+	}
+	rt, err := e.open(r.UserID, fieldRefreshToken, r.RefreshToken)
+	return err == nil && tokenHash(rt) == redeemed
 }
 
 // markDead records that the user's grant is dead (invalid_grant on
-// refresh): the refresh token is wiped, except on reauthentication, where
-// the grant survives a fresh sign-in. Best effort: the caller already has
-// the refresh's error to report.
+// refresh). The dead refresh token stays in the record, sealed: it is how a
+// refresh that redeemed it on another replica recognises the record as its
+// own (see refresh), and it revokes harmlessly. Best effort: the caller
+// already has the refresh's error to report.
 func (e *Exchanger) markDead(ctx context.Context, rec *Record, usedRT string, te *TokenError) {
 	status := StatusRevoked
 	switch {
 	case isReauthSubtype(te):
 		status = StatusReauthRequired
-	case !rec.RefreshTokenExpiry.IsZero() && !e.cfg.now().Before(rec.RefreshTokenExpiry):
+	case !rec.RefreshTokenExpiry.IsZero() && !e.cfg.Now().Before(rec.RefreshTokenExpiry):
 		status = StatusExpired
 	}
+	used := tokenHash(usedRT)
 	err := e.update(ctx, rec, func(r *Record) error {
 		// If the user signed in again meanwhile, the stored grant is new.
-		if cur, err := e.open(r.UserID, fieldRefreshToken, r.RefreshToken); err != nil || cur != usedRT {
+		if !e.holds(r, used) {
 			return errStaleUpdate
 		}
-		r.Status, r.AccessToken, r.Updated = status, nil, e.cfg.now()
-		if status != StatusReauthRequired {
-			r.RefreshToken = nil
-		}
+		r.Status, r.AccessToken, r.Updated = status, nil, e.cfg.Now()
 		return nil
 	})
-	e.cache.Delete(rec.UserID)
+	if p := e.users.invalidate(rec.UserID); p != nil {
+		e.users.park(rec.UserID, p) // a newer refresh's token; flushPending decides
+	}
 	if err != nil && !errors.Is(err, errStaleUpdate) {
-		e.logger().LogAttrs(ctx, slog.LevelWarn, "serverauth: could not record a dead grant", slog.String("user_id", rec.UserID), slog.String("error", err.Error()))
+		e.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "serverauth: could not record a dead grant", slog.String("user_id", rec.UserID), slog.String("error", err.Error()))
 	}
 }
 
@@ -273,9 +355,10 @@ func (e *Exchanger) markDead(ctx context.Context, rec *Record, usedRT string, te
 var errStaleUpdate = errors.New("serverauth: record changed; update not applied")
 
 // update applies change to rec and stores it, re-reading and re-applying on
-// version conflicts.
+// version conflicts. A record deleted meanwhile is never recreated: update
+// then returns an error wrapping ErrNotFound.
 func (e *Exchanger) update(ctx context.Context, rec *Record, change func(*Record) error) error {
-	st := e.tokens.store
+	st := e.cfg.Store
 	for attempt := 0; ; attempt++ {
 		next := rec.Clone()
 		if err := change(next); err != nil {
@@ -296,42 +379,57 @@ func (e *Exchanger) update(ctx context.Context, rec *Record, change func(*Record
 	}
 }
 
-func (e *Exchanger) setPending(userID string, rec *Record) {
-	e.tokens.mu.Lock()
-	e.tokens.pending[userID] = rec
-	e.tokens.mu.Unlock()
-}
-
-// flushPending writes a refreshed record whose save failed earlier (it
-// holds a rotated refresh token Google will not give again).
+// flushPending writes the user's pending record (a rotated refresh token
+// whose save failed), but only over the record it was refreshed from: if
+// the store holds anything newer (another replica refreshed or the user
+// signed in again, or the failed save did commit after all), that wins and
+// the pending copy is dropped. If the user's record is gone (disconnected
+// by another replica), the pending refresh token is revoked, not written.
 func (e *Exchanger) flushPending(ctx context.Context, userID string) error {
-	e.tokens.mu.Lock()
-	p := e.tokens.pending[userID]
-	e.tokens.mu.Unlock()
+	p := e.users.pendingOf(userID)
 	if p == nil {
 		return nil
 	}
-	cur, err := e.tokens.store.Get(ctx, userID)
-	if err != nil && !errors.Is(err, ErrNotFound) {
-		return &SaveError{UserID: userID, Err: err}
+	cur, err := e.cfg.Store.Get(ctx, userID)
+	if err == nil {
+		err = e.update(ctx, cur, func(r *Record) error {
+			if !e.holds(r, p.redeemed) {
+				return errStaleUpdate
+			}
+			v := r.Version
+			*r = *p.rec.Clone()
+			r.Version = v
+			return nil
+		})
 	}
-	base := cur
-	if base == nil {
-		base = &Record{UserID: userID}
+	switch {
+	case err == nil, errors.Is(err, errStaleUpdate):
+	case errors.Is(err, ErrNotFound):
+		if rt, oerr := e.open(userID, fieldRefreshToken, p.rec.RefreshToken); oerr == nil {
+			e.revokeQuietly(ctx, userID, rt, "")
+		}
+	default:
+		return &SaveError{UserID: userID, Err: err, kept: true}
 	}
-	err = e.update(ctx, base, func(r *Record) error {
-		v := r.Version
-		*r = *p.Clone()
-		r.Version = v
-		return nil
-	})
-	if err != nil {
-		return &SaveError{UserID: userID, Err: err}
-	}
-	e.tokens.mu.Lock()
-	if e.tokens.pending[userID] == p {
-		delete(e.tokens.pending, userID)
-	}
-	e.tokens.mu.Unlock()
+	e.users.unpark(userID, p)
 	return nil
+}
+
+// Flush writes every refreshed record still held in memory because the
+// store refused it (see SaveError), with the same care as a refresh: only
+// over the record it was refreshed from. Call it on graceful shutdown,
+// after the last request: a rotated refresh token that was never written is
+// lost with the process. It returns the errors of the writes that failed;
+// those records stay held, so Flush can be called again.
+func (e *Exchanger) Flush(ctx context.Context) error {
+	if e.cfg.Store == nil {
+		return nil
+	}
+	var errs []error
+	for _, userID := range e.users.pendingUsers() {
+		if err := e.flushPending(ctx, userID); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }

@@ -12,12 +12,12 @@ import (
 // Lister. It returns how many records it rewrote; run it again after an
 // error to finish.
 func (e *Exchanger) Rekey(ctx context.Context) (int, error) {
-	l, ok := e.tokens.store.(Lister)
+	l, ok := e.cfg.Store.(Lister)
 	if !ok {
 		return 0, errors.New("serverauth: Rekey needs a Store that implements Lister")
 	}
 	needs := func([]byte) bool { return true }
-	if r, ok := e.tokens.cipher.(interface{ NeedsRekey([]byte) bool }); ok {
+	if r, ok := e.cfg.Cipher.(interface{ NeedsRekey([]byte) bool }); ok {
 		needs = r.NeedsRekey
 	}
 	n := 0
@@ -25,7 +25,7 @@ func (e *Exchanger) Rekey(ctx context.Context) (int, error) {
 		if err != nil {
 			return n, err
 		}
-		rec, err := e.tokens.store.Get(ctx, userID)
+		rec, err := e.cfg.Store.Get(ctx, userID)
 		if errors.Is(err, ErrNotFound) {
 			continue
 		}

@@ -17,50 +17,82 @@ import (
 
 // Revoke disconnects the user: it revokes the grant at Google (the refresh
 // token, or the access token if that is all there is, in the POST body;
-// RFC 7009) and then deletes the stored record and every cached token.
-// Google's 400 invalid_token counts as already revoked. If Google cannot be
-// reached, nothing is deleted, so the call can be retried. Revoking a user
-// with no record is not an error.
+// RFC 7009) and then deletes the stored record and every token held in
+// memory. A rotated refresh token this process holds because the store
+// refused it (see SaveError) is revoked too. Google's 400 invalid_token
+// counts as already revoked. If Google cannot be reached, nothing is
+// deleted, so the call can be retried. Revoking a user with no record is
+// not an error.
 func (e *Exchanger) Revoke(ctx context.Context, userID string) error {
-	st := e.tokens.store
+	st := e.cfg.Store
 	if st == nil {
 		return errNoStore
 	}
-	e.cache.Delete(userID)
-	rec, err := st.Get(ctx, userID)
-	if errors.Is(err, ErrNotFound) {
-		return nil
+	// First what exists only in memory: once the record is gone, nothing
+	// else would name this token.
+	if p := e.users.pendingOf(userID); p != nil {
+		if err := e.revokeSealed(ctx, userID, fieldRefreshToken, p.rec.RefreshToken); err != nil {
+			return err
+		}
 	}
-	if err != nil {
+	rec, err := st.Get(ctx, userID)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		e.users.invalidate(userID)
+		return nil
+	case err != nil:
 		return fmt.Errorf("serverauth: reading tokens of user %q: %w", userID, err)
 	}
 	token, field := rec.RefreshToken, fieldRefreshToken
 	if len(token) == 0 {
 		token, field = rec.AccessToken, fieldAccessToken
 	}
-	if len(token) > 0 {
-		plain, err := e.open(userID, field, token)
-		if err != nil {
-			return err
-		}
-		if err := e.revokeToken(ctx, plain); err != nil {
-			return err
-		}
+	if err := e.revokeSealed(ctx, userID, field, token); err != nil {
+		return err
 	}
 	if err := st.Delete(ctx, userID); err != nil {
 		return fmt.Errorf("serverauth: deleting tokens of user %q after revoking them at Google: %w", userID, err)
 	}
-	e.cache.Delete(userID)
-	e.refreshes.Forget(userID)
-	e.logger().LogAttrs(ctx, slog.LevelInfo, "serverauth: user disconnected", slog.String("user_id", userID))
+	e.users.invalidate(userID)
+	e.cfg.Logger.LogAttrs(ctx, slog.LevelInfo, "serverauth: user disconnected", slog.String("user_id", userID))
 	return nil
+}
+
+// revokeSealed opens a sealed token of the user and revokes it; an empty
+// one is nothing to do.
+func (e *Exchanger) revokeSealed(ctx context.Context, userID, field string, sealed []byte) error {
+	if len(sealed) == 0 {
+		return nil
+	}
+	plain, err := e.open(userID, field, sealed)
+	if err != nil {
+		return err
+	}
+	return e.revokeToken(ctx, plain)
+}
+
+// revokeQuietly revokes refreshToken, or accessToken when there is none,
+// logging a failure: for tokens that must not outlive a grant that already
+// ended, where the caller has nothing better to report.
+func (e *Exchanger) revokeQuietly(ctx context.Context, userID, refreshToken, accessToken string) {
+	token := refreshToken
+	if token == "" {
+		token = accessToken
+	}
+	if token == "" {
+		return
+	}
+	if err := e.revokeToken(context.WithoutCancel(ctx), token); err != nil {
+		e.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "serverauth: revoking a token of a disconnected user failed", slog.String("user_id", userID), slog.String("error", err.Error()))
+	}
 }
 
 // ResetConsent revokes the grant behind res, so that the user's next
 // sign-in asks for consent again and Google issues a refresh token. It is
 // the fix for ErrNoRefreshToken from mobile apps, which cannot request
 // prompt=consent. Any stored record of the user is deleted too (revoking
-// the grant killed its tokens).
+// the grant killed its tokens), and so is every token held in memory, a
+// pending rotated refresh token included, which is revoked as well.
 func (e *Exchanger) ResetConsent(ctx context.Context, res *Result) error {
 	if res == nil || res.Token == nil || res.Token.AccessToken == "" {
 		return errors.New("serverauth: ResetConsent needs the Result of an exchange")
@@ -72,12 +104,20 @@ func (e *Exchanger) ResetConsent(ctx context.Context, res *Result) error {
 	if err := e.revokeToken(ctx, token); err != nil {
 		return err
 	}
-	if e.tokens.store != nil && res.UserID != "" {
-		e.cache.Delete(res.UserID)
-		if err := e.tokens.store.Delete(ctx, res.UserID); err != nil {
+	if res.UserID == "" {
+		return nil
+	}
+	if p := e.users.pendingOf(res.UserID); p != nil {
+		if err := e.revokeSealed(ctx, res.UserID, fieldRefreshToken, p.rec.RefreshToken); err != nil {
+			return err
+		}
+	}
+	if e.cfg.Store != nil {
+		if err := e.cfg.Store.Delete(ctx, res.UserID); err != nil {
 			return fmt.Errorf("serverauth: deleting tokens of user %q: %w", res.UserID, err)
 		}
 	}
+	e.users.invalidate(res.UserID)
 	return nil
 }
 
@@ -101,13 +141,13 @@ func (e *Exchanger) revokeToken(ctx context.Context, token string) error {
 
 // revokeOnce makes one revocation request.
 func (e *Exchanger) revokeOnce(ctx context.Context, token string) *TokenError {
-	ec := errorContext{op: opRevoke, now: e.cfg.now(), secrets: []string{token, e.creds.ClientSecret}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.endpoints.RevokeURL, strings.NewReader(url.Values{"token": {token}}.Encode()))
+	ec := errorContext{op: OpRevoke, now: e.cfg.Now(), secrets: []string{token, e.cfg.ClientSecret}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.cfg.Endpoints.RevokeURL, strings.NewReader(url.Values{"token": {token}}.Encode()))
 	if err != nil {
 		return newTokenError(err, ec)
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, err := e.httpClient.Do(req)
+	resp, err := e.cfg.HTTPClient.Do(req)
 	if err != nil {
 		return newTokenError(err, ec)
 	}

@@ -3,6 +3,7 @@ package serverauth
 import (
 	"context"
 	"errors"
+	"log/slog"
 )
 
 // Save stores the tokens of an exchange's Result, merging with what the
@@ -15,14 +16,17 @@ import (
 // left with no refresh token gets an error wrapping ErrNoRefreshToken, with
 // the record saved all the same.
 func (e *Exchanger) Save(ctx context.Context, res *Result) error {
-	st := e.tokens.store
+	st := e.cfg.Store
 	if st == nil {
 		return errNoStore
 	}
 	if res == nil || res.UserID == "" || res.Token == nil {
 		return errors.New("serverauth: Save needs a Result with a UserID and a Token")
 	}
-	userID, now := res.UserID, e.cfg.now()
+	userID, now := res.UserID, e.cfg.Now()
+	// A rotated refresh token the store refused earlier is the grant's
+	// current one: a sign-in that brings none keeps it.
+	pending := e.users.pendingOf(userID)
 	var saved *Record
 	for attempt := 0; ; attempt++ {
 		cur, err := st.Get(ctx, userID)
@@ -33,7 +37,7 @@ func (e *Exchanger) Save(ctx context.Context, res *Result) error {
 			return &SaveError{UserID: userID, Result: res, Err: err}
 		}
 		rec := cur.Clone()
-		if err := e.mergeResult(rec, res); err != nil {
+		if err := e.mergeResult(ctx, rec, res, pending); err != nil {
 			return &SaveError{UserID: userID, Result: res, Err: err}
 		}
 		err = st.Put(ctx, rec)
@@ -45,10 +49,9 @@ func (e *Exchanger) Save(ctx context.Context, res *Result) error {
 			return &SaveError{UserID: userID, Result: res, Err: err}
 		}
 	}
-	// What other calls knew about this user is stale now.
-	e.refreshes.Forget(userID)
-	e.refreshes.Forget(userID + "\x00rejected")
-	e.remember(userID, res.Token.AccessToken, res.Token.Expiry, res.Token.Expiry.Add(-e.margin(res.Token.Expiry.Sub(saved.Updated))))
+	// The grant was replaced: what memory held about the user is stale.
+	e.users.invalidate(userID)
+	e.users.cache.Store(userID, newCachedToken(res.Token.AccessToken, res.Token.Expiry, res.Token.Expiry.Add(-e.margin(res.Token.Expiry.Sub(saved.Updated)))))
 	if len(saved.RefreshToken) == 0 && !e.cfg.SignInOnly {
 		return &noRefreshTokenError{}
 	}
@@ -56,9 +59,23 @@ func (e *Exchanger) Save(ctx context.Context, res *Result) error {
 }
 
 // mergeResult applies an exchange's outcome to the stored record.
-func (e *Exchanger) mergeResult(rec *Record, res *Result) error {
+func (e *Exchanger) mergeResult(ctx context.Context, rec *Record, res *Result, pending *pendingWrite) error {
 	var err error
 	userID := res.UserID
+	switch {
+	case res.Token.RefreshToken != "":
+	case pending != nil:
+		rec.RefreshToken, rec.RefreshTokenExpiry = pending.rec.RefreshToken, pending.rec.RefreshTokenExpiry
+	case !rec.Status.refreshable() && rec.Status != StatusReauthRequired:
+		rec.RefreshToken = nil // dead (revoked, expired): kept only to recognise it
+	case len(rec.RefreshToken) > 0:
+		if _, err := e.open(userID, fieldRefreshToken, rec.RefreshToken); err != nil {
+			// Undecryptable (a lost key): as good as none, so the user is
+			// sent through consent instead of failing on every refresh.
+			e.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "serverauth: the stored refresh token cannot be decrypted; treating it as absent", slog.String("user_id", userID))
+			rec.RefreshToken = nil
+		}
+	}
 	if rec.AccessToken, err = e.seal(userID, fieldAccessToken, res.Token.AccessToken); err != nil {
 		return err
 	}
@@ -70,15 +87,15 @@ func (e *Exchanger) mergeResult(rec *Record, res *Result) error {
 		rec.RefreshTokenExpiry = res.RefreshTokenExpiry
 	}
 	rec.Scopes = append([]string(nil), res.GrantedScopes...)
-	rec.ClientID = e.creds.ClientID
+	rec.ClientID = e.cfg.ClientID
 	if res.Profile != nil && res.Profile.AuthorizedParty != "" {
 		rec.ClientID = res.Profile.AuthorizedParty
 	}
 	rec.Status = StatusActive
-	if len(missingScopes(e.required, res.GrantedScopes)) > 0 {
+	if len(missingScopes(e.cfg.Scopes, res.GrantedScopes)) > 0 {
 		rec.Status = StatusScopeRemoved
 	}
-	rec.Updated = e.cfg.now()
+	rec.Updated = e.cfg.Now()
 	if rec.Created.IsZero() {
 		rec.Created = rec.Updated
 	}

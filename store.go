@@ -26,10 +26,13 @@ const (
 	StatusActive Status = "active"
 	// StatusRevoked: Google answered invalid_grant on refresh (the user or an
 	// admin revoked access, the account was deleted, or Google dropped the
-	// token). The refresh token has been wiped; the user must consent again.
+	// token). The dead refresh token stays, sealed, only so that a refresh
+	// that redeemed it elsewhere can recognise the record; it is never sent
+	// for refresh again. The user must consent again.
 	StatusRevoked Status = "revoked"
 	// StatusExpired: the refresh token outlived its refresh_token_expires_in
-	// (time-based access) or was unused too long. Wiped; consent again.
+	// (time-based access) or was unused too long. Kept like a revoked one;
+	// consent again.
 	StatusExpired Status = "expired"
 	// StatusReauthRequired: Google demands reauthentication (invalid_rapt,
 	// rapt_required); the user must sign in again.
@@ -42,6 +45,10 @@ const (
 // NeedsConsent reports whether the user must sign in and consent again
 // before the backend can act for them as configured.
 func (s Status) NeedsConsent() bool { return s != StatusActive && s != "" }
+
+// refreshable reports whether a grant in this state may be refreshed: it is
+// alive, perhaps with fewer scopes than required.
+func (s Status) refreshable() bool { return !s.NeedsConsent() || s == StatusScopeRemoved }
 
 // Record is what a [TokenStore] keeps for one user. The token fields are
 // sealed by the Exchanger's [Cipher] before they reach the store and are

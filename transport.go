@@ -34,7 +34,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		// A redirect to another host: do not hand it the user's token.
 		return t.e.base.RoundTrip(req)
 	}
-	ct, ok := t.e.cached(t.userID)
+	ct, ok := t.e.users.cached(t.userID)
 	if !ok {
 		var err error
 		if ct, err = t.e.tokenSlow(req.Context(), t.userID, ""); err != nil {
@@ -47,7 +47,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return resp, err
 	}
 	// The token was refused (revoked, or expired early): one refresh, one retry.
-	t.e.cache.CompareAndDelete(t.userID, func(c *cachedToken) bool { return c == ct })
+	t.e.users.cache.CompareAndDelete(t.userID, func(c *cachedToken) bool { return c == ct })
 	fresh, ferr := t.e.tokenSlow(req.Context(), t.userID, ct.tok.AccessToken)
 	switch {
 	case errors.Is(ferr, ErrReauthRequired) || errors.Is(ferr, ErrNoRefreshToken) || errors.Is(ferr, ErrNotFound):
@@ -72,7 +72,7 @@ func (t *transport) send(req *http.Request, ct *cachedToken) (*http.Response, er
 	a := t.e.retry.Start()
 	for {
 		resp, err := t.e.base.RoundTrip(authorize(req, ct))
-		after, transient := transientFailure(resp, err, t.e.cfg.now())
+		after, transient := transientFailure(resp, err, t.e.cfg.Now())
 		if !transient || !idempotent(req) || !replayable(req) {
 			return resp, err
 		}

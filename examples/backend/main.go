@@ -80,20 +80,27 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 	defer closeStore()
 	logger := slog.New(slog.NewJSONHandler(out, nil))
 	cfg.Logger = logger
-	if *origins != "" {
-		cfg.AllowedOrigins = strings.Split(*origins, ",")
-	}
 	ex, err := serverauth.New(cfg)
+	if err != nil {
+		return err
+	}
+	hcfg := serverauth.HandlerConfig{
+		OnSignIn: func(w http.ResponseWriter, r *http.Request, res *serverauth.Result) {
+			// Here a real app starts its own session for res.UserID.
+			logger.Info("signed in", slog.String("user_id", res.UserID))
+			writeJSON(w, res.PublicProfile())
+		},
+	}
+	if *origins != "" {
+		hcfg.AllowedOrigins = strings.Split(*origins, ",")
+	}
+	signIn, err := ex.SignInHandler(hcfg)
 	if err != nil {
 		return err
 	}
 
 	mux := http.NewServeMux()
-	mux.Handle("/signin", ex.SignInHandler(func(w http.ResponseWriter, r *http.Request, res *serverauth.Result) {
-		// Here a real app starts its own session for res.UserID.
-		logger.Info("signed in", slog.String("user_id", res.UserID))
-		writeJSON(w, res.PublicProfile())
-	}))
+	mux.Handle("/signin", signIn)
 	mux.HandleFunc("/disconnect", func(w http.ResponseWriter, r *http.Request) {
 		disconnect(ex, w, r)
 	})

@@ -85,8 +85,12 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	signIn, err := backend.SignInHandler(serverauth.HandlerConfig{})
+	if err != nil {
+		return err
+	}
 	mux := http.NewServeMux()
-	mux.Handle("POST /signin", backend.SignInHandler(nil))
+	mux.Handle("/signin", signIn)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(ln)
 	defer srv.Shutdown(context.Background())

@@ -32,6 +32,7 @@ import (
 
 	"github.com/go-json-experiment/json"
 
+	"github.com/serverauth/serverauth/internal/flight"
 	"github.com/serverauth/serverauth/internal/retry"
 )
 
@@ -64,44 +65,47 @@ type set struct {
 	freshUntil time.Time
 }
 
-// call is one fetch in flight.
-type call struct {
-	done chan struct{}
-	err  error
-}
-
-// Cache is a JWK Set cache. It is safe for concurrent use.
-type Cache struct {
-	url    string
-	client *http.Client
-	now    func() time.Time
-
-	// OnFetch, when set, is told the outcome of every fetch (for logging).
-	OnFetch func(keys, skipped int, ttl time.Duration, err error)
+// Config configures a Cache.
+type Config struct {
+	URL    string           // the JWK Set
+	Client *http.Client     // makes the fetches
+	Now    func() time.Time // the clock every lifetime and backoff reads
 
 	// Retry retries a failed fetch within FetchTimeout: network errors,
 	// broken bodies, 5xx, 408 and 429.
 	Retry retry.Policy
 
+	// OnFetch, when set, is told the outcome of every fetch (for logging).
+	OnFetch func(keys, skipped int, ttl time.Duration, err error)
+}
+
+// Cache is a JWK Set cache. It is safe for concurrent use.
+type Cache struct {
+	cfg     Config
+	fetches *flight.Group[struct{}, struct{}] // at most one fetch at a time
+
 	cur atomic.Pointer[set] // the last good set, read without locking
 
 	mu             sync.Mutex // guards the fields below
-	inflight       *call
-	lastKidRefetch time.Time // the last refetch an unknown kid triggered
-	retryAt        time.Time // after a failure, no fetch before this
+	lastKidRefetch time.Time  // the last refetch an unknown kid triggered
+	retryAt        time.Time  // after a failure, no fetch before this
 	backoff        time.Duration
 }
 
-// New returns a cache for the JWK Set at url.
-func New(url string, client *http.Client, now func() time.Time) *Cache {
-	return &Cache{url: url, client: client, now: now}
+// New returns a cache configured by cfg. It fetches nothing until asked.
+func New(cfg Config) *Cache {
+	return &Cache{cfg: cfg, fetches: flight.New[struct{}, struct{}](cfg.Now, 1)}
 }
+
+// inFlight reports whether a fetch is running (finished fetches are not
+// retained, so the group holds only a running one).
+func (c *Cache) inFlight() bool { return c.fetches.Len() > 0 }
 
 // Key returns the RSA key for kid. It fails with ErrUnknownKey when a
 // fresh set lacks kid and the policy allows no refetch, and with
 // ErrUnavailable (retryable) when the keys could not be had.
 func (c *Cache) Key(ctx context.Context, kid string) (*rsa.PublicKey, error) {
-	now := c.now()
+	now := c.cfg.Now()
 	s := c.cur.Load()
 	switch {
 	case s != nil && now.Before(s.freshUntil):
@@ -122,7 +126,7 @@ func (c *Cache) Key(ctx context.Context, kid string) (*rsa.PublicKey, error) {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		return lookupStale(c.cur.Load(), kid, c.now(), err)
+		return lookupStale(c.cur.Load(), kid, c.cfg.Now(), err)
 	}
 	if k := c.cur.Load().keys[kid]; k != nil {
 		return k, nil
@@ -147,7 +151,7 @@ func lookupStale(s *set, kid string, now time.Time, fetchErr error) (*rsa.Public
 func (c *Cache) mayFetch(now time.Time) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.inflight != nil || !now.Before(c.retryAt)
+	return c.inFlight() || !now.Before(c.retryAt)
 }
 
 // mayRefetchForKid reports whether an unknown kid may trigger a refetch now,
@@ -157,7 +161,7 @@ func (c *Cache) mayRefetchForKid(now time.Time) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch {
-	case c.inflight != nil:
+	case c.inFlight():
 		return true
 	case now.Before(c.retryAt):
 		return false
@@ -169,32 +173,20 @@ func (c *Cache) mayRefetchForKid(now time.Time) bool {
 }
 
 // fetch joins the fetch in flight or starts one, and waits for it or ctx.
+// The fetch runs detached from ctx, bounded by FetchTimeout, so a caller
+// giving up neither cancels it nor fails the others.
 func (c *Cache) fetch(ctx context.Context) error {
-	c.mu.Lock()
-	cl := c.inflight
-	if cl == nil {
-		cl = &call{done: make(chan struct{})}
-		c.inflight = cl
-		go c.run(cl)
-	}
-	c.mu.Unlock()
-	select {
-	case <-cl.done:
-		return cl.err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	_, err, _ := c.fetches.Do(ctx, struct{}{}, FetchTimeout, c.run, nil)
+	return err
 }
 
-// run performs one fetch, detached from any caller.
-func (c *Cache) run(cl *call) {
-	ctx, cancel := context.WithTimeout(context.Background(), FetchTimeout)
-	defer cancel()
+// run performs one fetch.
+func (c *Cache) run(ctx context.Context) (struct{}, error) {
 	var (
 		s       *set
 		skipped int
 	)
-	err := c.Retry.Do(ctx, func(ctx context.Context) (retry.Decision, error) {
+	err := c.cfg.Retry.Do(ctx, func(ctx context.Context) (retry.Decision, error) {
 		var err error
 		s, skipped, err = c.get(ctx)
 		var se statusError
@@ -212,29 +204,27 @@ func (c *Cache) run(cl *call) {
 		c.backoff, c.retryAt = 0, time.Time{}
 	} else {
 		c.backoff = min(max(2*c.backoff, minBackoff), maxBackoff)
-		c.retryAt = c.now().Add(c.backoff)
+		c.retryAt = c.cfg.Now().Add(c.backoff)
 	}
-	cl.err = err
-	c.inflight = nil
 	c.mu.Unlock()
-	close(cl.done)
-	if c.OnFetch != nil {
+	if c.cfg.OnFetch != nil {
 		n, ttl := 0, time.Duration(0)
 		if s != nil {
 			n, ttl = len(s.keys), s.freshUntil.Sub(s.fetched)
 		}
-		c.OnFetch(n, skipped, ttl, err)
+		c.cfg.OnFetch(n, skipped, ttl, err)
 	}
+	return struct{}{}, err
 }
 
 // get fetches and parses the key set.
 func (c *Cache) get(ctx context.Context) (*set, int, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.url, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.cfg.URL, nil)
 	if err != nil {
 		return nil, 0, err
 	}
 	req.Header.Set("Accept", "application/json")
-	resp, err := c.client.Do(req)
+	resp, err := c.cfg.Client.Do(req)
 	if err != nil {
 		return nil, 0, fmt.Errorf("fetching keys: %w", err)
 	}
@@ -253,7 +243,7 @@ func (c *Cache) get(ctx context.Context) (*set, int, error) {
 	if err != nil {
 		return nil, skipped, err
 	}
-	now := c.now()
+	now := c.cfg.Now()
 	ttl := TTL(resp.Header)
 	return &set{keys: keys, fetched: now, freshUntil: now.Add(ttl)}, skipped, nil
 }

@@ -101,8 +101,7 @@ func (ks *keyServer) set(f func()) { ks.mu.Lock(); f(); ks.mu.Unlock() }
 // newCache returns a cache without retries, so tests count one fetch per
 // attempt; TestFetchRetries covers retrying.
 func newCache(ks *keyServer, c *clock) *Cache {
-	cache := New(ks.URL, ks.Client(), c.Now)
-	cache.Retry = retry.Policy{MaxAttempts: 1}
+	cache := New(Config{URL: ks.URL, Client: ks.Client(), Now: c.Now, Retry: retry.Policy{MaxAttempts: 1}})
 	return cache
 }
 
@@ -382,11 +381,10 @@ func TestFetchRetries(t *testing.T) {
 		t.Run(fmt.Sprint(tt.status), func(t *testing.T) {
 			ks, clk := newKeyServer(t, "a"), start()
 			ks.set(func() { ks.status = tt.status })
-			c := New(ks.URL, ks.Client(), clk.Now)
-			c.Retry = retry.Policy{MaxAttempts: 3, Now: clk.Now, Sleep: func(ctx context.Context, d time.Duration) error {
+			c := New(Config{URL: ks.URL, Client: ks.Client(), Now: clk.Now, Retry: retry.Policy{MaxAttempts: 3, Now: clk.Now, Sleep: func(ctx context.Context, d time.Duration) error {
 				clk.Advance(d)
 				return nil
-			}}
+			}}})
 			if _, err := c.Key(context.Background(), "a"); !errors.Is(err, ErrUnavailable) {
 				t.Fatalf("Key = %v, want ErrUnavailable", err)
 			}
@@ -397,13 +395,12 @@ func TestFetchRetries(t *testing.T) {
 	ks, clk := newKeyServer(t, "a"), start()
 	var n atomic.Int32
 	ks.set(func() { ks.status = http.StatusBadGateway })
-	c := New(ks.URL, ks.Client(), clk.Now)
-	c.Retry = retry.Policy{MaxAttempts: 3, Now: clk.Now, Sleep: func(ctx context.Context, d time.Duration) error {
+	c := New(Config{URL: ks.URL, Client: ks.Client(), Now: clk.Now, Retry: retry.Policy{MaxAttempts: 3, Now: clk.Now, Sleep: func(ctx context.Context, d time.Duration) error {
 		if n.Add(1) == 1 {
 			ks.set(func() { ks.status = http.StatusOK })
 		}
 		return nil
-	}}
+	}}})
 	mustKey(t, c, "a")
 	wantFetches(t, ks, 2)
 }

@@ -99,6 +99,9 @@ func (c *Map[V]) evict() {
 	if drop >= len(ticks) {
 		drop = len(ticks)
 	}
+	if drop == 0 {
+		return // concurrent deletes emptied the map after the count was read
+	}
 	slices.Sort(ticks)
 	cutoff := ticks[drop-1]
 	c.m.Range(func(k, x any) bool {
