@@ -1,0 +1,528 @@
+package serverauth_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/serverauth/serverauth"
+	"github.com/serverauth/serverauth/serverauthtest"
+)
+
+// scriptedStore is a MemoryStore whose Put can be made to fail, to commit
+// and then fail (an ambiguous commit), or to pause; and whose every call
+// can be paused, as when the process using it is stopped. Records are
+// plaintext in these tests (InsecurePlaintextTokens), so a test can read
+// the refresh token a refresh tried to write.
+type scriptedStore struct {
+	*serverauth.MemoryStore
+
+	mu         sync.Mutex
+	failPuts   int                // the next n Puts fail without writing
+	ambiguous  int                // the next n Puts write, then fail
+	pausePut   chan struct{}      // when set, the next Put announces itself on it and waits for resume
+	resume     chan struct{}      // closed to let paused calls go on
+	paused     bool               // every call waits for resume
+	holdAfter  chan struct{}      // when set, the next Put writes, announces itself on it and waits for resume
+	pauseLease bool               // once a Lease is granted, every later call waits for resume
+	lastFailed *serverauth.Record // the record of the last failed, ambiguous or paused Put
+}
+
+var errScriptedStoreDown = errors.New("store down (test)")
+
+func (s *scriptedStore) wait() {
+	s.mu.Lock()
+	paused, resume := s.paused, s.resume
+	s.mu.Unlock()
+	if paused {
+		<-resume
+	}
+}
+
+func (s *scriptedStore) Get(ctx context.Context, id string) (*serverauth.Record, error) {
+	s.wait()
+	return s.MemoryStore.Get(ctx, id)
+}
+
+func (s *scriptedStore) Put(ctx context.Context, r *serverauth.Record) error {
+	s.wait()
+	s.mu.Lock()
+	if s.pausePut != nil {
+		announce := s.pausePut
+		s.pausePut = nil
+		s.paused = true
+		s.lastFailed = r.Clone()
+		s.mu.Unlock()
+		announce <- struct{}{}
+		s.wait()
+		s.mu.Lock()
+	}
+	switch {
+	case s.failPuts > 0:
+		s.failPuts--
+		s.lastFailed = r.Clone()
+		s.mu.Unlock()
+		return errScriptedStoreDown
+	case s.ambiguous > 0:
+		s.ambiguous--
+		s.lastFailed = r.Clone()
+		s.mu.Unlock()
+		if err := s.MemoryStore.Put(ctx, r); err != nil {
+			return err
+		}
+		return errScriptedStoreDown // committed, but the answer was lost
+	}
+	hold, resume := s.holdAfter, s.resume
+	s.holdAfter = nil
+	s.mu.Unlock()
+	err := s.MemoryStore.Put(ctx, r)
+	if hold != nil {
+		hold <- struct{}{}
+		<-resume
+	}
+	return err
+}
+
+func (s *scriptedStore) Lease(ctx context.Context, id, owner string, now time.Time, ttl time.Duration) (bool, error) {
+	s.wait()
+	got, err := s.MemoryStore.Lease(ctx, id, owner, now, ttl)
+	s.mu.Lock()
+	if got && s.pauseLease {
+		s.pauseLease, s.paused = false, true // the holder stops here, lease in hand
+	}
+	s.mu.Unlock()
+	return got, err
+}
+
+// holdAfterNextPut makes the next Put write and then wait, alone, until
+// resume is called; entered receives once it has written.
+func (s *scriptedStore) holdAfterNextPut() (entered <-chan struct{}, resume func()) {
+	ch := make(chan struct{}, 1)
+	r := make(chan struct{})
+	s.mu.Lock()
+	s.holdAfter, s.resume = ch, r
+	s.mu.Unlock()
+	return ch, func() { close(r) }
+}
+
+// stopAfterLease makes the store stop answering once a Lease is granted,
+// as if the holder's process stopped right then; resume lets it go on.
+func (s *scriptedStore) stopAfterLease() (resume func()) {
+	r := make(chan struct{})
+	s.mu.Lock()
+	s.pauseLease, s.resume = true, r
+	s.mu.Unlock()
+	return func() {
+		s.mu.Lock()
+		s.paused = false
+		s.mu.Unlock()
+		close(r)
+	}
+}
+
+// pauseNextPut makes the next Put stop (and every call after it wait)
+// until the returned resume function is called; entered receives once the
+// Put has stopped.
+func (s *scriptedStore) pauseNextPut() (entered <-chan struct{}, resume func()) {
+	ch := make(chan struct{}, 1)
+	s.mu.Lock()
+	s.pausePut, s.resume = ch, make(chan struct{})
+	r := s.resume
+	s.mu.Unlock()
+	return ch, func() {
+		s.mu.Lock()
+		s.paused = false
+		s.mu.Unlock()
+		close(r)
+	}
+}
+
+// rotatingFixture is a fake Google that rotates refresh tokens and one
+// shared MemoryStore, with scripted views of it for several replicas.
+type rotatingFixture struct {
+	*fixture
+	mem *serverauth.MemoryStore
+}
+
+func newRotatingFixture(t *testing.T) *rotatingFixture {
+	return newSharedFixture(t, serverauthtest.Options{RotateRefreshTokens: true})
+}
+
+func newSharedFixture(t *testing.T, opts serverauthtest.Options) *rotatingFixture {
+	mem := serverauth.NewMemoryStore()
+	f := newFixture(t, opts, func(c *serverauth.Config) {
+		c.Store, c.InsecurePlaintextTokens = &scriptedStore{MemoryStore: mem}, true
+	})
+	return &rotatingFixture{fixture: f, mem: mem}
+}
+
+// replica returns an Exchanger on the fixture's fake and clock whose store
+// is a new scripted view of the shared MemoryStore.
+func (f *rotatingFixture) replica() (*serverauth.Exchanger, *scriptedStore) {
+	f.t.Helper()
+	st := &scriptedStore{MemoryStore: f.mem}
+	cfg := f.cfg
+	cfg.Store = st
+	e, err := serverauth.New(cfg)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return e, st
+}
+
+func (f *rotatingFixture) signIn(e *serverauth.Exchanger) string {
+	f.t.Helper()
+	res, err := e.Exchange(context.Background(), f.mint(serverauthtest.CodeRequest{Scopes: []string{"openid", "email"}}))
+	if err != nil {
+		f.t.Fatalf("Exchange = %v", err)
+	}
+	return res.UserID
+}
+
+// storedRefreshToken is the plaintext refresh token the store holds.
+func (f *rotatingFixture) storedRefreshToken(userID string) string {
+	f.t.Helper()
+	rec, err := f.mem.Get(context.Background(), userID)
+	if err != nil {
+		f.t.Fatalf("stored record: %v", err)
+	}
+	return string(rec.RefreshToken)
+}
+
+// alive reports whether Google would still honour the refresh token. It
+// refreshes it (so with rotation it is spent afterwards): call it last.
+func (f *rotatingFixture) alive(rt string) bool {
+	cfg := oauth2.Config{
+		ClientID: f.g.WebClientID(), ClientSecret: f.g.WebClientSecret(),
+		Endpoint: oauth2.Endpoint{TokenURL: f.cfg.Endpoints.TokenURL, AuthStyle: oauth2.AuthStyleInParams},
+	}
+	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, f.g.Client())
+	_, err := cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: rt}).Token()
+	return err == nil
+}
+
+// TestRevokeAfterFailedSaveRevokesPendingToken: a refresh rotates the
+// refresh token but the store refuses the write, so the new token exists
+// only in memory. Revoke must revoke that one too and leave no record; the
+// old code revoked only the stored (already rotated-away) token, and the
+// next Token wrote the user back with a live, never-revoked grant.
+func TestRevokeAfterFailedSaveRevokesPendingToken(t *testing.T) {
+	f := newRotatingFixture(t)
+	e, st := f.replica()
+	user := f.signIn(e)
+	f.clock.Advance(2 * time.Hour)
+	st.failPuts = 1
+	_, err := e.Token(context.Background(), user)
+	var se *serverauth.SaveError
+	if !errors.As(err, &se) || se.Result != nil {
+		t.Fatalf("Token with the store refusing the write = %v, want a *SaveError without Result", err)
+	}
+	pendingRT := string(st.lastFailed.RefreshToken)
+	if err := e.Revoke(context.Background(), user); err != nil {
+		t.Fatalf("Revoke = %v", err)
+	}
+	if _, err := e.Token(context.Background(), user); !errors.Is(err, serverauth.ErrNotFound) {
+		t.Fatalf("Token after Revoke = %v, want ErrNotFound", err)
+	}
+	if _, err := f.mem.Get(context.Background(), user); !errors.Is(err, serverauth.ErrNotFound) {
+		t.Fatalf("store after Revoke: %v, want no record", err)
+	}
+	if f.alive(pendingRT) {
+		t.Fatal("the rotated refresh token held in memory survived Revoke")
+	}
+}
+
+// TestRevokeRacingRotatingRefresh: Revoke runs while a refresh that already
+// redeemed the stored token at Google waits in the store's Put. The
+// refresh must find the record gone, revoke what it got, and never write
+// the user back.
+func TestRevokeRacingRotatingRefresh(t *testing.T) {
+	f := newRotatingFixture(t)
+	e, st := f.replica()
+	user := f.signIn(e)
+	f.clock.Advance(2 * time.Hour)
+	entered, resume := st.pauseNextPut()
+	done := make(chan error, 1)
+	go func() {
+		_, err := e.Token(context.Background(), user)
+		done <- err
+	}()
+	<-entered
+	// Revoke goes through another view of the store (the paused one holds
+	// every call, as a stalled connection would).
+	other, _ := f.replica()
+	if err := other.Revoke(context.Background(), user); err != nil {
+		t.Fatalf("Revoke during the refresh = %v", err)
+	}
+	resume()
+	if err := <-done; !errors.Is(err, serverauth.ErrNotFound) {
+		t.Fatalf("the racing refresh = %v, want ErrNotFound (the user was disconnected)", err)
+	}
+	if f.alive(string(st.lastFailed.RefreshToken)) {
+		t.Fatal("the refresh token the racing refresh got is still alive at Google")
+	}
+	for _, ex := range []*serverauth.Exchanger{e, other} {
+		if _, err := ex.Token(context.Background(), user); !errors.Is(err, serverauth.ErrNotFound) {
+			t.Fatalf("Token after Revoke = %v, want ErrNotFound", err)
+		}
+	}
+	if _, err := f.mem.Get(context.Background(), user); !errors.Is(err, serverauth.ErrNotFound) {
+		t.Fatalf("store after the race: %v, want no record", err)
+	}
+}
+
+// TestRevokeAfterRefreshSavedButBeforeCached: the refresh's write lands,
+// then Revoke (on the same Exchanger) deletes the user before the refresh
+// gets to cache its token. The token of the ended grant must not be served
+// from memory afterwards.
+func TestRevokeAfterRefreshSavedButBeforeCached(t *testing.T) {
+	f := newRotatingFixture(t)
+	e, st := f.replica()
+	user := f.signIn(e)
+	f.clock.Advance(2 * time.Hour)
+	entered, resume := st.holdAfterNextPut()
+	done := make(chan error, 1)
+	go func() {
+		_, err := e.Token(context.Background(), user)
+		done <- err
+	}()
+	<-entered
+	if err := e.Revoke(context.Background(), user); err != nil {
+		t.Fatalf("Revoke = %v", err)
+	}
+	resume()
+	<-done // either outcome is fine for the call that raced
+	if tok, err := e.Token(context.Background(), user); !errors.Is(err, serverauth.ErrNotFound) {
+		t.Fatalf("Token after Revoke = %v, %v; want ErrNotFound, not a token of the ended grant", tok, err)
+	}
+}
+
+// TestRefreshDoesNotOverwriteNewerSignIn: while replica A's refresh waits
+// to save, the user signs in again through B. A's result must not replace
+// the new grant.
+func TestRefreshDoesNotOverwriteNewerSignIn(t *testing.T) {
+	f := newRotatingFixture(t)
+	a, sa := f.replica()
+	b, _ := f.replica()
+	user := f.signIn(a)
+	f.clock.Advance(2 * time.Hour)
+	entered, resume := sa.pauseNextPut()
+	done := make(chan error, 1)
+	go func() {
+		_, err := a.Token(context.Background(), user)
+		done <- err
+	}()
+	<-entered
+	if _, err := b.Exchange(context.Background(), f.mint(serverauthtest.CodeRequest{Scopes: []string{"openid", "email"}, Prompt: "consent"})); err != nil {
+		t.Fatalf("new sign-in = %v", err)
+	}
+	newGrant := f.storedRefreshToken(user)
+	resume()
+	if err := <-done; err != nil {
+		t.Fatalf("A's superseded refresh = %v, want its (still valid) token", err)
+	}
+	if got := f.storedRefreshToken(user); got != newGrant {
+		t.Fatal("A's refresh overwrote the newer sign-in's grant")
+	}
+}
+
+// TestAmbiguousCommitDoesNotOverwriteNewerRecord: replica A's save of a
+// rotated token commits but reports an error. Replica B then refreshes
+// that token and stores a newer one. A's pending copy must be dropped, not
+// written over B's record (which would restore a token Google revoked and
+// lock the user out).
+func TestAmbiguousCommitDoesNotOverwriteNewerRecord(t *testing.T) {
+	f := newRotatingFixture(t)
+	a, sa := f.replica()
+	b, _ := f.replica()
+	user := f.signIn(a)
+	f.clock.Advance(2 * time.Hour)
+	sa.ambiguous = 1
+	var se *serverauth.SaveError
+	if _, err := a.Token(context.Background(), user); !errors.As(err, &se) {
+		t.Fatalf("A's refresh with a lost commit answer = %v, want a *SaveError", err)
+	}
+	f.clock.Advance(2 * time.Hour)
+	if _, err := b.Token(context.Background(), user); err != nil {
+		t.Fatalf("B's refresh = %v", err)
+	}
+	newest := f.storedRefreshToken(user)
+	if _, err := a.Token(context.Background(), user); err != nil {
+		t.Fatalf("A's next Token = %v", err)
+	}
+	if got := f.storedRefreshToken(user); got != newest {
+		t.Fatal("A wrote its pending record over B's newer one")
+	}
+	if err := a.Flush(context.Background()); err != nil {
+		t.Fatalf("Flush = %v", err)
+	}
+	f.clock.Advance(2 * time.Hour)
+	if _, err := a.Token(context.Background(), user); err != nil {
+		t.Fatalf("refresh after the ambiguous commit = %v, want the grant alive", err)
+	}
+}
+
+// TestPendingWriteFlushedOnShutdown: a rotated token the store refused is
+// written by Flush once the store is back.
+func TestPendingWriteFlushedOnShutdown(t *testing.T) {
+	f := newRotatingFixture(t)
+	e, st := f.replica()
+	user := f.signIn(e)
+	f.clock.Advance(2 * time.Hour)
+	st.failPuts = 1
+	if _, err := e.Token(context.Background(), user); err == nil {
+		t.Fatal("Token with the store down succeeded")
+	}
+	st.failPuts = 1
+	if err := e.Flush(context.Background()); !errors.Is(err, errScriptedStoreDown) {
+		t.Fatalf("Flush with the store still down = %v, want its error", err)
+	}
+	if err := e.Flush(context.Background()); err != nil {
+		t.Fatalf("Flush = %v", err)
+	}
+	if got, want := f.storedRefreshToken(user), string(st.lastFailed.RefreshToken); got != want {
+		t.Fatal("Flush did not write the rotated refresh token")
+	}
+	other, _ := f.replica()
+	f.clock.Advance(2 * time.Hour)
+	if _, err := other.Token(context.Background(), user); err != nil {
+		t.Fatalf("another replica's refresh after Flush = %v", err)
+	}
+}
+
+// TestLeaseHolderPausedPastItsLease: replica A redeems the refresh token
+// and stalls before saving (a stopped process) past its lease. B takes
+// over, and its use of the same, now rotated-away, token fails: the grant
+// is marked dead. When A resumes, its token must win over that dead
+// record, since the failure was caused by A's own redemption.
+func TestLeaseHolderPausedPastItsLease(t *testing.T) {
+	f := newRotatingFixture(t)
+	a, sa := f.replica()
+	b, _ := f.replica()
+	user := f.signIn(a)
+	f.clock.Advance(2 * time.Hour)
+	entered, resume := sa.pauseNextPut()
+	done := make(chan error, 1)
+	go func() {
+		_, err := a.Token(context.Background(), user)
+		done <- err
+	}()
+	<-entered
+	f.clock.Advance(11 * time.Second) // past A's lease, which A cannot renew
+	if _, err := b.Token(context.Background(), user); !errors.Is(err, serverauth.ErrReauthRequired) {
+		t.Fatalf("B's refresh with the rotated-away token = %v, want ErrReauthRequired", err)
+	}
+	resume()
+	if err := <-done; err != nil {
+		t.Fatalf("A's refresh after resuming = %v", err)
+	}
+	rec, err := f.mem.Get(context.Background(), user)
+	if err != nil || rec.Status != serverauth.StatusActive || string(rec.RefreshToken) != string(sa.lastWritten(t, user)) {
+		t.Fatalf("record after A resumed = %v, %v; want A's token, active", rec, err)
+	}
+	f.clock.Advance(2 * time.Hour)
+	if _, err := b.Token(context.Background(), user); err != nil {
+		t.Fatalf("B's next refresh = %v, want the grant alive", err)
+	}
+}
+
+// lastWritten is the refresh token stored for the user now.
+func (s *scriptedStore) lastWritten(t *testing.T, user string) []byte {
+	t.Helper()
+	rec, err := s.MemoryStore.Get(context.Background(), user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rec.RefreshToken
+}
+
+// TestCrashedLeaseHolderStallsOthersBriefly: a replica that took the
+// refresh lease and died blocks the others only until the short lease
+// ends; a caller whose token has not expired yet does not wait at all.
+func TestCrashedLeaseHolderStallsOthersBriefly(t *testing.T) {
+	f := newSharedFixture(t, serverauthtest.Options{})
+	e, _ := f.replica()
+	user := f.signIn(e)
+	before, err := e.Token(context.Background(), user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Inside the refresh margin but before expiry, with the lease held by a
+	// replica that crashed a moment ago.
+	f.clock.Set(before.Expiry.Add(-30 * time.Second))
+	if _, err := f.mem.Lease(context.Background(), user, "crashed-replica", f.clock.Now(), 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	got, err := e.Token(context.Background(), user)
+	if err != nil || got.AccessToken != before.AccessToken {
+		t.Fatalf("Token behind a held lease with a valid token = %v, %v; want the cached token at once", got, err)
+	}
+	if n := f.g.RefreshCount(user); n != 0 {
+		t.Fatalf("refreshes = %d, want 0", n)
+	}
+	// Expired, and another replica took the lease with the library's own
+	// lease time and stopped: the caller waits, but only until that short
+	// lease ends.
+	f.clock.Set(before.Expiry.Add(time.Second))
+	crashed, cs := f.replica()
+	resumeCrashed := cs.stopAfterLease()
+	defer resumeCrashed()
+	go crashed.Token(context.Background(), user)
+	for !cs.isPaused() {
+		time.Sleep(time.Millisecond)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := e.Token(context.Background(), user)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		t.Fatalf("Token behind a live lease = %v, want it to wait", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	f.clock.Advance(11 * time.Second)
+	if err := <-done; err != nil {
+		t.Fatalf("Token after the crashed holder's lease ended = %v", err)
+	}
+	if n := f.g.RefreshCount(user); n != 1 {
+		t.Fatalf("refreshes = %d, want 1", n)
+	}
+}
+
+func (s *scriptedStore) isPaused() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.paused
+}
+
+// TestTokenCacheOfOneUnderConcurrency: with room for one cached user,
+// Token, Save and Revoke for several users at once must neither panic nor
+// race.
+func TestTokenCacheOfOneUnderConcurrency(t *testing.T) {
+	f := newStoreFixture(t, serverauthtest.Options{}, func(c *serverauth.Config) { c.TokenCacheSize = 1 })
+	users := make([]string, 4)
+	for i := range users {
+		users[i] = f.signIn(serverauthtest.CodeRequest{User: serverauthtest.User{Sub: "10000000000000000000" + string(rune('0'+i)), Email: "u" + string(rune('0'+i)) + "@example.com"}, Prompt: "consent"}).UserID
+	}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 200 {
+				u := users[(g+i)%len(users)]
+				if i%50 == 49 {
+					f.e.Revoke(context.Background(), u)
+					continue
+				}
+				f.e.Token(context.Background(), u)
+			}
+		}()
+	}
+	wg.Wait()
+}
