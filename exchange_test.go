@@ -69,7 +69,7 @@ func TestExchangeByOrigin(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Exchange = %v", err)
 			}
-			u := serverauthtest.DemoUser
+			u := serverauthtest.DemoUser()
 			if res.UserID != u.Sub || res.Profile.Email != u.Email || !res.Profile.EmailVerified || res.Profile.Name != u.Name {
 				t.Errorf("Result = %v %+v, want DemoUser", res, res.Profile)
 			}
@@ -221,7 +221,7 @@ func TestExchangeDuplicateCodeReachesGoogleOnce(t *testing.T) {
 	}
 	wg.Wait()
 	for i := range results {
-		if errs[i] != nil || results[i].UserID != serverauthtest.DemoUser.Sub || results[i].Token.AccessToken != results[0].Token.AccessToken {
+		if errs[i] != nil || results[i].UserID != serverauthtest.DemoUser().Sub || results[i].Token.AccessToken != results[0].Token.AccessToken {
 			t.Fatalf("concurrent duplicate %d = %v, %v; want the first exchange's result", i, results[i], errs[i])
 		}
 	}
@@ -266,7 +266,7 @@ func TestExchangeCallerGivesUpCodeNotWasted(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	res, err := f.e.Exchange(ctx, code)
-	if err != nil || res.UserID != serverauthtest.DemoUser.Sub {
+	if err != nil || res.UserID != serverauthtest.DemoUser().Sub {
 		t.Fatalf("Exchange(cancelled ctx) = %v, %v; want the completed exchange", res, err)
 	}
 	// The client's retry gets the same result.
@@ -310,7 +310,7 @@ func TestExchangeScopeNotGranted(t *testing.T) {
 	if !errors.Is(err, serverauth.ErrScopeNotGranted) || !errors.As(err, &se) || !slices.Equal(se.Missing, []string{serverauth.ScopeDriveAppData}) {
 		t.Fatalf("Exchange = %v, want ScopeError naming drive.appdata", err)
 	}
-	if res == nil || res.UserID != serverauthtest.DemoUser.Sub || res.Token.AccessToken == "" {
+	if res == nil || res.UserID != serverauthtest.DemoUser().Sub || res.Token.AccessToken == "" {
 		t.Fatalf("Result beside ErrScopeNotGranted = %v, want a usable result", res)
 	}
 }

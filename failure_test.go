@@ -155,14 +155,14 @@ func TestRefreshGivesUpWithinBudget(t *testing.T) {
 func TestVerifyDuringJWKSOutage(t *testing.T) {
 	f := newFixture(t, serverauthtest.Options{})
 	ctx := context.Background()
-	if _, err := f.e.VerifyIDToken(ctx, f.g.IDToken(serverauthtest.DemoUser, f.g.IOSClientID())); err != nil {
+	if _, err := f.e.VerifyIDToken(ctx, f.g.IDToken(serverauthtest.DemoUser(), f.g.IOSClientID())); err != nil {
 		t.Fatal(err)
 	}
 	f.g.FailFraction(serverauthtest.EndpointJWKS, 1, serverauthtest.Fault{Kind: serverauthtest.FaultUnavailable})
 	f.clock.Advance(serverauthtest.DefaultJWKSMaxAge + time.Hour) // the key set is stale
 	for i := 0; i < 10; i++ {
 		f.clock.Advance(time.Minute)
-		if _, err := f.e.VerifyIDToken(ctx, f.g.IDToken(serverauthtest.DemoUser, f.g.IOSClientID())); err != nil {
+		if _, err := f.e.VerifyIDToken(ctx, f.g.IDToken(serverauthtest.DemoUser(), f.g.IOSClientID())); err != nil {
 			t.Fatalf("VerifyIDToken during a JWKS outage = %v, want the last good keys used", err)
 		}
 	}

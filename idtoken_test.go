@@ -330,13 +330,13 @@ func TestVerifyIDTokenServiceAccountsOptIn(t *testing.T) {
 
 func TestVerifyIDTokenPresenterNotAllowed(t *testing.T) {
 	f := newFixture(t, serverauthtest.Options{}, func(c *serverauth.Config) { c.AllowedClientIDs = nil })
-	_, err := f.e.VerifyIDToken(context.Background(), f.g.IDToken(serverauthtest.DemoUser, f.g.IOSClientID()))
+	_, err := f.e.VerifyIDToken(context.Background(), f.g.IDToken(serverauthtest.DemoUser(), f.g.IOSClientID()))
 	wantReason(t, err, serverauth.ReasonPresenter)
 }
 
 func TestProfileFromFakeIDToken(t *testing.T) {
 	f := newFixture(t, serverauthtest.Options{})
-	u := serverauthtest.DemoUser
+	u := serverauthtest.DemoUser()
 	u.HostedDomain = "example.com"
 	p, err := f.e.VerifyIDToken(context.Background(), f.g.IDToken(u, f.g.AndroidClientID()))
 	if err != nil {

@@ -289,7 +289,7 @@ func TestFaultsRefresh(t *testing.T) {
 			form.Set("grant_type", "refresh_token")
 			form.Set("refresh_token", rt)
 			send(freshClient(f), f.tokenRequest(form))
-			if got := f.srv.RefreshCount(serverauthtest.DemoUser.Sub); got != tt.wantRefresh {
+			if got := f.srv.RefreshCount(serverauthtest.DemoUser().Sub); got != tt.wantRefresh {
 				t.Errorf("RefreshCount() = %d, want %d", got, tt.wantRefresh)
 			}
 		})
@@ -699,7 +699,7 @@ func TestFaultsDrive(t *testing.T) {
 			if tt.wantFile {
 				wantFiles = 1
 			}
-			if got := len(f.srv.DriveFiles(serverauthtest.DemoUser.Sub)); got != wantFiles {
+			if got := len(f.srv.DriveFiles(serverauthtest.DemoUser().Sub)); got != wantFiles {
 				t.Errorf("len(DriveFiles()) = %d, want %d", got, wantFiles)
 			}
 			if tt.kind == serverauthtest.FaultTooManyRequests && ge != nil && ge.Header.Get("Retry-After") != "1" {

@@ -578,7 +578,7 @@ func TestRefreshTokenOnlyOnFirstConsent(t *testing.T) {
 	}
 
 	t.Run("after RevokeUser consent is asked again", func(t *testing.T) {
-		f.srv.RevokeUser(serverauthtest.DemoUser.Sub)
+		f.srv.RevokeUser(serverauthtest.DemoUser().Sub)
 		r := f.mustExchange(t, f.mint(t, serverauthtest.CodeRequest{}))
 		if r.str("refresh_token") == "" {
 			t.Errorf("refresh_token missing after RevokeUser")
@@ -682,7 +682,7 @@ func TestRefreshGrant(t *testing.T) {
 		{
 			name: "revoked by the user",
 			act: func(t *testing.T, f *fixture, tk tokens) url.Values {
-				f.srv.RevokeUser(serverauthtest.DemoUser.Sub)
+				f.srv.RevokeUser(serverauthtest.DemoUser().Sub)
 				return nil
 			},
 			wantStatus: 400, wantError: "invalid_grant", wantDesc: "Token has been expired or revoked.",
@@ -706,7 +706,7 @@ func TestRefreshGrant(t *testing.T) {
 		{
 			name: "reauth required",
 			act: func(t *testing.T, f *fixture, tk tokens) url.Values {
-				f.srv.RequireReauth(serverauthtest.DemoUser.Sub, true)
+				f.srv.RequireReauth(serverauthtest.DemoUser().Sub, true)
 				return nil
 			},
 			wantStatus: 400, wantError: "invalid_grant", wantDesc: "reauth related error (invalid_rapt)",
@@ -714,8 +714,8 @@ func TestRefreshGrant(t *testing.T) {
 		{
 			name: "reauth lifted",
 			act: func(t *testing.T, f *fixture, tk tokens) url.Values {
-				f.srv.RequireReauth(serverauthtest.DemoUser.Sub, true)
-				f.srv.RequireReauth(serverauthtest.DemoUser.Sub, false)
+				f.srv.RequireReauth(serverauthtest.DemoUser().Sub, true)
+				f.srv.RequireReauth(serverauthtest.DemoUser().Sub, false)
 				return nil
 			},
 			wantStatus: 200, wantScope: []string{"openid", scopeEmail, scopeProfile, scopeAppData},
@@ -723,7 +723,7 @@ func TestRefreshGrant(t *testing.T) {
 		{
 			name: "account deleted",
 			act: func(t *testing.T, f *fixture, tk tokens) url.Values {
-				f.srv.DeleteAccount(serverauthtest.DemoUser.Sub)
+				f.srv.DeleteAccount(serverauthtest.DemoUser().Sub)
 				return nil
 			},
 			wantStatus: 400, wantError: "invalid_grant", wantDesc: "The account has been deleted",
@@ -741,7 +741,7 @@ func TestRefreshGrant(t *testing.T) {
 				form[k] = v
 			}
 			r := f.postForm(t, "/token", form, nil)
-			if got := f.srv.RefreshCount(serverauthtest.DemoUser.Sub); got != 1 {
+			if got := f.srv.RefreshCount(serverauthtest.DemoUser().Sub); got != 1 {
 				t.Errorf("RefreshCount() = %d, want 1", got)
 			}
 			if tt.wantStatus != 200 {
