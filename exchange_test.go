@@ -97,7 +97,7 @@ func TestExchangeByOrigin(t *testing.T) {
 			if req.Form.Get("client_id") != f.g.WebClientID() || req.Form.Get("client_secret") == "" || req.Header.Get("Authorization") != "" {
 				t.Errorf("client credentials not sent once, in the body: form client_id %q, Authorization %q", req.Form.Get("client_id"), req.Header.Get("Authorization"))
 			}
-			if n := f.g.CodeExchanges(code); n != 1 {
+			if n := f.g.CodeExchangeCount(code); n != 1 {
 				t.Errorf("code sent %d times, want 1", n)
 			}
 		})
@@ -162,7 +162,7 @@ func TestExchangeErrors(t *testing.T) {
 					t.Errorf("error %q leaks a secret", err)
 				}
 			}
-			if n := f.g.CodeExchanges(code); n != 1 {
+			if n := f.g.CodeExchangeCount(code); n != 1 {
 				t.Errorf("code sent %d times, want exactly 1 (no auth-style probing, no blind retry)", n)
 			}
 		})
@@ -201,7 +201,7 @@ func TestExchangeRejectsBadCodesLocally(t *testing.T) {
 			t.Errorf("Exchange(%q) = %v, want ErrInvalidCode", code, err)
 		}
 	}
-	if n := f.g.Count(serverauthtest.EndpointToken); n != 0 {
+	if n := f.g.RequestCount(serverauthtest.EndpointToken); n != 0 {
 		t.Errorf("token endpoint called %d times for codes refused locally", n)
 	}
 }
@@ -234,7 +234,7 @@ func TestExchangeDuplicateCodeReachesGoogleOnce(t *testing.T) {
 	if err != nil || again.Token.AccessToken != results[0].Token.AccessToken {
 		t.Fatalf("retry within the window = %v, %v", again, err)
 	}
-	if n := f.g.CodeExchanges(code); n != 1 {
+	if n := f.g.CodeExchangeCount(code); n != 1 {
 		t.Fatalf("code reached Google %d times, want 1", n)
 	}
 	// After the window the code goes to Google, which says it is spent.
@@ -253,7 +253,7 @@ func TestExchangeDuplicateErrorsShared(t *testing.T) {
 			t.Fatal("popup code without postmessage succeeded")
 		}
 	}
-	if n := f.g.CodeExchanges(code); n != 1 {
+	if n := f.g.CodeExchangeCount(code); n != 1 {
 		t.Fatalf("failed code sent %d times, want 1", n)
 	}
 }
@@ -274,7 +274,7 @@ func TestExchangeCallerGivesUpCodeNotWasted(t *testing.T) {
 	if err != nil || again.Token.AccessToken != res.Token.AccessToken {
 		t.Fatalf("retry = %v, %v", again, err)
 	}
-	if n := f.g.CodeExchanges(code); n != 1 {
+	if n := f.g.CodeExchangeCount(code); n != 1 {
 		t.Fatalf("code sent %d times, want 1", n)
 	}
 }
@@ -285,7 +285,7 @@ func TestExchangeDuplicateCallerGivesUp(t *testing.T) {
 	f.g.FailNext(serverauthtest.EndpointToken, 1, serverauthtest.Fault{Kind: serverauthtest.FaultStall, Stall: 10 * time.Second})
 	first := make(chan error, 1)
 	go func() { _, err := f.e.Exchange(context.Background(), code); first <- err }()
-	if err := f.g.WaitFaultsInjected(context.Background(), serverauthtest.EndpointToken, 1); err != nil {
+	if err := f.g.WaitFaultCount(context.Background(), serverauthtest.EndpointToken, 1); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())

@@ -42,8 +42,8 @@ func TestDriveWiring(t *testing.T) {
 			if got := len(f.srv.DriveFiles(serverauthtest.DemoUser().Sub)); got != tt.wantFiles {
 				t.Errorf("len(DriveFiles()) = %d, want %d", got, tt.wantFiles)
 			}
-			if got := f.srv.Count(serverauthtest.EndpointDrive); got != 1 {
-				t.Errorf("Count(EndpointDrive) = %d, want 1", got)
+			if got := f.srv.RequestCount(serverauthtest.EndpointDrive); got != 1 {
+				t.Errorf("RequestCount(EndpointDrive) = %d, want 1", got)
 			}
 		})
 	}

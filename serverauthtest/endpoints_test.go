@@ -489,12 +489,12 @@ func TestRequestsAndCounts(t *testing.T) {
 	if got := f.srv.Requests(serverauthtest.EndpointToken)[0].Form.Get("code"); got != code {
 		t.Errorf("Requests returned a shared map: code = %q after change, want %q", got, code)
 	}
-	if got := f.srv.Count(serverauthtest.EndpointJWKS); got != 1 {
-		t.Errorf("Count(EndpointJWKS) = %d, want 1", got)
+	if got := f.srv.RequestCount(serverauthtest.EndpointJWKS); got != 1 {
+		t.Errorf("RequestCount(EndpointJWKS) = %d, want 1", got)
 	}
 	f.srv.ResetCounts()
-	if got, got2 := f.srv.Count(serverauthtest.EndpointToken), f.srv.CodeExchanges(code); got != 0 || got2 != 0 {
-		t.Errorf("after ResetCounts: Count = %d, CodeExchanges = %d, want 0, 0", got, got2)
+	if got, got2 := f.srv.RequestCount(serverauthtest.EndpointToken), f.srv.CodeExchangeCount(code); got != 0 || got2 != 0 {
+		t.Errorf("after ResetCounts: RequestCount = %d, CodeExchangeCount = %d, want 0, 0", got, got2)
 	}
 }
 

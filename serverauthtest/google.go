@@ -9,7 +9,7 @@ import (
 )
 
 // Endpoint names one of the fake's services, for [Google.Requests] and
-// [Google.Count].
+// [Google.RequestCount].
 type Endpoint string
 
 // The fake's endpoints. Legacy paths count as the endpoint they alias.
@@ -297,9 +297,9 @@ func (g *Google) Requests(e Endpoint) []Request {
 	return out
 }
 
-// Count returns how many requests endpoint e received since the start or
-// the last [Google.ResetCounts].
-func (g *Google) Count(e Endpoint) int {
+// RequestCount returns how many requests endpoint e received since the
+// start or the last [Google.ResetCounts].
+func (g *Google) RequestCount(e Endpoint) int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	n := 0
@@ -311,11 +311,11 @@ func (g *Google) Count(e Endpoint) int {
 	return n
 }
 
-// CodeExchanges returns how many authorization_code requests carrying code
-// reached the token endpoint, successful or not: a test asserts a code was
-// sent exactly once. A request failed by a fault that does not process it
+// CodeExchangeCount returns how many authorization_code requests carrying
+// code reached the token endpoint, successful or not: a test asserts a code
+// was sent exactly once. A request failed by a fault that does not process it
 // (see [FaultKind]) is not counted: it is only in [Google.Requests].
-func (g *Google) CodeExchanges(code string) int {
+func (g *Google) CodeExchangeCount(code string) int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.codeExchanges[code]
@@ -330,9 +330,9 @@ func (g *Google) RefreshCount(sub string) int {
 	return g.refreshCounts[sub]
 }
 
-// ResetCounts forgets the recorded requests and the exchange, refresh and
-// [Google.FaultsInjected] counts. Codes, tokens, keys and armed faults are
-// kept.
+// ResetCounts forgets the recorded requests and zeroes every counter:
+// [Google.RequestCount], [Google.CodeExchangeCount], [Google.RefreshCount]
+// and [Google.FaultCount]. Codes, tokens, keys and armed faults are kept.
 func (g *Google) ResetCounts() {
 	g.faults.resetCounts()
 	g.mu.Lock()

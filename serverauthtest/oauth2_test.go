@@ -37,8 +37,8 @@ func TestXOAuth2Client(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Exchange() = %v", err)
 			}
-			if got := f.srv.CodeExchanges(code); got != 1 {
-				t.Errorf("CodeExchanges() = %d, want 1", got)
+			if got := f.srv.CodeExchangeCount(code); got != 1 {
+				t.Errorf("CodeExchangeCount() = %d, want 1", got)
 			}
 			if tok.AccessToken == "" || tok.RefreshToken == "" || tok.TokenType != "Bearer" || tok.Extra("id_token") == nil {
 				t.Errorf("Exchange() = %+v, want access, refresh and ID tokens", tok)

@@ -272,8 +272,8 @@ func TestTokenSuccessShape(t *testing.T) {
 	if r.str("id_token") == "" {
 		t.Errorf("id_token missing")
 	}
-	if got := f.srv.CodeExchanges(code); got != 1 {
-		t.Errorf("CodeExchanges() = %d, want 1", got)
+	if got := f.srv.CodeExchangeCount(code); got != 1 {
+		t.Errorf("CodeExchangeCount() = %d, want 1", got)
 	}
 }
 
@@ -507,8 +507,8 @@ func TestCodeSingleUseAndTTL(t *testing.T) {
 		code := f.mint(t, serverauthtest.CodeRequest{})
 		first := f.mustExchange(t, code)
 		wantOAuthError(t, f.exchange(t, code), 400, "invalid_grant", "Bad Request")
-		if got := f.srv.CodeExchanges(code); got != 2 {
-			t.Errorf("CodeExchanges() = %d, want 2", got)
+		if got := f.srv.CodeExchangeCount(code); got != 2 {
+			t.Errorf("CodeExchangeCount() = %d, want 2", got)
 		}
 		// Without RevokeOnCodeReuse the first tokens survive.
 		if r := f.refresh(t, first.str("refresh_token")); r.status != 200 {
@@ -828,8 +828,8 @@ func TestLegacyTokenPaths(t *testing.T) {
 			if r.status != 200 {
 				t.Errorf("POST %s = %d %s, want 200", path, r.status, r.raw)
 			}
-			if got := f.srv.Count(serverauthtest.EndpointToken); got != 1 {
-				t.Errorf("Count(EndpointToken) = %d, want 1", got)
+			if got := f.srv.RequestCount(serverauthtest.EndpointToken); got != 1 {
+				t.Errorf("RequestCount(EndpointToken) = %d, want 1", got)
 			}
 		})
 	}

@@ -78,7 +78,7 @@ func TestBackend(t *testing.T) {
 	if status, body := post("/disconnect", url.Values{"id_token": {idt}}, true); status != 200 || !strings.Contains(body, p.UserID) {
 		t.Fatalf("disconnect: %d %s", status, body)
 	}
-	if n := google.Count(serverauthtest.EndpointRevoke); n != 1 {
+	if n := google.RequestCount(serverauthtest.EndpointRevoke); n != 1 {
 		t.Fatalf("revoke calls = %d, want 1", n)
 	}
 	cancel()
