@@ -17,6 +17,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/serverauth/serverauth/serverauthtest/internal/drive"
 )
 
 // FaultKind is a way in which the fake fails a request; see [Fault] and
@@ -634,9 +636,7 @@ func writeFaultJSON(w http.ResponseWriter, status int, v any) {
 // writeAPIError writes a Google API error: {"error":{"code":…,"message":…,
 // "errors":[{"message":…,"domain":"global","reason":…}],"status":…}}.
 func writeAPIError(w http.ResponseWriter, status int, reason, msg string) {
-	writeFaultJSON(w, status, struct {
-		Error *driveError `json:"error"`
-	}{driveErr(status, reason, msg)})
+	writeFaultJSON(w, status, drive.ErrorBody(status, reason, msg))
 }
 
 // throttlePage is the body of Google's page for automated traffic.

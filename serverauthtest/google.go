@@ -6,6 +6,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/serverauth/serverauth/serverauthtest/internal/drive"
 )
 
 // Endpoint names one of the fake's services, for [Google.Requests] and
@@ -51,7 +53,7 @@ type Google struct {
 	now       func() time.Time
 	nowOption func() time.Time // Options.Now as given, nil when nil
 	mux       *http.ServeMux
-	drive     *drive
+	drive     *drive.Emulator
 	faults    *faults
 
 	// guards everything below
@@ -156,7 +158,7 @@ func New(opts Options) *Google {
 	g.RegisterClient(Client{ID: opts.WebClientID, Secret: opts.WebClientSecret, Type: ClientWeb, ProjectID: opts.ProjectID, RedirectURIs: opts.RedirectURIs})
 	g.RegisterClient(Client{ID: opts.IOSClientID, Type: ClientIOS, ProjectID: opts.ProjectID})
 	g.RegisterClient(Client{ID: opts.AndroidClientID, Type: ClientAndroid, ProjectID: opts.ProjectID})
-	g.drive = newDrive(g.now, g.driveLookup, opts.Drive)
+	g.drive = drive.New(g.now, g.driveLookup, opts.Drive)
 	g.faults = newFaults(opts.FaultSeed)
 
 	mux := http.NewServeMux()
@@ -466,19 +468,4 @@ func (g *Google) liveAccessToken(value string) (*token, User, bool) {
 		return nil, User{}, false
 	}
 	return t, g.users[t.sub], true
-}
-
-// driveLookup is the Drive emulator's view of an access token.
-func (g *Google) driveLookup(accessToken string) (driveGrant, bool) {
-	t, _, ok := g.liveAccessToken(accessToken)
-	if !ok {
-		return driveGrant{}, false
-	}
-	return driveGrant{Sub: t.sub, Project: t.project, Scopes: slices.Clone(t.scopes)}, true
-}
-
-// DriveFiles returns a copy of the files in sub's Drive app data folder of
-// the web client's project.
-func (g *Google) DriveFiles(sub string) []DriveFile {
-	return g.drive.files(sub, g.opts.ProjectID)
 }

@@ -1,4 +1,4 @@
-package serverauthtest
+package drive
 
 import (
 	"bytes"
@@ -26,6 +26,12 @@ import (
 	"google.golang.org/api/option"
 )
 
+// Scopes of the stub grants besides Drive's.
+const (
+	scopeOpenID = "openid"
+	scopeEmail  = "https://www.googleapis.com/auth/userinfo.email"
+)
+
 // Bearer tokens the stub lookup knows.
 const (
 	tokAP      = "ya29.user-a-project-p"
@@ -36,53 +42,58 @@ const (
 	tokExpired = "ya29.expired"
 )
 
-var driveTestStart = time.Date(2026, 3, 14, 15, 9, 26, 535_000_000, time.UTC)
+var testStart = time.Date(2026, 3, 14, 15, 9, 26, 535_000_000, time.UTC)
 
-// driveStubLookup maps the fixed test tokens to grants.
-func driveStubLookup(tok string) (driveGrant, bool) {
-	grants := map[string]driveGrant{
-		tokAP:      {Sub: "user-a", Project: "project-p", Scopes: []string{scopeOpenID, scopeEmail, driveScopeAppData}},
-		tokAQ:      {Sub: "user-a", Project: "project-q", Scopes: []string{driveScopeAppData}},
-		tokBP:      {Sub: "user-b", Project: "project-p", Scopes: []string{driveScopeAppData}},
+// stubLookup maps the fixed test tokens to grants.
+func stubLookup(tok string) (Grant, bool) {
+	grants := map[string]Grant{
+		tokAP:      {Sub: "user-a", Project: "project-p", Scopes: []string{scopeOpenID, scopeEmail, scopeAppData}},
+		tokAQ:      {Sub: "user-a", Project: "project-q", Scopes: []string{scopeAppData}},
+		tokBP:      {Sub: "user-b", Project: "project-p", Scopes: []string{scopeAppData}},
 		tokNoScope: {Sub: "user-a", Project: "project-p", Scopes: []string{scopeOpenID, scopeEmail}},
-		tokFull:    {Sub: "user-a", Project: "project-p", Scopes: []string{driveScopeFull}},
+		tokFull:    {Sub: "user-a", Project: "project-p", Scopes: []string{scopeFull}},
 	}
 	g, ok := grants[tok] // tokExpired is unknown, as the fake reports an expired token
 	return g, ok
 }
 
-// driveTestClock is a settable clock for the emulator.
-type driveTestClock struct {
+// testClock is a settable clock for the emulator.
+type testClock struct {
 	mu sync.Mutex // guards t
 	t  time.Time
 }
 
-func (c *driveTestClock) now() time.Time {
+func (c *testClock) now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.t
 }
 
-func (c *driveTestClock) advance(d time.Duration) {
+func (c *testClock) advance(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.t = c.t.Add(d)
 }
 
-// driveEnv is an emulator served on loopback.
-type driveEnv struct {
-	d     *drive
+// env is an emulator served on loopback.
+type env struct {
+	d     *Emulator
 	srv   *httptest.Server
-	clock *driveTestClock
+	clock *testClock
 }
 
-func newDriveEnv(t *testing.T, opts ...DriveOptions) *driveEnv {
+// newEnv serves an emulator with opts, at most one (none: the defaults).
+func newEnv(t *testing.T, opts ...Options) *env {
 	t.Helper()
-	clock := &driveTestClock{t: driveTestStart}
-	d := newDrive(clock.now, driveStubLookup, opts...)
+	clock := &testClock{t: testStart}
+	var o Options
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	d := New(clock.now, stubLookup, o)
 	srv := httptest.NewServer(d)
 	t.Cleanup(srv.Close)
-	return &driveEnv{d: d, srv: srv, clock: clock}
+	return &env{d: d, srv: srv, clock: clock}
 }
 
 // bearerTransport adds a bearer token to every request.
@@ -95,7 +106,7 @@ func (b bearerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 }
 
 // service returns a real Drive v3 client for token.
-func (e *driveEnv) service(t *testing.T, token string) *drivev3.Service {
+func (e *env) service(t *testing.T, token string) *drivev3.Service {
 	t.Helper()
 	c := &http.Client{Transport: bearerTransport{token}}
 	svc, err := drivev3.NewService(context.Background(), option.WithHTTPClient(c), option.WithEndpoint(e.srv.URL+"/drive/v3/"))
@@ -103,15 +114,15 @@ func (e *driveEnv) service(t *testing.T, token string) *drivev3.Service {
 	return svc
 }
 
-// driveResp is a raw response.
-type driveResp struct {
+// response is a raw response.
+type response struct {
 	code   int
 	header http.Header
 	body   []byte
 }
 
 // json decodes the body as an object.
-func (r *driveResp) json(t *testing.T) map[string]any {
+func (r *response) json(t *testing.T) map[string]any {
 	t.Helper()
 	var m map[string]any
 	require.NoError(t, json.Unmarshal(r.body, &m), "body %s", r.body)
@@ -119,7 +130,7 @@ func (r *driveResp) json(t *testing.T) map[string]any {
 }
 
 // do sends a raw request; token "" sends no Authorization header.
-func (e *driveEnv) do(t *testing.T, method, path, token string, body io.Reader, header ...string) *driveResp {
+func (e *env) do(t *testing.T, method, path, token string, body io.Reader, header ...string) *response {
 	t.Helper()
 	req, err := http.NewRequest(method, e.srv.URL+path, body)
 	require.NoError(t, err)
@@ -134,7 +145,7 @@ func (e *driveEnv) do(t *testing.T, method, path, token string, body io.Reader, 
 	defer res.Body.Close()
 	b, err := io.ReadAll(res.Body)
 	require.NoError(t, err)
-	return &driveResp{code: res.StatusCode, header: res.Header, body: b}
+	return &response{code: res.StatusCode, header: res.Header, body: b}
 }
 
 // multipartBody builds a multipart/related upload body.
@@ -156,7 +167,7 @@ func multipartBody(t *testing.T, meta any, media []byte, mediaType string) (io.R
 
 // create uploads a file into token's app data folder and returns its full
 // resource.
-func (e *driveEnv) create(t *testing.T, token, name, content string, extra ...map[string]any) map[string]any {
+func (e *env) create(t *testing.T, token, name, content string, extra ...map[string]any) map[string]any {
 	t.Helper()
 	meta := map[string]any{"name": name, "parents": []string{"appDataFolder"}}
 	for _, x := range extra {
@@ -171,7 +182,7 @@ func (e *driveEnv) create(t *testing.T, token, name, content string, extra ...ma
 }
 
 // errorOf returns the error object of a Google-API-style error body.
-func errorOf(t *testing.T, r *driveResp) map[string]any {
+func errorOf(t *testing.T, r *response) map[string]any {
 	t.Helper()
 	m := r.json(t)
 	e, ok := m["error"].(map[string]any)
@@ -180,7 +191,7 @@ func errorOf(t *testing.T, r *driveResp) map[string]any {
 }
 
 // reasonOf returns errors[0].reason of an error body.
-func reasonOf(t *testing.T, r *driveResp) string {
+func reasonOf(t *testing.T, r *response) string {
 	t.Helper()
 	e := errorOf(t, r)
 	items, _ := e["errors"].([]any)
@@ -189,7 +200,7 @@ func reasonOf(t *testing.T, r *driveResp) string {
 }
 
 // names returns the names in a list response.
-func names(t *testing.T, r *driveResp) []string {
+func names(t *testing.T, r *response) []string {
 	t.Helper()
 	var out []string
 	for _, f := range r.json(t)["files"].([]any) {
@@ -215,8 +226,8 @@ func asGoogleErr(t *testing.T, err error) *googleapi.Error {
 	return ge
 }
 
-func TestDriveClientEndToEnd(t *testing.T) {
-	e := newDriveEnv(t)
+func TestClientEndToEnd(t *testing.T) {
+	e := newEnv(t)
 	svc := e.service(t, tokAP)
 	ctx := context.Background()
 
@@ -331,8 +342,8 @@ func TestDriveClientEndToEnd(t *testing.T) {
 	})
 }
 
-func TestDriveClientErrors(t *testing.T) {
-	e := newDriveEnv(t)
+func TestClientErrors(t *testing.T) {
+	e := newEnv(t)
 	owned := e.create(t, tokAP, "owned.json", "{}")["id"].(string)
 	tests := []struct {
 		name       string
@@ -377,8 +388,8 @@ func TestDriveClientErrors(t *testing.T) {
 	}
 }
 
-func TestDriveAuthErrors(t *testing.T) {
-	e := newDriveEnv(t)
+func TestAuthErrors(t *testing.T) {
+	e := newEnv(t)
 	tests := []struct {
 		name           string
 		authorization  string
@@ -429,8 +440,8 @@ func TestDriveAuthErrors(t *testing.T) {
 	}
 }
 
-func TestDriveErrorMessages(t *testing.T) {
-	e := newDriveEnv(t)
+func TestErrorMessages(t *testing.T) {
+	e := newEnv(t)
 	tests := []struct {
 		name        string
 		token       string
@@ -450,8 +461,8 @@ func TestDriveErrorMessages(t *testing.T) {
 	}
 }
 
-func TestDriveNotFoundShape(t *testing.T) {
-	e := newDriveEnv(t)
+func TestNotFoundShape(t *testing.T) {
+	e := newEnv(t)
 	r := e.do(t, "GET", "/drive/v3/files/1AbC?prettyPrint=false", tokAP, nil)
 	assert.Equal(t, http.StatusNotFound, r.code)
 	assert.JSONEq(t, `{"error":{"code":404,"message":"File not found: 1AbC.","errors":[{"message":"File not found: 1AbC.",
@@ -462,8 +473,8 @@ func TestDriveNotFoundShape(t *testing.T) {
 	assert.Contains(t, string(pretty.body), "\n  \"error\": {", "default body is pretty-printed")
 }
 
-func TestDriveDefaultFields(t *testing.T) {
-	e := newDriveEnv(t)
+func TestDefaultFields(t *testing.T) {
+	e := newEnv(t)
 	f := e.create(t, tokAP, "a.json", `{"a":1}`, map[string]any{"appProperties": map[string]string{"k": "v"}})
 	id := f["id"].(string)
 	tests := []struct {
@@ -515,9 +526,9 @@ func TestDriveDefaultFields(t *testing.T) {
 	}
 }
 
-func TestDriveDelete(t *testing.T) {
-	e := newDriveEnv(t)
-	dir := e.create(t, tokAP, "dir", "", map[string]any{"mimeType": driveFolderType})
+func TestDelete(t *testing.T) {
+	e := newEnv(t)
+	dir := e.create(t, tokAP, "dir", "", map[string]any{"mimeType": folderType})
 	child := e.create(t, tokAP, "child", "x", map[string]any{"parents": []string{dir["id"].(string)}})
 	keep := e.create(t, tokAP, "keep", "x")
 
@@ -542,31 +553,31 @@ func TestDriveDelete(t *testing.T) {
 			}
 		})
 	}
-	got := e.d.files("user-a", "project-p")
+	got := e.d.Files("user-a", "project-p")
 	require.Len(t, got, 1)
 	assert.Equal(t, "keep", got[0].Name)
 }
 
-func TestDriveParents(t *testing.T) {
+func TestParents(t *testing.T) {
 	tests := []struct {
 		name        string
-		opts        DriveOptions
+		opts        Options
 		wantAlias   bool
 		wantName    string
 		wantFolderN string
 	}{
-		{"default: real ID", DriveOptions{}, false, "Application Data", "Application Data"},
-		{"ReportParentsAsAlias", DriveOptions{ReportParentsAsAlias: true, AppDataFolderName: "appdata"}, true, "appdata", "appdata"},
+		{"default: real ID", Options{}, false, "Application Data", "Application Data"},
+		{"ReportParentsAsAlias", Options{ReportParentsAsAlias: true, AppDataFolderName: "appdata"}, true, "appdata", "appdata"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := newDriveEnv(t, tt.opts)
+			e := newEnv(t, tt.opts)
 			f := e.create(t, tokAP, "s", "x")
 			folder := e.do(t, "GET", "/drive/v3/files/appDataFolder?fields=*", tokAP, nil).json(t)
 			realID := folder["id"].(string)
 			assert.NotEqual(t, "appDataFolder", realID)
 			assert.Equal(t, tt.wantFolderN, folder["name"])
-			assert.Equal(t, driveFolderType, folder["mimeType"])
+			assert.Equal(t, folderType, folder["mimeType"])
 			assert.NotContains(t, folder, "parents")
 			want := realID
 			if tt.wantAlias {
@@ -578,34 +589,34 @@ func TestDriveParents(t *testing.T) {
 			assert.Equal(t, realID, byReal["id"])
 			r := e.do(t, "GET", "/drive/v3/files?spaces=appDataFolder&q="+url.QueryEscape("'"+realID+"' in parents"), tokAP, nil)
 			assert.Equal(t, []string{"s"}, names(t, r))
-			assert.Equal(t, []string{realID}, e.d.files("user-a", "project-p")[0].Parents, "DriveFile.Parents holds the real ID")
+			assert.Equal(t, []string{realID}, e.d.Files("user-a", "project-p")[0].Parents, "File.Parents holds the real ID")
 		})
 	}
 }
 
-func TestDriveListSpaces(t *testing.T) {
+func TestListSpaces(t *testing.T) {
 	tests := []struct {
 		name       string
-		opts       DriveOptions
+		opts       Options
 		token      string
 		query      string
 		wantCode   int
 		wantReason string
 		wantMsg    string
 	}{
-		{"no spaces", DriveOptions{}, tokAP, "", 403, "insufficientScopes", "The granted scopes do not give access to all of the requested spaces."},
-		{"drive space", DriveOptions{}, tokAP, "spaces=drive", 403, "insufficientScopes", ""},
-		{"drive and app data", DriveOptions{}, tokAP, "spaces=drive,appDataFolder", 403, "insufficientScopes", ""},
-		{"app data", DriveOptions{}, tokAP, "spaces=appDataFolder", 200, "", ""},
-		{"bad space", DriveOptions{}, tokAP, "spaces=nope", 400, "invalid", ""},
-		{"full scope, no spaces", DriveOptions{}, tokFull, "", 200, "", ""},
-		{"full scope, app data", DriveOptions{}, tokFull, "spaces=appDataFolder", 200, "", ""},
-		{"full scope, RequireAppDataScope", DriveOptions{RequireAppDataScope: true}, tokFull, "spaces=appDataFolder", 403, "insufficientScopes",
+		{"no spaces", Options{}, tokAP, "", 403, "insufficientScopes", "The granted scopes do not give access to all of the requested spaces."},
+		{"drive space", Options{}, tokAP, "spaces=drive", 403, "insufficientScopes", ""},
+		{"drive and app data", Options{}, tokAP, "spaces=drive,appDataFolder", 403, "insufficientScopes", ""},
+		{"app data", Options{}, tokAP, "spaces=appDataFolder", 200, "", ""},
+		{"bad space", Options{}, tokAP, "spaces=nope", 400, "invalid", ""},
+		{"full scope, no spaces", Options{}, tokFull, "", 200, "", ""},
+		{"full scope, app data", Options{}, tokFull, "spaces=appDataFolder", 200, "", ""},
+		{"full scope, RequireAppDataScope", Options{RequireAppDataScope: true}, tokFull, "spaces=appDataFolder", 403, "insufficientScopes",
 			"The granted scopes do not allow use of the Application Data folder."},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := newDriveEnv(t, tt.opts)
+			e := newEnv(t, tt.opts)
 			r := e.do(t, "GET", "/drive/v3/files?"+tt.query, tt.token, nil)
 			require.Equalf(t, tt.wantCode, r.code, "GET files?%s = %d, want %d: %s", tt.query, r.code, tt.wantCode, r.body)
 			if tt.wantReason != "" {
@@ -618,18 +629,18 @@ func TestDriveListSpaces(t *testing.T) {
 	}
 }
 
-func TestDriveAppFolderAlias(t *testing.T) {
+func TestAppFolderAlias(t *testing.T) {
 	tests := []struct {
 		name     string
-		opts     DriveOptions
+		opts     Options
 		wantCode int
 	}{
-		{"default: unknown ID", DriveOptions{}, 404},
-		{"AcceptV2AppFolderAlias", DriveOptions{AcceptV2AppFolderAlias: true}, 200},
+		{"default: unknown ID", Options{}, 404},
+		{"AcceptV2AppFolderAlias", Options{AcceptV2AppFolderAlias: true}, 200},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := newDriveEnv(t, tt.opts)
+			e := newEnv(t, tt.opts)
 			requests := []struct {
 				method, path string
 				body         io.Reader
@@ -649,8 +660,8 @@ func TestDriveAppFolderAlias(t *testing.T) {
 	}
 }
 
-func TestDriveIsolation(t *testing.T) {
-	e := newDriveEnv(t)
+func TestIsolation(t *testing.T) {
+	e := newEnv(t)
 	f := e.create(t, tokAP, "mine", "secret")
 	id := f["id"].(string)
 	e.create(t, tokAQ, "q-file", "other project")
@@ -680,13 +691,13 @@ func TestDriveIsolation(t *testing.T) {
 			assert.Equal(t, tt.wantNames, got, "list names")
 		})
 	}
-	assert.Len(t, e.d.files("user-a", "project-p"), 1)
-	assert.Len(t, e.d.files("user-a", "project-q"), 1)
-	assert.Empty(t, e.d.files("user-b", "project-p"))
+	assert.Len(t, e.d.Files("user-a", "project-p"), 1)
+	assert.Len(t, e.d.Files("user-a", "project-q"), 1)
+	assert.Empty(t, e.d.Files("user-b", "project-p"))
 }
 
-func TestDrivePagination(t *testing.T) {
-	e := newDriveEnv(t)
+func TestPagination(t *testing.T) {
+	e := newEnv(t)
 	for i := range 5 {
 		e.clock.advance(time.Second)
 		e.create(t, tokAP, fmt.Sprintf("f%d", i), "x")
@@ -731,12 +742,12 @@ func TestDrivePagination(t *testing.T) {
 	}
 }
 
-func TestDriveQuery(t *testing.T) {
-	e := newDriveEnv(t)
+func TestQuery(t *testing.T) {
+	e := newEnv(t)
 	e.create(t, tokAP, "state.json", "{}", map[string]any{"appProperties": map[string]string{"kind": "state"}})
 	e.clock.advance(time.Hour)
 	e.create(t, tokAP, "HelloWorld.txt", "hi", map[string]any{"mimeType": "text/plain"})
-	dir := e.create(t, tokAP, "dir", "", map[string]any{"mimeType": driveFolderType})
+	dir := e.create(t, tokAP, "dir", "", map[string]any{"mimeType": folderType})
 	e.create(t, tokAP, "it's.json", "{}", map[string]any{"parents": []string{dir["id"].(string)}})
 
 	tests := []struct {
@@ -785,7 +796,7 @@ func TestDriveQuery(t *testing.T) {
 	}
 }
 
-func TestDriveCreate(t *testing.T) {
+func TestCreate(t *testing.T) {
 	tests := []struct {
 		name       string
 		token      string
@@ -838,7 +849,7 @@ func TestDriveCreate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := newDriveEnv(t)
+			e := newEnv(t)
 			body, ct := tt.body(t)
 			r := e.do(t, tt.method, tt.path, tt.token, body, "Content-Type", ct)
 			require.Equalf(t, tt.wantCode, r.code, "%s %s = %d, want %d: %s", tt.method, tt.path, r.code, tt.wantCode, r.body)
@@ -852,9 +863,9 @@ func TestDriveCreate(t *testing.T) {
 	}
 }
 
-func TestDriveUpdate(t *testing.T) {
-	e := newDriveEnv(t)
-	dir := e.create(t, tokAP, "dir", "", map[string]any{"mimeType": driveFolderType})
+func TestUpdate(t *testing.T) {
+	e := newEnv(t)
+	dir := e.create(t, tokAP, "dir", "", map[string]any{"mimeType": folderType})
 	dirID := dir["id"].(string)
 	f := e.create(t, tokAP, "f", "one", map[string]any{"appProperties": map[string]string{"a": "1", "b": "2"}})
 	id := f["id"].(string)
@@ -913,14 +924,14 @@ func TestDriveUpdate(t *testing.T) {
 			}
 		})
 	}
-	got := e.d.files("user-a", "project-p")
+	got := e.d.Files("user-a", "project-p")
 	require.Len(t, got, 2)
 	assert.Equal(t, "three", string(got[1].Content))
 	assert.Equal(t, int64(7), got[1].Version, "1 at creation plus six successful updates")
 }
 
-func TestDriveDownload(t *testing.T) {
-	e := newDriveEnv(t)
+func TestDownload(t *testing.T) {
+	e := newEnv(t)
 	f := e.create(t, tokAP, "blob", "0123456789")
 	id := f["id"].(string)
 	tests := []struct {
@@ -950,8 +961,8 @@ func TestDriveDownload(t *testing.T) {
 	}
 }
 
-func TestDriveResumableRaw(t *testing.T) {
-	e := newDriveEnv(t)
+func TestResumableRaw(t *testing.T) {
+	e := newEnv(t)
 	start := e.do(t, "POST", "/upload/drive/v3/files?uploadType=resumable&fields=name,size", tokAP,
 		strings.NewReader(`{"name":"r.bin","parents":["appDataFolder"]}`),
 		"Content-Type", "application/json", "X-Upload-Content-Type", "application/octet-stream")
@@ -984,7 +995,7 @@ func TestDriveResumableRaw(t *testing.T) {
 			assert.Equal(t, s.wantRange, r.header.Get("Range"))
 		})
 	}
-	got := e.d.files("user-a", "project-p")
+	got := e.d.Files("user-a", "project-p")
 	require.Len(t, got, 1)
 	assert.Equal(t, "abcdefgh", string(got[0].Content))
 	assert.Equal(t, "application/octet-stream", got[0].MimeType)
@@ -1002,8 +1013,8 @@ func TestDriveResumableRaw(t *testing.T) {
 	})
 }
 
-func TestDriveRouting(t *testing.T) {
-	e := newDriveEnv(t)
+func TestRouting(t *testing.T) {
+	e := newEnv(t)
 	tests := []struct {
 		name       string
 		method     string
@@ -1031,10 +1042,10 @@ func TestDriveRouting(t *testing.T) {
 	}
 }
 
-func TestDriveFieldsParser(t *testing.T) {
-	obj := driveObject{
+func TestFieldsParser(t *testing.T) {
+	obj := object{
 		{"kind", "drive#fileList"},
-		{"files", []driveObject{{{"id", "1"}, {"name", "a"}, {"appProperties", driveObject{{"k", "v"}, {"x", "y"}}}}}},
+		{"files", []object{{{"id", "1"}, {"name", "a"}, {"appProperties", object{{"k", "v"}, {"x", "y"}}}}}},
 		{"nextPageToken", "t"},
 	}
 	tests := []struct {
@@ -1056,12 +1067,12 @@ func TestDriveFieldsParser(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			m, ok := parseDriveFields(tt.fields)
+			m, ok := parseFields(tt.fields)
 			if tt.want == "" {
-				assert.Falsef(t, ok, "parseDriveFields(%q) ok = true, want false", tt.fields)
+				assert.Falsef(t, ok, "parseFields(%q) ok = true, want false", tt.fields)
 				return
 			}
-			require.Truef(t, ok, "parseDriveFields(%q) ok = false, want true", tt.fields)
+			require.Truef(t, ok, "parseFields(%q) ok = false, want true", tt.fields)
 			b, err := json.Marshal(m.apply(obj))
 			require.NoError(t, err)
 			assert.JSONEqf(t, tt.want, string(b), "apply(%q) = %s, want %s", tt.fields, b, tt.want)
@@ -1069,25 +1080,25 @@ func TestDriveFieldsParser(t *testing.T) {
 	}
 }
 
-func TestDriveFilesDeepCopy(t *testing.T) {
-	e := newDriveEnv(t)
+func TestFilesDeepCopy(t *testing.T) {
+	e := newEnv(t)
 	e.create(t, tokAP, "one", "1", map[string]any{"appProperties": map[string]string{"k": "v"}})
 	e.create(t, tokAP, "two", "2")
-	got := e.d.files("user-a", "project-p")
+	got := e.d.Files("user-a", "project-p")
 	require.Len(t, got, 2)
 	assert.Equal(t, []string{"one", "two"}, []string{got[0].Name, got[1].Name}, "files() in creation order")
 	got[0].Content[0] = 'X'
 	got[0].AppProperties["k"] = "changed"
 	got[0].Parents[0] = "changed"
-	again := e.d.files("user-a", "project-p")
+	again := e.d.Files("user-a", "project-p")
 	assert.Equal(t, "1", string(again[0].Content))
 	assert.Equal(t, "v", again[0].AppProperties["k"])
 	assert.NotEqual(t, "changed", again[0].Parents[0])
-	assert.Nil(t, e.d.files("nobody", "project-p"))
+	assert.Nil(t, e.d.Files("nobody", "project-p"))
 }
 
-func TestDriveConcurrent(t *testing.T) {
-	e := newDriveEnv(t)
+func TestConcurrent(t *testing.T) {
+	e := newEnv(t)
 	svc := e.service(t, tokAP)
 	var wg sync.WaitGroup
 	errs := make(chan error, 20)
@@ -1106,9 +1117,9 @@ func TestDriveConcurrent(t *testing.T) {
 	for err := range errs {
 		assert.NoError(t, err)
 	}
-	assert.Len(t, e.d.files("user-a", "project-p"), 20)
+	assert.Len(t, e.d.Files("user-a", "project-p"), 20)
 	folders := map[string]bool{}
-	for _, f := range e.d.files("user-a", "project-p") {
+	for _, f := range e.d.Files("user-a", "project-p") {
 		folders[f.Parents[0]] = true
 	}
 	assert.Len(t, folders, 1, "one app data folder")
