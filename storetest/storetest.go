@@ -53,11 +53,7 @@ import (
 // with synthetic values of now.
 func TestTokenStore(t *testing.T, newStore func(t *testing.T) serverauth.TokenStore) {
 	t.Helper()
-	for _, st := range storeTests {
-		t.Run(st.name, func(t *testing.T) {
-			st.run(t, newStore(t))
-		})
-	}
+	runStoreTests(t, storeTests, newStore)
 	t.Run("Lease", func(t *testing.T) {
 		if _, ok := newStore(t).(serverauth.Leaser); !ok {
 			t.Skip("store does not implement serverauth.Leaser")
@@ -67,21 +63,13 @@ func TestTokenStore(t *testing.T, newStore func(t *testing.T) serverauth.TokenSt
 				runLeaseTest(t, newStore(t), lt)
 			})
 		}
-		for _, st := range leaserTests {
-			t.Run(st.name, func(t *testing.T) {
-				st.run(t, newStore(t))
-			})
-		}
+		runStoreTests(t, leaserTests, newStore)
 	})
 	t.Run("Users", func(t *testing.T) {
 		if _, ok := newStore(t).(serverauth.Lister); !ok {
 			t.Skip("store does not implement serverauth.Lister")
 		}
-		for _, st := range listerTests {
-			t.Run(st.name, func(t *testing.T) {
-				st.run(t, newStore(t))
-			})
-		}
+		runStoreTests(t, listerTests, newStore)
 	})
 }
 
@@ -89,6 +77,17 @@ func TestTokenStore(t *testing.T, newStore func(t *testing.T) serverauth.TokenSt
 type storeTest struct {
 	name string
 	run  func(t *testing.T, s serverauth.TokenStore)
+}
+
+// runStoreTests runs each of tests as a subtest, on a fresh store from
+// newStore.
+func runStoreTests(t *testing.T, tests []storeTest, newStore func(t *testing.T) serverauth.TokenStore) {
+	t.Helper()
+	for _, st := range tests {
+		t.Run(st.name, func(t *testing.T) {
+			st.run(t, newStore(t))
+		})
+	}
 }
 
 // base is the fixed instant the suite's records are built around. It has

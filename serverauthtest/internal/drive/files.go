@@ -73,11 +73,7 @@ func (c *call) metadataCreate() *apiError {
 	if mt := baseType(c.r.Header.Get("Content-Type")); mt != "" && mt != "application/json" {
 		return newError(http.StatusBadRequest, "badRequest", "Upload requests must include an uploadType URL parameter and a URL path beginning with /upload/.")
 	}
-	body, err := c.readBody()
-	if err != nil {
-		return err
-	}
-	meta, err := decodeMeta(body)
+	meta, err := c.readMeta()
 	if err != nil {
 		return err
 	}
@@ -86,13 +82,19 @@ func (c *call) metadataCreate() *apiError {
 
 // finishCreate creates the file and writes it as the response.
 func (c *call) finishCreate(meta metadata, media *mediaData) *apiError {
+	return c.writeFile(func(sp *space) (*File, *apiError) { return c.create(sp, meta, media) })
+}
+
+// writeFile runs write (a create or an update) on the caller's space and
+// writes the file it returns as the response.
+func (c *call) writeFile(write func(sp *space) (*File, *apiError)) *apiError {
 	mask, err := c.fileFields()
 	if err != nil {
 		return err
 	}
 	var obj object
 	err = c.inSpace(func(sp *space) *apiError {
-		f, err := c.create(sp, meta, media)
+		f, err := write(sp)
 		if err != nil {
 			return err
 		}
@@ -126,13 +128,7 @@ func (c *call) checkCreate(sp *space, meta metadata) (string, *apiError) {
 	default:
 		return "", errNotFound(meta.Parents[0])
 	}
-	if err := checkProperties(meta.AppProperties); err != nil {
-		return "", err
-	}
-	if err := checkProperties(meta.Properties); err != nil {
-		return "", err
-	}
-	if _, _, err := parseModified(meta.ModifiedTime); err != nil {
+	if err := checkMeta(meta); err != nil {
 		return "", err
 	}
 	return parent, nil
@@ -416,11 +412,7 @@ func decodePageToken(t string) (int, bool) {
 
 // metadataUpdate serves PATCH /drive/v3/files/{id}.
 func (c *call) metadataUpdate(id string) *apiError {
-	body, err := c.readBody()
-	if err != nil {
-		return err
-	}
-	meta, err := decodeMeta(body)
+	meta, err := c.readMeta()
 	if err != nil {
 		return err
 	}
@@ -429,24 +421,7 @@ func (c *call) metadataUpdate(id string) *apiError {
 
 // finishUpdate updates the file and writes it as the response.
 func (c *call) finishUpdate(id string, meta metadata, add, remove string, media *mediaData) *apiError {
-	mask, err := c.fileFields()
-	if err != nil {
-		return err
-	}
-	var obj object
-	err = c.inSpace(func(sp *space) *apiError {
-		f, err := c.update(sp, id, meta, add, remove, media)
-		if err != nil {
-			return err
-		}
-		obj = c.fileJSON(sp, f)
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	c.writeJSON(http.StatusOK, mask.apply(obj))
-	return nil
+	return c.writeFile(func(sp *space) (*File, *apiError) { return c.update(sp, id, meta, add, remove, media) })
 }
 
 // splitIDs splits a comma-separated ID list, dropping empty items.
@@ -509,13 +484,7 @@ func (c *call) checkUpdate(sp *space, id string, meta metadata, add, remove stri
 		}
 		p = pf.Parents[0]
 	}
-	if err := checkProperties(meta.AppProperties); err != nil {
-		return nil, nil, err
-	}
-	if err := checkProperties(meta.Properties); err != nil {
-		return nil, nil, err
-	}
-	if _, _, err := parseModified(meta.ModifiedTime); err != nil {
+	if err := checkMeta(meta); err != nil {
 		return nil, nil, err
 	}
 	return f, parents, nil

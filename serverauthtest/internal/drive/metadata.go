@@ -27,6 +27,15 @@ type metadata struct {
 	ModifiedTime  *string            `json:"modifiedTime"`
 }
 
+// readMeta reads the request body as a File resource.
+func (c *call) readMeta() (metadata, *apiError) {
+	body, err := c.readBody()
+	if err != nil {
+		return metadata{}, err
+	}
+	return decodeMeta(body)
+}
+
 // decodeMeta parses a JSON File resource; an empty body is an empty resource.
 func decodeMeta(b []byte) (metadata, *apiError) {
 	var m metadata
@@ -37,6 +46,19 @@ func decodeMeta(b []byte) (metadata, *apiError) {
 		return m, newError(http.StatusBadRequest, "parseError", "Parse Error")
 	}
 	return m, nil
+}
+
+// checkMeta validates the members of meta that creates and updates treat
+// alike: the (app) properties and modifiedTime.
+func checkMeta(meta metadata) *apiError {
+	if err := checkProperties(meta.AppProperties); err != nil {
+		return err
+	}
+	if err := checkProperties(meta.Properties); err != nil {
+		return err
+	}
+	_, _, err := parseModified(meta.ModifiedTime)
+	return err
 }
 
 // checkProperties enforces Drive's size limit on one (app) property.

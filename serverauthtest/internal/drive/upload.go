@@ -143,11 +143,7 @@ func (c *call) startUpload(fileID string) *apiError {
 	if _, err := c.fileFields(); err != nil {
 		return err
 	}
-	body, err := c.readBody()
-	if err != nil {
-		return err
-	}
-	meta, err := decodeMeta(body)
+	meta, err := c.readMeta()
 	if err != nil {
 		return err
 	}
