@@ -12,6 +12,13 @@
 // controls rotate signing keys, [Google.RevokeUser] and friends kill grants
 // from outside, and the counters show what the code under test sent.
 //
+// The fake follows the project's protocol reference (GOOGLE-PROTOCOL.md):
+// Google's status codes, error codes and descriptions, the redirect_uri
+// rules by code origin, PKCE, refresh tokens only on first consent,
+// normalised scopes in random order, JWKS cache headers, and the shapes of
+// tokeninfo and userinfo. Where Google's behaviour is unknown, [Options] has
+// a switch and documents its default.
+//
 // # Counters
 //
 // Each counter is a method named for what it counts, with Count at the end:
@@ -21,13 +28,6 @@
 // [Google.WaitFaultCount] waits for the last one to reach a value.
 // [Google.Requests] returns the recorded requests themselves, and
 // [Google.ResetCounts] zeroes every counter and empties that log.
-//
-// The fake follows the project's protocol reference (GOOGLE-PROTOCOL.md):
-// Google's status codes, error codes and descriptions, the redirect_uri
-// rules by code origin, PKCE, refresh tokens only on first consent,
-// normalised scopes in random order, JWKS cache headers, and the shapes of
-// tokeninfo and userinfo. Where Google's behaviour is unknown, [Options] has
-// a switch and documents its default.
 //
 // # Fault injection
 //
