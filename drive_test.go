@@ -83,7 +83,7 @@ func TestAppDataNeedsScopeBeforeAnyCall(t *testing.T) {
 	if _, err := f.e.Drive(context.Background(), res.UserID); !errors.Is(err, serverauth.ErrScopeNotGranted) {
 		t.Fatalf("Drive without a Drive scope = %v, want ErrScopeNotGranted", err)
 	}
-	if n := f.g.Count(serverauthtest.EndpointDrive); n != 0 {
+	if n := f.g.RequestCount(serverauthtest.EndpointDrive); n != 0 {
 		t.Fatalf("Drive called %d times", n)
 	}
 }

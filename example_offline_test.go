@@ -133,7 +133,7 @@ func ExampleExchanger_Revoke() {
 		log.Fatal(err)
 	}
 	_, err := exchanger.Token(context.Background(), res.UserID)
-	fmt.Println("revoke calls:", google.Count(serverauthtest.EndpointRevoke))
+	fmt.Println("revoke calls:", google.RequestCount(serverauthtest.EndpointRevoke))
 	fmt.Println("tokens forgotten:", errors.Is(err, serverauth.ErrNotFound))
 	// Output:
 	// revoke calls: 1

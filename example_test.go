@@ -95,7 +95,7 @@ func ExampleExchanger_VerifyIDToken() {
 	}
 
 	// What the Android app's GoogleIdTokenCredential.idToken would carry.
-	idToken := google.IDToken(serverauthtest.DemoUser, google.AndroidClientID())
+	idToken := google.IDToken(serverauthtest.DemoUser(), google.AndroidClientID())
 
 	profile, err := exchanger.VerifyIDToken(context.Background(), idToken)
 	if err != nil {

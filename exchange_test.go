@@ -48,7 +48,7 @@ func TestExchangeByOrigin(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Exchange = %v", err)
 			}
-			u := serverauthtest.DemoUser
+			u := serverauthtest.DemoUser()
 			if res.UserID != u.Sub || res.Profile.Email != u.Email || !res.Profile.EmailVerified || res.Profile.Name != u.Name {
 				t.Errorf("Result = %v %+v, want DemoUser", res, res.Profile)
 			}
@@ -76,7 +76,7 @@ func TestExchangeByOrigin(t *testing.T) {
 			if req.Form.Get("client_id") != f.g.WebClientID() || req.Form.Get("client_secret") == "" || req.Header.Get("Authorization") != "" {
 				t.Errorf("client credentials not sent once, in the body: form client_id %q, Authorization %q", req.Form.Get("client_id"), req.Header.Get("Authorization"))
 			}
-			if n := f.g.CodeExchanges(code); n != 1 {
+			if n := f.g.CodeExchangeCount(code); n != 1 {
 				t.Errorf("code sent %d times, want 1", n)
 			}
 		})
@@ -141,7 +141,7 @@ func TestExchangeErrors(t *testing.T) {
 					t.Errorf("error %q leaks a secret", err)
 				}
 			}
-			if n := f.g.CodeExchanges(code); n != 1 {
+			if n := f.g.CodeExchangeCount(code); n != 1 {
 				t.Errorf("code sent %d times, want exactly 1 (no auth-style probing, no blind retry)", n)
 			}
 		})
@@ -180,7 +180,7 @@ func TestExchangeRejectsBadCodesLocally(t *testing.T) {
 			t.Errorf("Exchange(%q) = %v, want ErrInvalidCode", code, err)
 		}
 	}
-	if n := f.g.Count(serverauthtest.EndpointToken); n != 0 {
+	if n := f.g.RequestCount(serverauthtest.EndpointToken); n != 0 {
 		t.Errorf("token endpoint called %d times for codes refused locally", n)
 	}
 }
@@ -200,7 +200,7 @@ func TestExchangeDuplicateCodeReachesGoogleOnce(t *testing.T) {
 	}
 	wg.Wait()
 	for i := range results {
-		if errs[i] != nil || results[i].UserID != serverauthtest.DemoUser.Sub || results[i].Token.AccessToken != results[0].Token.AccessToken {
+		if errs[i] != nil || results[i].UserID != serverauthtest.DemoUser().Sub || results[i].Token.AccessToken != results[0].Token.AccessToken {
 			t.Fatalf("concurrent duplicate %d = %v, %v; want the first exchange's result", i, results[i], errs[i])
 		}
 	}
@@ -213,7 +213,7 @@ func TestExchangeDuplicateCodeReachesGoogleOnce(t *testing.T) {
 	if err != nil || again.Token.AccessToken != results[0].Token.AccessToken {
 		t.Fatalf("retry within the window = %v, %v", again, err)
 	}
-	if n := f.g.CodeExchanges(code); n != 1 {
+	if n := f.g.CodeExchangeCount(code); n != 1 {
 		t.Fatalf("code reached Google %d times, want 1", n)
 	}
 	// After the window the code goes to Google, which says it is spent.
@@ -232,7 +232,7 @@ func TestExchangeDuplicateErrorsShared(t *testing.T) {
 			t.Fatal("popup code without postmessage succeeded")
 		}
 	}
-	if n := f.g.CodeExchanges(code); n != 1 {
+	if n := f.g.CodeExchangeCount(code); n != 1 {
 		t.Fatalf("failed code sent %d times, want 1", n)
 	}
 }
@@ -245,7 +245,7 @@ func TestExchangeCallerGivesUpCodeNotWasted(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	res, err := f.e.Exchange(ctx, code)
-	if err != nil || res.UserID != serverauthtest.DemoUser.Sub {
+	if err != nil || res.UserID != serverauthtest.DemoUser().Sub {
 		t.Fatalf("Exchange(cancelled ctx) = %v, %v; want the completed exchange", res, err)
 	}
 	// The client's retry gets the same result.
@@ -253,7 +253,7 @@ func TestExchangeCallerGivesUpCodeNotWasted(t *testing.T) {
 	if err != nil || again.Token.AccessToken != res.Token.AccessToken {
 		t.Fatalf("retry = %v, %v", again, err)
 	}
-	if n := f.g.CodeExchanges(code); n != 1 {
+	if n := f.g.CodeExchangeCount(code); n != 1 {
 		t.Fatalf("code sent %d times, want 1", n)
 	}
 }
@@ -264,7 +264,7 @@ func TestExchangeDuplicateCallerGivesUp(t *testing.T) {
 	f.g.FailNext(serverauthtest.EndpointToken, 1, serverauthtest.Fault{Kind: serverauthtest.FaultStall, Stall: 10 * time.Second})
 	first := make(chan error, 1)
 	go func() { _, err := f.e.Exchange(context.Background(), code); first <- err }()
-	if err := f.g.WaitFaultsInjected(context.Background(), serverauthtest.EndpointToken, 1); err != nil {
+	if err := f.g.WaitFaultCount(context.Background(), serverauthtest.EndpointToken, 1); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -289,7 +289,7 @@ func TestExchangeScopeNotGranted(t *testing.T) {
 	if !errors.Is(err, serverauth.ErrScopeNotGranted) || !errors.As(err, &se) || !slices.Equal(se.Missing, []string{serverauth.ScopeDriveAppData}) {
 		t.Fatalf("Exchange = %v, want ScopeError naming drive.appdata", err)
 	}
-	if res == nil || res.UserID != serverauthtest.DemoUser.Sub || res.Token.AccessToken == "" {
+	if res == nil || res.UserID != serverauthtest.DemoUser().Sub || res.Token.AccessToken == "" {
 		t.Fatalf("Result beside ErrScopeNotGranted = %v, want a usable result", res)
 	}
 }

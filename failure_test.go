@@ -101,7 +101,7 @@ func TestExchangeRetriesOnlyWhenNothingWasSent(t *testing.T) {
 	if err != nil || res.UserID == "" {
 		t.Fatalf("Exchange after a refused connection = %v, %v; want success on the retry", res, err)
 	}
-	if n := f.g.CodeExchanges(code); n != 1 {
+	if n := f.g.CodeExchangeCount(code); n != 1 {
 		t.Fatalf("code exchanged %d times, want 1", n)
 	}
 }
@@ -121,7 +121,7 @@ func TestRefreshSurvivesTransientFaults(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Token through two %s faults = %v, want success within the retry budget", kind, err)
 			}
-			if n := f.g.FaultsInjected(serverauthtest.EndpointToken); n != 2 {
+			if n := f.g.FaultCount(serverauthtest.EndpointToken); n != 2 {
 				t.Fatalf("faults injected = %d, want 2", n)
 			}
 			rec, _ := f.store.Get(context.Background(), res.UserID)
@@ -142,7 +142,7 @@ func TestRefreshGivesUpWithinBudget(t *testing.T) {
 	if !errors.As(err, &te) || !te.Class.Temporary() {
 		t.Fatalf("Token with the endpoint down = %v, want a temporary TokenError", err)
 	}
-	if n := f.g.FaultsInjected(serverauthtest.EndpointToken); n != 4 {
+	if n := f.g.FaultCount(serverauthtest.EndpointToken); n != 4 {
 		t.Fatalf("attempts = %d, want the policy's 4", n)
 	}
 	f.g.ClearFaults()
@@ -155,18 +155,18 @@ func TestRefreshGivesUpWithinBudget(t *testing.T) {
 func TestVerifyDuringJWKSOutage(t *testing.T) {
 	f := newFixture(t, serverauthtest.Options{})
 	ctx := context.Background()
-	if _, err := f.e.VerifyIDToken(ctx, f.g.IDToken(serverauthtest.DemoUser, f.g.IOSClientID())); err != nil {
+	if _, err := f.e.VerifyIDToken(ctx, f.g.IDToken(serverauthtest.DemoUser(), f.g.IOSClientID())); err != nil {
 		t.Fatal(err)
 	}
 	f.g.FailFraction(serverauthtest.EndpointJWKS, 1, serverauthtest.Fault{Kind: serverauthtest.FaultUnavailable})
 	f.clock.Advance(serverauthtest.DefaultJWKSMaxAge + time.Hour) // the key set is stale
 	for i := 0; i < 10; i++ {
 		f.clock.Advance(time.Minute)
-		if _, err := f.e.VerifyIDToken(ctx, f.g.IDToken(serverauthtest.DemoUser, f.g.IOSClientID())); err != nil {
+		if _, err := f.e.VerifyIDToken(ctx, f.g.IDToken(serverauthtest.DemoUser(), f.g.IOSClientID())); err != nil {
 			t.Fatalf("VerifyIDToken during a JWKS outage = %v, want the last good keys used", err)
 		}
 	}
-	if f.g.FaultsInjected(serverauthtest.EndpointJWKS) == 0 {
+	if f.g.FaultCount(serverauthtest.EndpointJWKS) == 0 {
 		t.Fatal("the outage was never noticed")
 	}
 }

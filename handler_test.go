@@ -79,10 +79,10 @@ func TestSignInHandler(t *testing.T) {
 		{name: "Google unavailable", cfg: func(c *serverauth.Config) { c.Endpoints.TokenURL = "https://127.0.0.1:1/token" }, body: func(f *storeFixture) string { return formCode(ios(f)) }, wantStatus: 502, wantError: "temporarily_unavailable"},
 		{name: "server misconfigured (postmessage for a mobile code)", cfg: func(c *serverauth.Config) { c.RedirectURL = "postmessage" }, body: func(f *storeFixture) string { return formCode(ios(f)) }, wantStatus: 500, wantError: "server_error"},
 		{name: "id_token of a stored user", setup: func(f *storeFixture) { f.signIn(serverauthtest.CodeRequest{}) }, body: func(f *storeFixture) string {
-			return url.Values{"id_token": {f.g.IDToken(serverauthtest.DemoUser, f.g.IOSClientID())}}.Encode()
+			return url.Values{"id_token": {f.g.IDToken(serverauthtest.DemoUser(), f.g.IOSClientID())}}.Encode()
 		}, wantStatus: 200},
 		{name: "id_token of an unknown user", body: func(f *storeFixture) string {
-			return url.Values{"id_token": {f.g.IDToken(serverauthtest.DemoUser, f.g.IOSClientID())}}.Encode()
+			return url.Values{"id_token": {f.g.IDToken(serverauthtest.DemoUser(), f.g.IOSClientID())}}.Encode()
 		}, wantStatus: 403, wantError: "consent_required"},
 		{name: "id_token of a revoked user", setup: func(f *storeFixture) {
 			res := f.signIn(serverauthtest.CodeRequest{})
@@ -90,13 +90,13 @@ func TestSignInHandler(t *testing.T) {
 			f.clock.Advance(2 * 3600e9)
 			f.e.Token(t.Context(), res.UserID)
 		}, body: func(f *storeFixture) string {
-			return url.Values{"id_token": {f.g.IDToken(serverauthtest.DemoUser, f.g.IOSClientID())}}.Encode()
+			return url.Values{"id_token": {f.g.IDToken(serverauthtest.DemoUser(), f.g.IOSClientID())}}.Encode()
 		}, wantStatus: 403, wantError: "consent_required"},
 		{name: "id_token of another audience", setup: func(f *storeFixture) { f.signIn(serverauthtest.CodeRequest{}) }, body: func(f *storeFixture) string {
 			return url.Values{"id_token": {f.sign(f.baseClaims().with("aud", `"someone-else.apps.googleusercontent.com"`))}}.Encode()
 		}, wantStatus: 401, wantError: "invalid_token"},
 		{name: "id_token JSON", contentType: "application/json", setup: func(f *storeFixture) { f.signIn(serverauthtest.CodeRequest{}) }, body: func(f *storeFixture) string {
-			return fmt.Sprintf(`{"id_token":%q}`, f.g.IDToken(serverauthtest.DemoUser, f.g.AndroidClientID()))
+			return fmt.Sprintf(`{"id_token":%q}`, f.g.IDToken(serverauthtest.DemoUser(), f.g.AndroidClientID()))
 		}, wantStatus: 200},
 	}
 	for _, tt := range tests {
@@ -154,7 +154,7 @@ func TestSignInHandler(t *testing.T) {
 				return
 			}
 			var p serverauth.PublicProfile
-			if err := json.Unmarshal(raw, &p); err != nil || p.UserID != serverauthtest.DemoUser.Sub || p.Email != serverauthtest.DemoUser.Email || !p.EmailVerified || p.Scopes == nil {
+			if err := json.Unmarshal(raw, &p); err != nil || p.UserID != serverauthtest.DemoUser().Sub || p.Email != serverauthtest.DemoUser().Email || !p.EmailVerified || p.Scopes == nil {
 				t.Errorf("profile = %s", raw)
 			}
 		})
@@ -195,7 +195,7 @@ func TestSignInHandlerCallsOnSignIn(t *testing.T) {
 	req.Header.Set("X-Requested-With", "XMLHttpRequest")
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
-	if rec.Code != http.StatusNoContent || got == nil || got.UserID != serverauthtest.DemoUser.Sub || got.Token == nil {
+	if rec.Code != http.StatusNoContent || got == nil || got.UserID != serverauthtest.DemoUser().Sub || got.Token == nil {
 		t.Fatalf("onSignIn got %v, status %d", got, rec.Code)
 	}
 }

@@ -175,7 +175,7 @@ func TestVerifyIDTokenAcceptancePolicy(t *testing.T) {
 			}
 		})
 	}
-	if n := f.g.Count(serverauthtest.EndpointJWKS); n != 1 {
+	if n := f.g.RequestCount(serverauthtest.EndpointJWKS); n != 1 {
 		t.Errorf("JWKS fetched %d times for %d verifications, want 1", n, len(tests))
 	}
 }
@@ -218,7 +218,7 @@ func TestVerifyIDTokenHeaderAndSignature(t *testing.T) {
 		})
 	}
 	// A bad signature with a known kid never refetches keys (policy).
-	if n := f.g.Count(serverauthtest.EndpointJWKS); n != 1 {
+	if n := f.g.RequestCount(serverauthtest.EndpointJWKS); n != 1 {
 		t.Errorf("JWKS fetched %d times, want 1: no refetch on a bad signature", n)
 	}
 }
@@ -234,7 +234,7 @@ func TestVerifyIDTokenUnknownKidRefetchesOnceAndRotation(t *testing.T) {
 	if _, err := f.e.VerifyIDToken(ctx, f.sign(f.baseClaims())); err != nil {
 		t.Fatalf("token of a rotated-in key = %v, want accepted", err)
 	}
-	if n := f.g.Count(serverauthtest.EndpointJWKS); n != 2 {
+	if n := f.g.RequestCount(serverauthtest.EndpointJWKS); n != 2 {
 		t.Fatalf("JWKS fetches = %d, want 2", n)
 	}
 	// Forged kids within the minute: no network.
@@ -242,7 +242,7 @@ func TestVerifyIDTokenUnknownKidRefetchesOnceAndRotation(t *testing.T) {
 		_, err := f.e.VerifyIDToken(ctx, f.g.Sign([]byte(fmt.Sprintf(`{"alg":"RS256","kid":"forged%d"}`, i)), f.baseClaims().json()))
 		wantReason(t, err, serverauth.ReasonUnknownKey)
 	}
-	if n := f.g.Count(serverauthtest.EndpointJWKS); n != 2 {
+	if n := f.g.RequestCount(serverauthtest.EndpointJWKS); n != 2 {
 		t.Fatalf("JWKS fetches after 50 forged kids = %d, want 2", n)
 	}
 	// A retired key's tokens stop verifying once the keys are refetched.
@@ -297,13 +297,13 @@ func TestVerifyIDTokenServiceAccountsOptIn(t *testing.T) {
 
 func TestVerifyIDTokenPresenterNotAllowed(t *testing.T) {
 	f := newFixture(t, serverauthtest.Options{}, func(c *serverauth.Config) { c.AllowedClientIDs = nil })
-	_, err := f.e.VerifyIDToken(context.Background(), f.g.IDToken(serverauthtest.DemoUser, f.g.IOSClientID()))
+	_, err := f.e.VerifyIDToken(context.Background(), f.g.IDToken(serverauthtest.DemoUser(), f.g.IOSClientID()))
 	wantReason(t, err, serverauth.ReasonPresenter)
 }
 
 func TestProfileFromFakeIDToken(t *testing.T) {
 	f := newFixture(t, serverauthtest.Options{})
-	u := serverauthtest.DemoUser
+	u := serverauthtest.DemoUser()
 	u.HostedDomain = "example.com"
 	p, err := f.e.VerifyIDToken(context.Background(), f.g.IDToken(u, f.g.AndroidClientID()))
 	if err != nil {

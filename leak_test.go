@@ -160,7 +160,7 @@ func TestNoSecretLeaks(t *testing.T) {
 	scan.out("echoing exchange", err)
 
 	// ID tokens.
-	idt := f.g.IDToken(serverauthtest.DemoUser, f.g.IOSClientID())
+	idt := f.g.IDToken(serverauthtest.DemoUser(), f.g.IOSClientID())
 	scan.plant("ID token", idt)
 	p, err := f.e.VerifyIDToken(ctx, idt)
 	scan.out("verify", p, err)

@@ -4,11 +4,11 @@ import (
 	"testing"
 
 	"github.com/serverauth/serverauth"
-	"github.com/serverauth/serverauth/serverauthtest"
+	"github.com/serverauth/serverauth/storetest"
 )
 
 func TestMemoryStore(t *testing.T) {
-	serverauthtest.TestTokenStore(t, func(t *testing.T) serverauth.TokenStore {
+	storetest.TestTokenStore(t, func(t *testing.T) serverauth.TokenStore {
 		return serverauth.NewMemoryStore()
 	})
 }

@@ -180,7 +180,7 @@ func Example_testing() {
 		log.Fatal(err)
 	}
 	res, err := exchanger.Exchange(context.Background(), code)
-	fmt.Println(res.Profile.Email, err, google.CodeExchanges(code))
+	fmt.Println(res.Profile.Email, err, google.CodeExchangeCount(code))
 
 	// Google fails: the exchange reports a typed, temporary error.
 	google.FailNext(serverauthtest.EndpointToken, 1, serverauthtest.Fault{Kind: serverauthtest.FaultUnavailable})

@@ -585,7 +585,7 @@ func TestDuplicateCodeRetriesAFailedSave(t *testing.T) {
 	if _, err := f.store.Get(context.Background(), res.UserID); err != nil {
 		t.Fatalf("record after the retried save: %v", err)
 	}
-	if n := f.g.CodeExchanges(code); n != 1 {
+	if n := f.g.CodeExchangeCount(code); n != 1 {
 		t.Fatalf("code sent %d times, want 1", n)
 	}
 }

@@ -46,7 +46,7 @@ type realFake struct {
 var sharedFake = sync.OnceValues(func() (*realFake, error) {
 	srv := serverauthtest.NewServer(serverauthtest.Options{})
 	f := &realFake{srv: srv, web: srv.WebClientID()}
-	f.token = srv.IDToken(serverauthtest.DemoUser, srv.IOSClientID())
+	f.token = srv.IDToken(serverauthtest.DemoUser(), srv.IOSClientID())
 	resp, err := srv.Client().Get(srv.Endpoints().JWKSURL)
 	if err != nil {
 		return nil, err

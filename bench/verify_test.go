@@ -144,7 +144,7 @@ func contenders(tb testing.TB) []contender {
 			return err
 		},
 		check: func() error {
-			if n := f.srv.Count(serverauthtest.EndpointJWKS); n != jwksBefore {
+			if n := f.srv.RequestCount(serverauthtest.EndpointJWKS); n != jwksBefore {
 				return errors.New("serverauth fetched the keys during the timed loop")
 			}
 			return nil
@@ -198,7 +198,7 @@ func contenders(tb testing.TB) []contender {
 			tb.Fatalf("%s refused the token: %v", c.name, err)
 		}
 	}
-	jwksBefore = f.srv.Count(serverauthtest.EndpointJWKS)
+	jwksBefore = f.srv.RequestCount(serverauthtest.EndpointJWKS)
 	idtokenFetches = rt.count()
 	return cs
 }

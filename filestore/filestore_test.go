@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/serverauth/serverauth"
-	"github.com/serverauth/serverauth/serverauthtest"
+	"github.com/serverauth/serverauth/storetest"
 )
 
 func newTestStore(t *testing.T) *Store {
@@ -30,7 +30,7 @@ func newTestStore(t *testing.T) *Store {
 }
 
 func TestStore(t *testing.T) {
-	serverauthtest.TestTokenStore(t, func(t *testing.T) serverauth.TokenStore {
+	storetest.TestTokenStore(t, func(t *testing.T) serverauth.TokenStore {
 		return newTestStore(t)
 	})
 }

@@ -14,7 +14,7 @@ import (
 
 	"github.com/serverauth/serverauth"
 	"github.com/serverauth/serverauth/internal/testenv"
-	"github.com/serverauth/serverauth/serverauthtest"
+	"github.com/serverauth/serverauth/storetest"
 )
 
 // clusterEnv names a comma-separated list of Redis Cluster node addresses.
@@ -65,7 +65,7 @@ func newTestStore(t *testing.T, c redis.UniversalClient) *Store {
 
 func TestStore(t *testing.T) {
 	c := openClient(t)
-	serverauthtest.TestTokenStore(t, func(t *testing.T) serverauth.TokenStore {
+	storetest.TestTokenStore(t, func(t *testing.T) serverauth.TokenStore {
 		return newTestStore(t, c)
 	})
 }
@@ -80,7 +80,7 @@ func TestCluster(t *testing.T) {
 	if err := c.Ping(t.Context()).Err(); err != nil {
 		t.Fatalf("redis cluster ping: %v", err)
 	}
-	serverauthtest.TestTokenStore(t, func(t *testing.T) serverauth.TokenStore {
+	storetest.TestTokenStore(t, func(t *testing.T) serverauth.TokenStore {
 		return newTestStore(t, c)
 	})
 }

@@ -10,8 +10,7 @@
 // one-time code the app would post to the backend. The controls play the
 // rest of the world: the clock ([Clock]) expires codes and tokens, the key
 // controls rotate signing keys, [Google.RevokeUser] and friends kill grants
-// from outside, and [Google.Requests], [Google.CodeExchanges] and
-// [Google.RefreshCount] show what the code under test sent.
+// from outside, and the counters show what the code under test sent.
 //
 // The fake follows the project's protocol reference (GOOGLE-PROTOCOL.md):
 // Google's status codes, error codes and descriptions, the redirect_uri
@@ -19,6 +18,16 @@
 // normalised scopes in random order, JWKS cache headers, and the shapes of
 // tokeninfo and userinfo. Where Google's behaviour is unknown, [Options] has
 // a switch and documents its default.
+//
+// # Counters
+//
+// Each counter is a method named for what it counts, with Count at the end:
+// [Google.RequestCount] (requests to an endpoint), [Google.CodeExchangeCount]
+// (exchanges of one code), [Google.RefreshCount] (refreshes for one user)
+// and [Google.FaultCount] (faults injected on an endpoint);
+// [Google.WaitFaultCount] waits for the last one to reach a value.
+// [Google.Requests] returns the recorded requests themselves, and
+// [Google.ResetCounts] zeroes every counter and empties that log.
 //
 // # Fault injection
 //
@@ -32,12 +41,12 @@
 // succeeds; FaultResetAfter, FaultTruncated, FaultMalformedJSON and
 // FaultWrongContentType process it first and then lose or break the
 // answer, so the code is spent although the client never saw the tokens.
-// [Google.FaultsInjected] counts the failed requests; [Google.ClearFaults]
+// [Google.FaultCount] counts the failed requests; [Google.ClearFaults]
 // disarms everything.
 //
 //	srv.FailNext(serverauthtest.EndpointToken, 1, serverauthtest.Fault{Kind: serverauthtest.FaultResetAfter})
 //	_, err := exchanger.Exchange(ctx, code) // fails: the connection was reset
-//	// Google exchanged the code all the same (srv.CodeExchanges(code) is
+//	// Google exchanged the code all the same (srv.CodeExchangeCount(code) is
 //	// 1): sending it again gets invalid_grant.
 //
 // The key endpoints fail too, for JWKS outages, and so does Drive, with its

@@ -27,7 +27,7 @@ func TestDriveWiring(t *testing.T) {
 		wantFiles  int
 	}{
 		{name: "live token", scopes: []string{"openid", "drive.appdata"}, act: func(*fixture, string) {}, wantStatus: 200, wantFiles: 1},
-		{name: "revoked token", scopes: []string{"openid", "drive.appdata"}, act: func(f *fixture, _ string) { f.srv.RevokeUser(serverauthtest.DemoUser.Sub) }, wantStatus: 401},
+		{name: "revoked token", scopes: []string{"openid", "drive.appdata"}, act: func(f *fixture, _ string) { f.srv.RevokeUser(serverauthtest.DemoUser().Sub) }, wantStatus: 401},
 		{name: "expired token", scopes: []string{"openid", "drive.appdata"}, act: func(f *fixture, _ string) { f.clock.Advance(serverauthtest.DefaultAccessTokenLifetime) }, wantStatus: 401},
 		{name: "no drive scope", scopes: []string{"openid", "email"}, act: func(*fixture, string) {}, wantStatus: 403},
 	}
@@ -39,11 +39,11 @@ func TestDriveWiring(t *testing.T) {
 			if r := create(t, f, access); r.status != tt.wantStatus {
 				t.Errorf("create = %d %s, want %d", r.status, r.raw, tt.wantStatus)
 			}
-			if got := len(f.srv.DriveFiles(serverauthtest.DemoUser.Sub)); got != tt.wantFiles {
+			if got := len(f.srv.DriveFiles(serverauthtest.DemoUser().Sub)); got != tt.wantFiles {
 				t.Errorf("len(DriveFiles()) = %d, want %d", got, tt.wantFiles)
 			}
-			if got := f.srv.Count(serverauthtest.EndpointDrive); got != 1 {
-				t.Errorf("Count(EndpointDrive) = %d, want 1", got)
+			if got := f.srv.RequestCount(serverauthtest.EndpointDrive); got != 1 {
+				t.Errorf("RequestCount(EndpointDrive) = %d, want 1", got)
 			}
 		})
 	}

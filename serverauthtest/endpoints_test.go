@@ -92,7 +92,7 @@ func TestRevoke(t *testing.T) {
 
 func TestTokenInfo(t *testing.T) {
 	f := newFixture(t, serverauthtest.Options{})
-	u := serverauthtest.DemoUser
+	u := serverauthtest.DemoUser()
 	u.HostedDomain = "example.com"
 	tok := f.mustExchange(t, f.mint(t, serverauthtest.CodeRequest{User: u, Scopes: []string{"openid", "email", "drive.appdata"}}))
 
@@ -283,7 +283,7 @@ func TestEmulatorCodes(t *testing.T) {
 			body: `{}`,
 			check: func(t *testing.T, f *fixture, tok *response) {
 				j := f.verifyJWT(t, tok.str("id_token"))
-				if j.claims["sub"] != serverauthtest.DemoUser.Sub || j.claims["azp"] != f.srv.IOSClientID() || j.claims["email"] != serverauthtest.DemoUser.Email {
+				if j.claims["sub"] != serverauthtest.DemoUser().Sub || j.claims["azp"] != f.srv.IOSClientID() || j.claims["email"] != serverauthtest.DemoUser().Email {
 					t.Errorf("claims = %v, want DemoUser via iOS", j.claims)
 				}
 			},
@@ -395,7 +395,7 @@ func TestAuthEndpoint(t *testing.T) {
 			t.Errorf("offline first consent has no refresh_token")
 		}
 		j := f.verifyJWT(t, tok.str("id_token"))
-		if j.claims["nonce"] != "nonce-7" || j.claims["sub"] != serverauthtest.DemoUser.Sub || j.claims["azp"] != f.srv.WebClientID() {
+		if j.claims["nonce"] != "nonce-7" || j.claims["sub"] != serverauthtest.DemoUser().Sub || j.claims["azp"] != f.srv.WebClientID() {
 			t.Errorf("claims = %v, want DemoUser, nonce-7, azp web", j.claims)
 		}
 	})
@@ -431,7 +431,7 @@ func TestAuthEndpoint(t *testing.T) {
 		loc, _ := url.Parse(r.header.Get("Location"))
 		j := f.verifyJWT(t, f.mustExchange(t, loc.Query().Get("code"), "redirect_uri", serverauthtest.DefaultRedirectURI).str("id_token"))
 		sub, _ := j.claims["sub"].(string)
-		if j.claims["email"] != "carol@corp.example" || j.claims["hd"] != "corp.example" || len(sub) != 21 || sub == serverauthtest.DemoUser.Sub {
+		if j.claims["email"] != "carol@corp.example" || j.claims["hd"] != "corp.example" || len(sub) != 21 || sub == serverauthtest.DemoUser().Sub {
 			t.Errorf("claims = %v, want carol with her own 21-digit sub and hd", j.claims)
 		}
 	})
@@ -489,12 +489,12 @@ func TestRequestsAndCounts(t *testing.T) {
 	if got := f.srv.Requests(serverauthtest.EndpointToken)[0].Form.Get("code"); got != code {
 		t.Errorf("Requests returned a shared map: code = %q after change, want %q", got, code)
 	}
-	if got := f.srv.Count(serverauthtest.EndpointJWKS); got != 1 {
-		t.Errorf("Count(EndpointJWKS) = %d, want 1", got)
+	if got := f.srv.RequestCount(serverauthtest.EndpointJWKS); got != 1 {
+		t.Errorf("RequestCount(EndpointJWKS) = %d, want 1", got)
 	}
 	f.srv.ResetCounts()
-	if got, got2 := f.srv.Count(serverauthtest.EndpointToken), f.srv.CodeExchanges(code); got != 0 || got2 != 0 {
-		t.Errorf("after ResetCounts: Count = %d, CodeExchanges = %d, want 0, 0", got, got2)
+	if got, got2 := f.srv.RequestCount(serverauthtest.EndpointToken), f.srv.CodeExchangeCount(code); got != 0 || got2 != 0 {
+		t.Errorf("after ResetCounts: RequestCount = %d, CodeExchangeCount = %d, want 0, 0", got, got2)
 	}
 }
 

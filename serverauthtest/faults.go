@@ -17,6 +17,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/serverauth/serverauth/serverauthtest/internal/drive"
 )
 
 // FaultKind is a way in which the fake fails a request; see [Fault] and
@@ -24,7 +26,7 @@ import (
 //
 // All kinds but four fail the request before it is processed: a code
 // stays unused, no token is issued or refreshed, no Drive file changes, and
-// [Google.CodeExchanges] and [Google.RefreshCount] do not count it. The
+// [Google.CodeExchangeCount] and [Google.RefreshCount] do not count it. The
 // request is still in [Google.Requests]: it reached Google, which did
 // nothing with it. FaultResetAfter, FaultTruncated, FaultMalformedJSON and
 // FaultWrongContentType process the request first, as the endpoint would,
@@ -294,8 +296,8 @@ func (g *Google) FailFraction(e Endpoint, fraction float64, f Fault) {
 }
 
 // ClearFaults disarms every fault of every endpoint, queued and fractional,
-// and ends the stalls in progress (their connections close). The counts of
-// [Google.FaultsInjected] are kept.
+// and ends the stalls in progress (their connections close).
+// [Google.FaultCount] keeps its counts.
 func (g *Google) ClearFaults() {
 	fs := g.faults
 	fs.mu.Lock()
@@ -308,20 +310,20 @@ func (g *Google) ClearFaults() {
 	}
 }
 
-// FaultsInjected returns how many requests to endpoint e were failed since
-// the start or the last [Google.ResetCounts].
-func (g *Google) FaultsInjected(e Endpoint) int {
+// FaultCount returns how many requests to endpoint e were failed by an
+// injected fault since the start or the last [Google.ResetCounts].
+func (g *Google) FaultCount(e Endpoint) int {
 	fs := g.faults
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	return fs.injected[e]
 }
 
-// WaitFaultsInjected blocks until [Google.FaultsInjected](e) is at least n
-// and returns nil, or until ctx ends and returns an error wrapping ctx.Err(). A test uses it to act
-// while a request is held by FaultStall: once the fault is counted, the
-// request has reached the fake and will not be processed.
-func (g *Google) WaitFaultsInjected(ctx context.Context, e Endpoint, n int) error {
+// WaitFaultCount blocks until [Google.FaultCount](e) is at least n and
+// returns nil, or until ctx ends and returns an error wrapping ctx.Err(). A
+// test uses it to act while a request is held by FaultStall: once the fault
+// is counted, the request has reached the fake and will not be processed.
+func (g *Google) WaitFaultCount(ctx context.Context, e Endpoint, n int) error {
 	fs := g.faults
 	for {
 		fs.mu.Lock()
@@ -634,9 +636,7 @@ func writeFaultJSON(w http.ResponseWriter, status int, v any) {
 // writeAPIError writes a Google API error: {"error":{"code":…,"message":…,
 // "errors":[{"message":…,"domain":"global","reason":…}],"status":…}}.
 func writeAPIError(w http.ResponseWriter, status int, reason, msg string) {
-	writeFaultJSON(w, status, struct {
-		Error *driveError `json:"error"`
-	}{driveErr(status, reason, msg)})
+	writeFaultJSON(w, status, drive.ErrorBody(status, reason, msg))
 }
 
 // throttlePage is the body of Google's page for automated traffic.

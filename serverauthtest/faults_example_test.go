@@ -44,7 +44,7 @@ func ExampleGoogle_FailNext() {
 	exchange(code) // processed, then the connection is reset
 	exchange(code) // the code was spent
 
-	fmt.Println("faults:", srv.FaultsInjected(serverauthtest.EndpointToken), "exchanges of the second code:", srv.CodeExchanges(code))
+	fmt.Println("faults:", srv.FaultCount(serverauthtest.EndpointToken), "exchanges of the second code:", srv.CodeExchangeCount(code))
 	// Output:
 	// 503 error="internal_failure" tokens=false
 	// 200 error="" tokens=true

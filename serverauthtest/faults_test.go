@@ -101,8 +101,8 @@ func sendStalled(t *testing.T, f *fixture, client *http.Client, e serverauthtest
 	defer cancel()
 	go func() {
 		defer cancel()
-		if err := f.srv.WaitFaultsInjected(ctx, e, f.srv.FaultsInjected(e)+1); err != nil && ctx.Err() == nil {
-			t.Errorf("WaitFaultsInjected = %v", err)
+		if err := f.srv.WaitFaultCount(ctx, e, f.srv.FaultCount(e)+1); err != nil && ctx.Err() == nil {
+			t.Errorf("WaitFaultCount = %v", err)
 		}
 	}()
 	return send(client, req.WithContext(ctx))
@@ -255,14 +255,14 @@ func TestFaultsTokenEndpoint(t *testing.T) {
 			} else if again.status != 200 || again.jsonBody()["access_token"] == nil {
 				t.Errorf("second exchange = %v, want 200 with tokens: the faulted request must not consume the code", again)
 			}
-			if got := f.srv.CodeExchanges(code); got != wantExchanges {
-				t.Errorf("CodeExchanges(code) = %d, want %d", got, wantExchanges)
+			if got := f.srv.CodeExchangeCount(code); got != wantExchanges {
+				t.Errorf("CodeExchangeCount(code) = %d, want %d", got, wantExchanges)
 			}
-			if got := f.srv.Count(serverauthtest.EndpointToken); got != 2 {
-				t.Errorf("Count(EndpointToken) = %d, want 2: a faulted request is recorded", got)
+			if got := f.srv.RequestCount(serverauthtest.EndpointToken); got != 2 {
+				t.Errorf("RequestCount(EndpointToken) = %d, want 2: a faulted request is recorded", got)
 			}
-			if got := f.srv.FaultsInjected(serverauthtest.EndpointToken); got != 1 {
-				t.Errorf("FaultsInjected(EndpointToken) = %d, want 1", got)
+			if got := f.srv.FaultCount(serverauthtest.EndpointToken); got != 1 {
+				t.Errorf("FaultCount(EndpointToken) = %d, want 1", got)
 			}
 		})
 	}
@@ -289,7 +289,7 @@ func TestFaultsRefresh(t *testing.T) {
 			form.Set("grant_type", "refresh_token")
 			form.Set("refresh_token", rt)
 			send(freshClient(f), f.tokenRequest(form))
-			if got := f.srv.RefreshCount(serverauthtest.DemoUser.Sub); got != tt.wantRefresh {
+			if got := f.srv.RefreshCount(serverauthtest.DemoUser().Sub); got != tt.wantRefresh {
 				t.Errorf("RefreshCount() = %d, want %d", got, tt.wantRefresh)
 			}
 		})
@@ -343,18 +343,18 @@ func TestFailNextOrder(t *testing.T) {
 	if want := []int{503, 503, 429, 200}; fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("statuses = %v, want %v", got, want)
 	}
-	if n := f.srv.FaultsInjected(serverauthtest.EndpointToken); n != 3 {
-		t.Errorf("FaultsInjected(EndpointToken) = %d, want 3", n)
+	if n := f.srv.FaultCount(serverauthtest.EndpointToken); n != 3 {
+		t.Errorf("FaultCount(EndpointToken) = %d, want 3", n)
 	}
-	if n := f.srv.FaultsInjected(serverauthtest.EndpointRevoke); n != 0 {
-		t.Errorf("FaultsInjected(EndpointRevoke) = %d, want 0: the revoke fault is still queued", n)
+	if n := f.srv.FaultCount(serverauthtest.EndpointRevoke); n != 0 {
+		t.Errorf("FaultCount(EndpointRevoke) = %d, want 0: the revoke fault is still queued", n)
 	}
 	if r := f.postForm(t, "/revoke", url.Values{"token": {"x"}}, nil); r.status != 500 {
 		t.Errorf("revoke = %d %s, want 500 from the queued fault", r.status, r.raw)
 	}
 	f.srv.ResetCounts()
-	if n := f.srv.FaultsInjected(serverauthtest.EndpointToken); n != 0 {
-		t.Errorf("FaultsInjected(EndpointToken) after ResetCounts = %d, want 0", n)
+	if n := f.srv.FaultCount(serverauthtest.EndpointToken); n != 0 {
+		t.Errorf("FaultCount(EndpointToken) after ResetCounts = %d, want 0", n)
 	}
 }
 
@@ -415,8 +415,8 @@ func TestFailFraction(t *testing.T) {
 	if fmt.Sprint(mixed) != fmt.Sprint(a) {
 		t.Errorf("requests to another endpoint changed the discovery endpoint's failures")
 	}
-	if got := f.srv.FaultsInjected(serverauthtest.EndpointDiscovery); got != count(a) {
-		t.Errorf("FaultsInjected(EndpointDiscovery) = %d, want %d", got, count(a))
+	if got := f.srv.FaultCount(serverauthtest.EndpointDiscovery); got != count(a) {
+		t.Errorf("FaultCount(EndpointDiscovery) = %d, want %d", got, count(a))
 	}
 
 	// Queued faults come first; fraction 0 turns it off.
@@ -445,8 +445,8 @@ func TestClearFaults(t *testing.T) {
 			t.Errorf("GET %s after ClearFaults = %d, want 200", path, r.status)
 		}
 	}
-	if got := f.srv.FaultsInjected(serverauthtest.EndpointDiscovery); got != 1 {
-		t.Errorf("FaultsInjected(EndpointDiscovery) = %d, want 1", got)
+	if got := f.srv.FaultCount(serverauthtest.EndpointDiscovery); got != 1 {
+		t.Errorf("FaultCount(EndpointDiscovery) = %d, want 1", got)
 	}
 }
 
@@ -551,13 +551,13 @@ func TestFaultResetReplayedGET(t *testing.T) {
 	if o := get(); o.status != 200 {
 		t.Errorf("GET after one reset = %v, want 200 from the transport's replay", o)
 	}
-	if got := f.srv.Count(serverauthtest.EndpointJWKS); got != 3 {
-		t.Errorf("Count(EndpointJWKS) = %d, want 3 (first, reset, replay)", got)
+	if got := f.srv.RequestCount(serverauthtest.EndpointJWKS); got != 3 {
+		t.Errorf("RequestCount(EndpointJWKS) = %d, want 3 (first, reset, replay)", got)
 	}
 	f.srv.FailNext(serverauthtest.EndpointJWKS, 2, reset)
 	wantReset(t, get())
-	if got := f.srv.FaultsInjected(serverauthtest.EndpointJWKS); got != 3 {
-		t.Errorf("FaultsInjected(EndpointJWKS) = %d, want 3", got)
+	if got := f.srv.FaultCount(serverauthtest.EndpointJWKS); got != 3 {
+		t.Errorf("FaultCount(EndpointJWKS) = %d, want 3", got)
 	}
 }
 
@@ -581,30 +581,30 @@ func TestFaultStallEnds(t *testing.T) {
 			code := f.mint(t, serverauthtest.CodeRequest{})
 			done := make(chan outcome, 1)
 			go func() { done <- send(client, f.tokenRequest(f.codeForm(code))) }()
-			if err := f.srv.WaitFaultsInjected(t.Context(), serverauthtest.EndpointToken, 1); err != nil {
+			if err := f.srv.WaitFaultCount(t.Context(), serverauthtest.EndpointToken, 1); err != nil {
 				t.Fatal(err)
 			}
 			tt.end(f)
 			if o := <-done; !errors.Is(o.err, io.EOF) {
 				t.Errorf("answer = %v, want io.EOF", o)
 			}
-			if got := f.srv.CodeExchanges(code); got != 0 {
-				t.Errorf("CodeExchanges(code) = %d, want 0", got)
+			if got := f.srv.CodeExchangeCount(code); got != 0 {
+				t.Errorf("CodeExchangeCount(code) = %d, want 0", got)
 			}
 		})
 	}
 }
 
-// TestWaitFaultsInjected checks that the wait ends with its context.
-func TestWaitFaultsInjected(t *testing.T) {
+// TestWaitFaultCount checks that the wait ends with its context.
+func TestWaitFaultCount(t *testing.T) {
 	g := serverauthtest.New(serverauthtest.Options{})
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	if err := g.WaitFaultsInjected(ctx, serverauthtest.EndpointToken, 1); !errors.Is(err, context.Canceled) {
-		t.Errorf("WaitFaultsInjected(cancelled) = %v, want context.Canceled", err)
+	if err := g.WaitFaultCount(ctx, serverauthtest.EndpointToken, 1); !errors.Is(err, context.Canceled) {
+		t.Errorf("WaitFaultCount(cancelled) = %v, want context.Canceled", err)
 	}
-	if err := g.WaitFaultsInjected(ctx, serverauthtest.EndpointToken, 0); err != nil {
-		t.Errorf("WaitFaultsInjected(n=0) = %v, want nil", err)
+	if err := g.WaitFaultCount(ctx, serverauthtest.EndpointToken, 0); err != nil {
+		t.Errorf("WaitFaultCount(n=0) = %v, want nil", err)
 	}
 }
 
@@ -699,7 +699,7 @@ func TestFaultsDrive(t *testing.T) {
 			if tt.wantFile {
 				wantFiles = 1
 			}
-			if got := len(f.srv.DriveFiles(serverauthtest.DemoUser.Sub)); got != wantFiles {
+			if got := len(f.srv.DriveFiles(serverauthtest.DemoUser().Sub)); got != wantFiles {
 				t.Errorf("len(DriveFiles()) = %d, want %d", got, wantFiles)
 			}
 			if tt.kind == serverauthtest.FaultTooManyRequests && ge != nil && ge.Header.Get("Retry-After") != "1" {
@@ -754,7 +754,7 @@ func TestFaultsConcurrent(t *testing.T) {
 				case 2:
 					f.srv.ClearFaults()
 				case 3:
-					_ = f.srv.FaultsInjected(serverauthtest.EndpointDiscovery)
+					_ = f.srv.FaultCount(serverauthtest.EndpointDiscovery)
 				}
 				res, err := client.Get(f.srv.URL + "/.well-known/openid-configuration")
 				if err != nil {
@@ -767,8 +767,8 @@ func TestFaultsConcurrent(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if got, max := f.srv.FaultsInjected(serverauthtest.EndpointDiscovery), f.srv.Count(serverauthtest.EndpointDiscovery); got > max {
-		t.Errorf("FaultsInjected = %d > Count = %d", got, max)
+	if got, max := f.srv.FaultCount(serverauthtest.EndpointDiscovery), f.srv.RequestCount(serverauthtest.EndpointDiscovery); got > max {
+		t.Errorf("FaultCount = %d > Count = %d", got, max)
 	}
 }
 
@@ -816,8 +816,8 @@ func TestEmulatorFaults(t *testing.T) {
 	if r := f.get(t, "/oauth2/v3/certs", nil); r.status != 200 {
 		t.Errorf("JWKS after DELETE = %d, want 200", r.status)
 	}
-	if got := f.srv.FaultsInjected(serverauthtest.EndpointToken); got != 2 {
-		t.Errorf("FaultsInjected(EndpointToken) = %d, want 2", got)
+	if got := f.srv.FaultCount(serverauthtest.EndpointToken); got != 2 {
+		t.Errorf("FaultCount(EndpointToken) = %d, want 2", got)
 	}
 
 	bad := []struct {
@@ -850,8 +850,8 @@ func TestEmulatorFaults(t *testing.T) {
 			}
 		})
 	}
-	if got := f.srv.FaultsInjected(serverauthtest.EndpointToken); got != 2 {
-		t.Errorf("FaultsInjected(EndpointToken) = %d after bad requests, want 2 (nothing armed)", got)
+	if got := f.srv.FaultCount(serverauthtest.EndpointToken); got != 2 {
+		t.Errorf("FaultCount(EndpointToken) = %d after bad requests, want 2 (nothing armed)", got)
 	}
 	// Turning a fraction off needs no kind.
 	if r := control(http.MethodPost, `{"endpoint":"drive","fraction":0}`); r.status != 200 {

@@ -6,10 +6,12 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/serverauth/serverauth/serverauthtest/internal/drive"
 )
 
 // Endpoint names one of the fake's services, for [Google.Requests] and
-// [Google.Count].
+// [Google.RequestCount].
 type Endpoint string
 
 // The fake's endpoints. Legacy paths count as the endpoint they alias.
@@ -51,7 +53,7 @@ type Google struct {
 	now       func() time.Time
 	nowOption func() time.Time // Options.Now as given, nil when nil
 	mux       *http.ServeMux
-	drive     *drive
+	drive     *drive.Emulator
 	faults    *faults
 
 	// guards everything below
@@ -156,7 +158,7 @@ func New(opts Options) *Google {
 	g.RegisterClient(Client{ID: opts.WebClientID, Secret: opts.WebClientSecret, Type: ClientWeb, ProjectID: opts.ProjectID, RedirectURIs: opts.RedirectURIs})
 	g.RegisterClient(Client{ID: opts.IOSClientID, Type: ClientIOS, ProjectID: opts.ProjectID})
 	g.RegisterClient(Client{ID: opts.AndroidClientID, Type: ClientAndroid, ProjectID: opts.ProjectID})
-	g.drive = newDrive(g.now, g.driveLookup, opts.Drive)
+	g.drive = drive.New(g.now, g.driveLookup, opts.Drive)
 	g.faults = newFaults(opts.FaultSeed)
 
 	mux := http.NewServeMux()
@@ -297,9 +299,9 @@ func (g *Google) Requests(e Endpoint) []Request {
 	return out
 }
 
-// Count returns how many requests endpoint e received since the start or
-// the last [Google.ResetCounts].
-func (g *Google) Count(e Endpoint) int {
+// RequestCount returns how many requests endpoint e received since the
+// start or the last [Google.ResetCounts].
+func (g *Google) RequestCount(e Endpoint) int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	n := 0
@@ -311,11 +313,11 @@ func (g *Google) Count(e Endpoint) int {
 	return n
 }
 
-// CodeExchanges returns how many authorization_code requests carrying code
-// reached the token endpoint, successful or not: a test asserts a code was
-// sent exactly once. A request failed by a fault that does not process it
+// CodeExchangeCount returns how many authorization_code requests carrying
+// code reached the token endpoint, successful or not: a test asserts a code
+// was sent exactly once. A request failed by a fault that does not process it
 // (see [FaultKind]) is not counted: it is only in [Google.Requests].
-func (g *Google) CodeExchanges(code string) int {
+func (g *Google) CodeExchangeCount(code string) int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.codeExchanges[code]
@@ -330,9 +332,9 @@ func (g *Google) RefreshCount(sub string) int {
 	return g.refreshCounts[sub]
 }
 
-// ResetCounts forgets the recorded requests and the exchange, refresh and
-// [Google.FaultsInjected] counts. Codes, tokens, keys and armed faults are
-// kept.
+// ResetCounts forgets the recorded requests and zeroes every counter:
+// [Google.RequestCount], [Google.CodeExchangeCount], [Google.RefreshCount]
+// and [Google.FaultCount]. Codes, tokens, keys and armed faults are kept.
 func (g *Google) ResetCounts() {
 	g.faults.resetCounts()
 	g.mu.Lock()
@@ -466,19 +468,4 @@ func (g *Google) liveAccessToken(value string) (*token, User, bool) {
 		return nil, User{}, false
 	}
 	return t, g.users[t.sub], true
-}
-
-// driveLookup is the Drive emulator's view of an access token.
-func (g *Google) driveLookup(accessToken string) (driveGrant, bool) {
-	t, _, ok := g.liveAccessToken(accessToken)
-	if !ok {
-		return driveGrant{}, false
-	}
-	return driveGrant{Sub: t.sub, Project: t.project, Scopes: slices.Clone(t.scopes)}, true
-}
-
-// DriveFiles returns a copy of the files in sub's Drive app data folder of
-// the web client's project.
-func (g *Google) DriveFiles(sub string) []DriveFile {
-	return g.drive.files(sub, g.opts.ProjectID)
 }

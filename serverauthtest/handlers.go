@@ -336,9 +336,10 @@ func (g *Google) handleDiscovery(w http.ResponseWriter, r *http.Request) {
 }
 
 // EmulatorCodeRequest is the JSON body of POST /emulator/codes, which mints
-// an authorization code over HTTP (for apps and tools outside Go tests). User
-// fields left out take DemoUser's values, except that a request with an email
-// but no sub gets a sub derived from the email. Scopes are space-separated.
+// an authorization code over HTTP (for apps and tools outside Go tests).
+// User fields left out take [DemoUser]'s values, except that a request with
+// an email but no sub gets a sub derived from the email. Scopes are
+// space-separated.
 type EmulatorCodeRequest struct {
 	Sub                 string `json:"sub"`
 	Email               string `json:"email"`
@@ -364,7 +365,7 @@ type EmulatorCodeRequest struct {
 
 // codeRequest converts the JSON request, naming the field at fault.
 func (e *EmulatorCodeRequest) codeRequest() (CodeRequest, error) {
-	u := DemoUser
+	u := DemoUser()
 	if e.Email != "" && e.Sub == "" {
 		u = userForEmail(e.Email)
 	}
@@ -453,12 +454,12 @@ func (g *Google) handleEmulatorCodes(w http.ResponseWriter, r *http.Request) {
 
 // userForEmail returns a user for an email address, as the authorization
 // endpoint's login_hint or the emulator endpoint supply: the sub is derived
-// from the address (stable), the profile from DemoUser, and hd is the
+// from the address (stable), the profile from [DemoUser], and hd is the
 // domain unless it is a consumer one.
 func userForEmail(email string) User {
 	h := fnv.New64a()
 	io.WriteString(h, strings.ToLower(email))
-	u := DemoUser
+	u := DemoUser()
 	u.Sub = fmt.Sprintf("1%020d", h.Sum64())
 	u.Email = email
 	u.HostedDomain = ""
@@ -469,7 +470,7 @@ func userForEmail(email string) User {
 }
 
 // handleAuth serves the authorization endpoint as a browser sees it: it
-// validates the request, consents at once as DemoUser (or the login_hint
+// validates the request, consents at once as [DemoUser] (or the login_hint
 // user) and redirects back with a code (RFC 6749 §4.1.1–4.1.2). Errors that
 // make the redirect URI untrustworthy are shown as an HTML page; others are
 // redirected (§4.1.2.1). access_type defaults to online, as at Google.
@@ -526,7 +527,7 @@ func (g *Google) handleAuth(w http.ResponseWriter, r *http.Request) {
 		fail("invalid_request", "Invalid code_challenge_method: "+method)
 		return
 	}
-	u := DemoUser
+	u := DemoUser()
 	if hint := q.Get("login_hint"); strings.Contains(hint, "@") {
 		u = userForEmail(hint)
 	}

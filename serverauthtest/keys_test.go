@@ -180,7 +180,7 @@ func TestKeyRotation(t *testing.T) {
 
 func TestIDTokenShape(t *testing.T) {
 	f := newFixture(t, serverauthtest.Options{})
-	u := serverauthtest.DemoUser
+	u := serverauthtest.DemoUser()
 	code := f.mint(t, serverauthtest.CodeRequest{User: u, Scopes: []string{"openid", "email", "profile", "drive.appdata"}, Nonce: "abc"})
 	tok := f.mustExchange(t, code)
 	j := f.verifyJWT(t, tok.str("id_token"))
@@ -302,8 +302,8 @@ func TestIDTokenAZP(t *testing.T) {
 
 func TestIDTokenHelperAndSigning(t *testing.T) {
 	f := newFixture(t, serverauthtest.Options{IDTokenLifetime: 30 * time.Minute})
-	j := f.verifyJWT(t, f.srv.IDToken(serverauthtest.DemoUser, f.srv.AndroidClientID()))
-	if j.claims["aud"] != f.srv.WebClientID() || j.claims["azp"] != f.srv.AndroidClientID() || j.claims["email"] != serverauthtest.DemoUser.Email {
+	j := f.verifyJWT(t, f.srv.IDToken(serverauthtest.DemoUser(), f.srv.AndroidClientID()))
+	if j.claims["aud"] != f.srv.WebClientID() || j.claims["azp"] != f.srv.AndroidClientID() || j.claims["email"] != serverauthtest.DemoUser().Email {
 		t.Errorf("IDToken claims = %v", j.claims)
 	}
 	iat, _ := j.claims["iat"].(json.Number).Int64()
@@ -336,7 +336,7 @@ func TestIDTokenHelperAndSigning(t *testing.T) {
 func TestKeysDifferAcrossServers(t *testing.T) {
 	a := newFixture(t, serverauthtest.Options{})
 	b := newFixture(t, serverauthtest.Options{})
-	tok := a.srv.IDToken(serverauthtest.DemoUser, "")
+	tok := a.srv.IDToken(serverauthtest.DemoUser(), "")
 	if r := b.get(t, "/tokeninfo?id_token="+tok, nil); r.status != 400 {
 		t.Errorf("server B accepted server A's token: %d %s", r.status, r.raw)
 	}

@@ -37,8 +37,8 @@ func TestXOAuth2Client(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Exchange() = %v", err)
 			}
-			if got := f.srv.CodeExchanges(code); got != 1 {
-				t.Errorf("CodeExchanges() = %d, want 1", got)
+			if got := f.srv.CodeExchangeCount(code); got != 1 {
+				t.Errorf("CodeExchangeCount() = %d, want 1", got)
 			}
 			if tok.AccessToken == "" || tok.RefreshToken == "" || tok.TokenType != "Bearer" || tok.Extra("id_token") == nil {
 				t.Errorf("Exchange() = %+v, want access, refresh and ID tokens", tok)
@@ -55,16 +55,16 @@ func TestXOAuth2Client(t *testing.T) {
 			if fresh.AccessToken == tok.AccessToken || fresh.RefreshToken != tok.RefreshToken {
 				t.Errorf("refreshed token = %+v, want a new access token and the old refresh token", fresh)
 			}
-			if got := f.srv.RefreshCount(serverauthtest.DemoUser.Sub); got != 1 {
+			if got := f.srv.RefreshCount(serverauthtest.DemoUser().Sub); got != 1 {
 				t.Errorf("RefreshCount() = %d, want 1", got)
 			}
 			req, _ := http.NewRequest(http.MethodGet, f.srv.Endpoints().UserInfoURL, nil)
 			fresh.SetAuthHeader(req)
-			if r := f.do(t, req); r.status != 200 || r.str("email") != serverauthtest.DemoUser.Email {
+			if r := f.do(t, req); r.status != 200 || r.str("email") != serverauthtest.DemoUser().Email {
 				t.Errorf("userinfo with the refreshed token = %d %s", r.status, r.raw)
 			}
 
-			f.srv.RevokeUser(serverauthtest.DemoUser.Sub)
+			f.srv.RevokeUser(serverauthtest.DemoUser().Sub)
 			_, err = cfg.TokenSource(ctx, &stale).Token()
 			var re *oauth2.RetrieveError
 			if !errors.As(err, &re) || re.ErrorCode != "invalid_grant" || re.ErrorDescription != "Token has been expired or revoked." {

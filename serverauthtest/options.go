@@ -101,23 +101,27 @@ type User struct {
 	HostedDomain  string // hd: the Workspace domain; empty for consumer accounts
 }
 
-// DemoUser is a plausible consumer account, used wherever a user is not given.
-var DemoUser = User{
-	Sub:           "109876543210987654321",
-	Email:         "jane.doe.demo@gmail.com",
-	EmailVerified: true,
-	Name:          "Jane Doe",
-	GivenName:     "Jane",
-	FamilyName:    "Doe",
-	Picture:       "https://lh3.googleusercontent.com/a/ACg8ocL3kDemoPictureJaneDoe0123456789=s96-c",
-	Locale:        "en",
+// DemoUser returns a plausible consumer account, the one the fake uses
+// wherever a user is not given. Each call returns a new copy, so changing it
+// changes nothing else.
+func DemoUser() User {
+	return User{
+		Sub:           "109876543210987654321",
+		Email:         "jane.doe.demo@gmail.com",
+		EmailVerified: true,
+		Name:          "Jane Doe",
+		GivenName:     "Jane",
+		FamilyName:    "Doe",
+		Picture:       "https://lh3.googleusercontent.com/a/ACg8ocL3kDemoPictureJaneDoe0123456789=s96-c",
+		Locale:        "en",
+	}
 }
 
 // CodeRequest describes the consent that produced an authorization code, as
 // if the user had signed in and consented in the app; see
 // [Google.MintCode].
 type CodeRequest struct {
-	// User is the account that consented. The zero User means DemoUser.
+	// User is the account that consented. The zero User means [DemoUser].
 	User User
 
 	// Scopes are the scopes requested. Aliases ("email", "profile",

@@ -50,7 +50,7 @@ func randomToken(prefix string, n int) string {
 func (g *Google) MintCode(req CodeRequest) (string, error) {
 	u := req.User
 	if u == (User{}) {
-		u = DemoUser
+		u = DemoUser()
 	}
 	if u.Sub == "" {
 		return "", errors.New("serverauthtest: MintCode: User.Sub is empty")
@@ -162,10 +162,10 @@ func hasPromptConsent(prompt string) bool {
 // (GOOGLE-PROTOCOL §7): aud is the web client ID, azp is presenter (absent
 // when presenter is empty), with the email and profile claims, valid for
 // Options.IDTokenLifetime from now, signed with the current key. The zero
-// User means DemoUser.
+// User means [DemoUser].
 func (g *Google) IDToken(u User, presenter string) string {
 	if u == (User{}) {
-		u = DemoUser
+		u = DemoUser()
 	}
 	g.mu.Lock()
 	g.users[u.Sub] = u

@@ -272,8 +272,8 @@ func TestTokenSuccessShape(t *testing.T) {
 	if r.str("id_token") == "" {
 		t.Errorf("id_token missing")
 	}
-	if got := f.srv.CodeExchanges(code); got != 1 {
-		t.Errorf("CodeExchanges() = %d, want 1", got)
+	if got := f.srv.CodeExchangeCount(code); got != 1 {
+		t.Errorf("CodeExchangeCount() = %d, want 1", got)
 	}
 }
 
@@ -507,8 +507,8 @@ func TestCodeSingleUseAndTTL(t *testing.T) {
 		code := f.mint(t, serverauthtest.CodeRequest{})
 		first := f.mustExchange(t, code)
 		wantOAuthError(t, f.exchange(t, code), 400, "invalid_grant", "Bad Request")
-		if got := f.srv.CodeExchanges(code); got != 2 {
-			t.Errorf("CodeExchanges() = %d, want 2", got)
+		if got := f.srv.CodeExchangeCount(code); got != 2 {
+			t.Errorf("CodeExchangeCount() = %d, want 2", got)
 		}
 		// Without RevokeOnCodeReuse the first tokens survive.
 		if r := f.refresh(t, first.str("refresh_token")); r.status != 200 {
@@ -578,7 +578,7 @@ func TestRefreshTokenOnlyOnFirstConsent(t *testing.T) {
 	}
 
 	t.Run("after RevokeUser consent is asked again", func(t *testing.T) {
-		f.srv.RevokeUser(serverauthtest.DemoUser.Sub)
+		f.srv.RevokeUser(serverauthtest.DemoUser().Sub)
 		r := f.mustExchange(t, f.mint(t, serverauthtest.CodeRequest{}))
 		if r.str("refresh_token") == "" {
 			t.Errorf("refresh_token missing after RevokeUser")
@@ -682,7 +682,7 @@ func TestRefreshGrant(t *testing.T) {
 		{
 			name: "revoked by the user",
 			act: func(t *testing.T, f *fixture, tk tokens) url.Values {
-				f.srv.RevokeUser(serverauthtest.DemoUser.Sub)
+				f.srv.RevokeUser(serverauthtest.DemoUser().Sub)
 				return nil
 			},
 			wantStatus: 400, wantError: "invalid_grant", wantDesc: "Token has been expired or revoked.",
@@ -706,7 +706,7 @@ func TestRefreshGrant(t *testing.T) {
 		{
 			name: "reauth required",
 			act: func(t *testing.T, f *fixture, tk tokens) url.Values {
-				f.srv.RequireReauth(serverauthtest.DemoUser.Sub, true)
+				f.srv.RequireReauth(serverauthtest.DemoUser().Sub, true)
 				return nil
 			},
 			wantStatus: 400, wantError: "invalid_grant", wantDesc: "reauth related error (invalid_rapt)",
@@ -714,8 +714,8 @@ func TestRefreshGrant(t *testing.T) {
 		{
 			name: "reauth lifted",
 			act: func(t *testing.T, f *fixture, tk tokens) url.Values {
-				f.srv.RequireReauth(serverauthtest.DemoUser.Sub, true)
-				f.srv.RequireReauth(serverauthtest.DemoUser.Sub, false)
+				f.srv.RequireReauth(serverauthtest.DemoUser().Sub, true)
+				f.srv.RequireReauth(serverauthtest.DemoUser().Sub, false)
 				return nil
 			},
 			wantStatus: 200, wantScope: []string{"openid", scopeEmail, scopeProfile, scopeAppData},
@@ -723,7 +723,7 @@ func TestRefreshGrant(t *testing.T) {
 		{
 			name: "account deleted",
 			act: func(t *testing.T, f *fixture, tk tokens) url.Values {
-				f.srv.DeleteAccount(serverauthtest.DemoUser.Sub)
+				f.srv.DeleteAccount(serverauthtest.DemoUser().Sub)
 				return nil
 			},
 			wantStatus: 400, wantError: "invalid_grant", wantDesc: "The account has been deleted",
@@ -741,7 +741,7 @@ func TestRefreshGrant(t *testing.T) {
 				form[k] = v
 			}
 			r := f.postForm(t, "/token", form, nil)
-			if got := f.srv.RefreshCount(serverauthtest.DemoUser.Sub); got != 1 {
+			if got := f.srv.RefreshCount(serverauthtest.DemoUser().Sub); got != 1 {
 				t.Errorf("RefreshCount() = %d, want 1", got)
 			}
 			if tt.wantStatus != 200 {
@@ -828,8 +828,8 @@ func TestLegacyTokenPaths(t *testing.T) {
 			if r.status != 200 {
 				t.Errorf("POST %s = %d %s, want 200", path, r.status, r.raw)
 			}
-			if got := f.srv.Count(serverauthtest.EndpointToken); got != 1 {
-				t.Errorf("Count(EndpointToken) = %d, want 1", got)
+			if got := f.srv.RequestCount(serverauthtest.EndpointToken); got != 1 {
+				t.Errorf("RequestCount(EndpointToken) = %d, want 1", got)
 			}
 		})
 	}

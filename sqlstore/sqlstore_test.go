@@ -16,7 +16,7 @@ import (
 
 	"github.com/serverauth/serverauth"
 	"github.com/serverauth/serverauth/internal/testenv"
-	"github.com/serverauth/serverauth/serverauthtest"
+	"github.com/serverauth/serverauth/storetest"
 )
 
 // openDB opens the test database for a dialect, skipping the test when its
@@ -68,7 +68,7 @@ func TestStore(t *testing.T) {
 	for _, d := range dialects {
 		t.Run(d.String(), func(t *testing.T) {
 			db := openDB(t, d)
-			serverauthtest.TestTokenStore(t, func(t *testing.T) serverauth.TokenStore {
+			storetest.TestTokenStore(t, func(t *testing.T) serverauth.TokenStore {
 				return newTestStore(t, db, d)
 			})
 		})

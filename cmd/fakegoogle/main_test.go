@@ -113,7 +113,7 @@ func TestRunServesTheEmulator(t *testing.T) {
 
 			req, _ = http.NewRequest(http.MethodGet, base+"/v1/userinfo", nil)
 			req.Header.Set("Authorization", "Bearer "+tok["access_token"].(string))
-			if status, info := getJSON(t, req); status != 200 || info["sub"] != serverauthtest.DemoUser.Sub {
+			if status, info := getJSON(t, req); status != 200 || info["sub"] != serverauthtest.DemoUser().Sub {
 				t.Errorf("userinfo = %d %v", status, info)
 			}
 		})

@@ -64,21 +64,21 @@ func TestBackend(t *testing.T) {
 	}
 	status, body := post("/signin", url.Values{"code": {code}}, true)
 	var p serverauth.PublicProfile
-	if status != 200 || json.Unmarshal([]byte(body), &p) != nil || p.UserID != serverauthtest.DemoUser.Sub {
+	if status != 200 || json.Unmarshal([]byte(body), &p) != nil || p.UserID != serverauthtest.DemoUser().Sub {
 		t.Fatalf("sign-in: %d %s", status, body)
 	}
 	resp, err := http.Get(base + "/healthz")
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("healthz: %v %v", resp, err)
 	}
-	idt := google.IDToken(serverauthtest.DemoUser, google.IOSClientID())
+	idt := google.IDToken(serverauthtest.DemoUser(), google.IOSClientID())
 	if status, body := post("/disconnect", url.Values{"id_token": {"forged"}}, true); status != http.StatusUnauthorized {
 		t.Fatalf("disconnect with a bad ID token: %d %s", status, body)
 	}
 	if status, body := post("/disconnect", url.Values{"id_token": {idt}}, true); status != 200 || !strings.Contains(body, p.UserID) {
 		t.Fatalf("disconnect: %d %s", status, body)
 	}
-	if n := google.Count(serverauthtest.EndpointRevoke); n != 1 {
+	if n := google.RequestCount(serverauthtest.EndpointRevoke); n != 1 {
 		t.Fatalf("revoke calls = %d, want 1", n)
 	}
 	cancel()

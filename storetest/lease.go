@@ -1,0 +1,263 @@
+package storetest
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/serverauth/serverauth"
+)
+
+// leaseNow is the synthetic clock the lease tests start from; leaseTTL the
+// default lease length.
+var leaseNow = time.Date(2030, 5, 6, 7, 8, 9, 0, time.UTC)
+
+const leaseTTL = time.Minute
+
+// leaseOp is what a step of a lease test does.
+type leaseOp int
+
+const (
+	opLease    leaseOp = iota // Lease(user, owner, leaseNow+at, ttl) = want
+	opRelease                 // Release(user, owner)
+	opDelete                  // Delete(user)
+	opRecreate                // Put a new record for user, version 0
+	opUpdate                  // Get user and Put it back changed
+)
+
+// leaseStep is one call of a lease test.
+type leaseStep struct {
+	op    leaseOp
+	owner string
+	at    time.Duration // for opLease: offset from leaseNow
+	ttl   time.Duration // for opLease: zero means leaseTTL
+	want  bool          // for opLease
+	user  string        // zero means "user"
+}
+
+// leaseTest is a sequence of lease calls on one store, each with its
+// expected answer.
+type leaseTest struct {
+	name  string
+	steps []leaseStep
+}
+
+// lease is an opLease step on "user" with the default TTL.
+func lease(owner string, at time.Duration, want bool) leaseStep {
+	return leaseStep{op: opLease, owner: owner, at: at, want: want}
+}
+
+// leaseTests check [serverauth.Leaser] step by step, against synthetic
+// times.
+var leaseTests = []leaseTest{
+	{"Acquire", []leaseStep{
+		lease("a", 0, true),
+	}},
+	{"OtherOwnerRefused", []leaseStep{
+		lease("a", 0, true),
+		lease("b", 0, false),
+		lease("b", time.Second, false),
+		lease("b", leaseTTL-time.Second, false),
+	}},
+	{"SameOwnerReacquires", []leaseStep{
+		lease("a", 0, true),
+		lease("a", 0, true),
+		lease("a", time.Second, true),
+	}},
+	{"SameOwnerExtends", []leaseStep{
+		lease("a", 0, true),
+		lease("a", 30*time.Second, true), // now held until 90s
+		lease("b", leaseTTL+time.Second, false),
+		lease("b", 30*time.Second+leaseTTL-time.Second, false),
+		lease("b", 30*time.Second+leaseTTL+time.Second, true),
+	}},
+	{"Expiry", []leaseStep{
+		lease("a", 0, true),
+		lease("b", leaseTTL-time.Second, false),
+		lease("b", leaseTTL+time.Second, true),
+		lease("a", leaseTTL+2*time.Second, false),
+	}},
+	{"ShortTTL", []leaseStep{
+		{op: opLease, owner: "a", ttl: 10 * time.Second, want: true},
+		lease("b", 9*time.Second, false),
+		lease("b", 11*time.Second, true),
+	}},
+	{"ExpiredSameOwnerAgain", []leaseStep{
+		lease("a", 0, true),
+		lease("a", 10*leaseTTL, true),
+		lease("b", 10*leaseTTL+time.Second, false),
+	}},
+	{"Release", []leaseStep{
+		lease("a", 0, true),
+		{op: opRelease, owner: "a"},
+		lease("b", time.Second, true),
+	}},
+	{"ReleaseTwice", []leaseStep{
+		lease("a", 0, true),
+		{op: opRelease, owner: "a"},
+		{op: opRelease, owner: "a"},
+		lease("a", time.Second, true),
+	}},
+	{"ReleaseByNonHolder", []leaseStep{
+		lease("a", 0, true),
+		{op: opRelease, owner: "b"},
+		lease("b", time.Second, false),
+		lease("c", time.Second, false),
+		lease("a", 2*time.Second, true),
+	}},
+	{"ReleaseNothing", []leaseStep{
+		{op: opRelease, owner: "a"},
+		lease("a", 0, true),
+	}},
+	{"ReleaseAfterTakeover", []leaseStep{
+		lease("a", 0, true),
+		lease("b", leaseTTL+time.Second, true),
+		{op: opRelease, owner: "a"},
+		lease("c", leaseTTL+2*time.Second, false),
+		lease("b", leaseTTL+3*time.Second, true),
+	}},
+	{"PerUser", []leaseStep{
+		lease("a", 0, true),
+		{op: opLease, owner: "b", user: "user2", want: true},
+		{op: opLease, owner: "a", user: "user2", want: false},
+		{op: opRelease, owner: "a", user: "user2"},
+		lease("b", 0, false),
+		{op: opLease, owner: "a", user: "user2", want: false},
+	}},
+	{"DeleteDropsLease", []leaseStep{
+		lease("a", 0, true),
+		{op: opDelete},
+		{op: opRecreate},
+		lease("b", time.Second, true),
+	}},
+	{"PutKeepsLease", []leaseStep{
+		lease("a", 0, true),
+		{op: opUpdate},
+		lease("b", time.Second, false),
+		{op: opUpdate},
+		lease("a", 2*time.Second, true),
+		lease("b", 3*time.Second, false),
+	}},
+	{"LeaseKeepsRecord", []leaseStep{
+		lease("a", 0, true),
+		{op: opUpdate},
+		{op: opRelease, owner: "a"},
+		{op: opUpdate},
+	}},
+}
+
+// runLeaseTest runs lt's steps on s, which implements [serverauth.Leaser].
+func runLeaseTest(t *testing.T, s serverauth.TokenStore, lt leaseTest) {
+	l := s.(serverauth.Leaser)
+	ctx := t.Context()
+	recs := map[string]*serverauth.Record{
+		"user":  sampleRecord("user", 1),
+		"user2": sampleRecord("user2", 2),
+	}
+	for _, r := range recs {
+		put(t, s, r)
+	}
+	for i, st := range lt.steps {
+		user := cmp.Or(st.user, "user")
+		switch st.op {
+		case opLease:
+			ttl := cmp.Or(st.ttl, leaseTTL)
+			ok, err := l.Lease(ctx, user, st.owner, leaseNow.Add(st.at), ttl)
+			if err != nil || ok != st.want {
+				t.Fatalf("step %d: Lease(%q, %q, now+%v, %v) = %v, %v; want %v, nil", i, user, st.owner, st.at, ttl, ok, err, st.want)
+			}
+		case opRelease:
+			if err := l.Release(ctx, user, st.owner); err != nil {
+				t.Fatalf("step %d: Release(%q, %q) = %v, want nil", i, user, st.owner, err)
+			}
+		case opDelete:
+			if err := s.Delete(ctx, user); err != nil {
+				t.Fatalf("step %d: Delete(%q) = %v, want nil", i, user, err)
+			}
+		case opRecreate:
+			recs[user] = sampleRecord(user, uint64(10+i))
+			put(t, s, recs[user])
+		case opUpdate:
+			rec := get(t, s, user)
+			rec.AccessToken = fmt.Appendf(nil, "access token at step %d", i)
+			put(t, s, rec)
+			recs[user] = rec
+		}
+	}
+	// Leases never change the records.
+	for _, r := range recs {
+		checkStored(t, s, r)
+	}
+}
+
+// leaserTests check [serverauth.Leaser] beyond single steps.
+var leaserTests = []storeTest{
+	{"MissingUser", testLeaseMissingUser},
+	{"Race", testLeaseRace},
+}
+
+func testLeaseMissingUser(t *testing.T, s serverauth.TokenStore) {
+	l := s.(serverauth.Leaser)
+	ctx := t.Context()
+	ok, err := l.Lease(ctx, "absent", "a", leaseNow, leaseTTL)
+	if ok || !errors.Is(err, serverauth.ErrNotFound) {
+		t.Errorf(`Lease("absent", "a") = %v, %v; want false, error wrapping ErrNotFound`, ok, err)
+	}
+	if err := l.Release(ctx, "absent", "a"); err != nil {
+		t.Errorf(`Release("absent", "a") = %v, want nil`, err)
+	}
+	checkNotFound(t, s, "absent")
+
+	// A deleted user is missing too, lease or not.
+	put(t, s, sampleRecord("deleted", 1))
+	if ok, err := l.Lease(ctx, "deleted", "a", leaseNow, leaseTTL); !ok || err != nil {
+		t.Fatalf(`Lease("deleted", "a") = %v, %v; want true, nil`, ok, err)
+	}
+	if err := s.Delete(ctx, "deleted"); err != nil {
+		t.Fatalf(`Delete("deleted") = %v, want nil`, err)
+	}
+	ok, err = l.Lease(ctx, "deleted", "b", leaseNow, leaseTTL)
+	if ok || !errors.Is(err, serverauth.ErrNotFound) {
+		t.Errorf(`Lease("deleted", "b") after Delete = %v, %v; want false, error wrapping ErrNotFound`, ok, err)
+	}
+	checkNotFound(t, s, "deleted")
+}
+
+func testLeaseRace(t *testing.T, s serverauth.TokenStore) {
+	const racers = 16
+	l := s.(serverauth.Leaser)
+	put(t, s, sampleRecord("user", 1))
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		winners []string
+	)
+	for i := range racers {
+		wg.Go(func() {
+			owner := fmt.Sprintf("owner-%02d", i)
+			ok, err := l.Lease(t.Context(), "user", owner, leaseNow, leaseTTL)
+			if err != nil {
+				t.Errorf("Lease(%q, %q) = %v, want nil error", "user", owner, err)
+			}
+			if ok {
+				mu.Lock()
+				winners = append(winners, owner)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if len(winners) != 1 {
+		t.Fatalf("%d owners racing for one lease: %d got it (%q), want exactly 1", racers, len(winners), winners)
+	}
+	// The winner holds it; everybody else is still refused.
+	if ok, err := l.Lease(t.Context(), "user", winners[0], leaseNow.Add(time.Second), leaseTTL); !ok || err != nil {
+		t.Errorf("Lease(%q, %q) by the winner = %v, %v; want true, nil", "user", winners[0], ok, err)
+	}
+	if ok, err := l.Lease(t.Context(), "user", "late", leaseNow.Add(time.Second), leaseTTL); ok || err != nil {
+		t.Errorf("Lease(%q, %q) = %v, %v; want false, nil", "user", "late", ok, err)
+	}
+}
