@@ -95,7 +95,7 @@ func (r *Record) Clone() *Record {
 // concurrent use by multiple goroutines and, for stores shared by several
 // processes, by multiple processes. Every method honours ctx cancellation.
 //
-// [serverauthtest.TestTokenStore] checks an implementation against this
+// [github.com/serverauth/serverauth/storetest.TestTokenStore] checks an implementation against this
 // contract.
 type TokenStore interface {
 	// Get returns the record stored for userID, or an error wrapping

@@ -122,7 +122,7 @@ func (c *Cache) Key(ctx context.Context, kid string) (*rsa.PublicKey, error) {
 		return lookupStale(s, kid, now, errors.New("last fetch failed; backing off"))
 	}
 
-	if err := c.fetch(ctx); err != nil {
+	if err := c.fetch(ctx, s); err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
@@ -173,10 +173,17 @@ func (c *Cache) mayRefetchForKid(now time.Time) bool {
 }
 
 // fetch joins the fetch in flight or starts one, and waits for it or ctx.
+// seen is the set the caller found wanting: a fetch that finished since
+// replaced it, so a caller who arrives just after one is not sent again.
 // The fetch runs detached from ctx, bounded by FetchTimeout, so a caller
 // giving up neither cancels it nor fails the others.
-func (c *Cache) fetch(ctx context.Context) error {
-	_, err, _ := c.fetches.Do(ctx, struct{}{}, FetchTimeout, c.run, nil)
+func (c *Cache) fetch(ctx context.Context, seen *set) error {
+	_, err, _ := c.fetches.Do(ctx, struct{}{}, FetchTimeout, func(ctx context.Context) (struct{}, error) {
+		if c.cur.Load() != seen {
+			return struct{}{}, nil
+		}
+		return c.run(ctx)
+	}, nil)
 	return err
 }
 
