@@ -74,7 +74,8 @@ func (k Key) GoString() string { return k.String() }
 // To rotate: generate a key with a new ID, put it first (primary) and keep
 // the old ones after it; then [Exchanger.Rekey] moves every record to the
 // primary key, after which the old keys can go. A Keyring is safe for
-// concurrent use.
+// concurrent use. Make one with NewKeyring or ParseKeyring: the zero
+// Keyring has no key, refuses to encrypt or decrypt, and New refuses it.
 type Keyring struct {
 	primary uint32
 	aeads   map[uint32]cipher.AEAD
@@ -147,6 +148,9 @@ func (k *Keyring) PrimaryKeyID() uint32 { return k.primary }
 // Encrypt seals plaintext with the primary key.
 func (k *Keyring) Encrypt(plaintext, associatedData []byte) ([]byte, error) {
 	aead := k.aeads[k.primary]
+	if aead == nil {
+		return nil, errEmptyKeyring
+	}
 	out := make([]byte, 5, keyringOverhead+len(plaintext))
 	out[0] = keyringVersion
 	binary.BigEndian.PutUint32(out[1:5], k.primary)
@@ -157,6 +161,8 @@ func (k *Keyring) Encrypt(plaintext, associatedData []byte) ([]byte, error) {
 	out = out[:5+len(nonce)]
 	return aead.Seal(out, nonce, plaintext, k.additional(out[:5], associatedData)), nil
 }
+
+var errEmptyKeyring = errors.New("serverauth: the Keyring has no keys: make it with NewKeyring or ParseKeyring")
 
 // Decrypt opens a ciphertext made by any key of the keyring.
 func (k *Keyring) Decrypt(ciphertext, associatedData []byte) ([]byte, error) {

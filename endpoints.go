@@ -8,12 +8,10 @@ import (
 
 // Google's production endpoints, used for every zero field of [Endpoints].
 const (
-	GoogleTokenURL     = "https://oauth2.googleapis.com/token"
-	GoogleRevokeURL    = "https://oauth2.googleapis.com/revoke"
-	GoogleJWKSURL      = "https://www.googleapis.com/oauth2/v3/certs"
-	GoogleTokenInfoURL = "https://oauth2.googleapis.com/tokeninfo"
-	GoogleUserInfoURL  = "https://openidconnect.googleapis.com/v1/userinfo"
-	GoogleDriveURL     = "https://www.googleapis.com/drive/v3/"
+	GoogleTokenURL  = "https://oauth2.googleapis.com/token"
+	GoogleRevokeURL = "https://oauth2.googleapis.com/revoke"
+	GoogleJWKSURL   = "https://www.googleapis.com/oauth2/v3/certs"
+	GoogleDriveURL  = "https://www.googleapis.com/drive/v3/"
 )
 
 // Endpoints holds the URLs of the Google services the library talks to.
@@ -25,12 +23,10 @@ const (
 // takes an endpoint from a client request or from client_secret.json
 // (RFC 9700 §4.4, mix-up attacks).
 type Endpoints struct {
-	TokenURL     string // OAuth 2.0 token endpoint (code exchange and refresh)
-	RevokeURL    string // RFC 7009 revocation endpoint
-	JWKSURL      string // ID-token signing keys, JWK Set format (v3 certs)
-	TokenInfoURL string // tokeninfo, for debugging only; never on a hot path
-	UserInfoURL  string // OpenID Connect userinfo
-	DriveURL     string // Drive v3 base path; uploads go to /upload/drive/v3/ on the same host
+	TokenURL  string // OAuth 2.0 token endpoint (code exchange and refresh)
+	RevokeURL string // RFC 7009 revocation endpoint
+	JWKSURL   string // ID-token signing keys, JWK Set format (v3 certs)
+	DriveURL  string // Drive v3 base path; uploads go to /upload/drive/v3/ on the same host
 }
 
 // withDefaults returns e with every empty field set to Google's URL.
@@ -43,8 +39,6 @@ func (e Endpoints) withDefaults() Endpoints {
 	def(&e.TokenURL, GoogleTokenURL)
 	def(&e.RevokeURL, GoogleRevokeURL)
 	def(&e.JWKSURL, GoogleJWKSURL)
-	def(&e.TokenInfoURL, GoogleTokenInfoURL)
-	def(&e.UserInfoURL, GoogleUserInfoURL)
 	def(&e.DriveURL, GoogleDriveURL)
 	return e
 }
@@ -56,8 +50,6 @@ func (e Endpoints) validate() error {
 		{"TokenURL", e.TokenURL},
 		{"RevokeURL", e.RevokeURL},
 		{"JWKSURL", e.JWKSURL},
-		{"TokenInfoURL", e.TokenInfoURL},
-		{"UserInfoURL", e.UserInfoURL},
 		{"DriveURL", e.DriveURL},
 	} {
 		u, err := url.Parse(f.v)

@@ -76,7 +76,7 @@ func ExampleExchanger_Client() {
 
 	clock.Advance(3 * time.Hour) // the user is long gone; the access token expired
 	client := exchanger.Client(res.UserID)
-	resp, err := client.Get(google.Endpoints().UserInfoURL)
+	resp, err := client.Get(google.UserInfoURL())
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -12,7 +12,8 @@ import (
 // MemoryStore is a [TokenStore] in process memory, for tests and
 // single-process use: its contents die with the process. Because nothing
 // leaves the process, New does not require a Cipher with it. It implements
-// [Leaser] and [Lister], and is safe for concurrent use.
+// [Leaser] and [Lister], and is safe for concurrent use. The zero value is
+// an empty store, ready to use.
 type MemoryStore struct {
 	mu      sync.Mutex // guards records and leases
 	records map[string]*Record
@@ -25,8 +26,15 @@ type memLease struct {
 }
 
 // NewMemoryStore returns an empty MemoryStore.
-func NewMemoryStore() *MemoryStore {
-	return &MemoryStore{records: make(map[string]*Record), leases: make(map[string]memLease)}
+func NewMemoryStore() *MemoryStore { return new(MemoryStore) }
+
+// lock locks m and makes its maps on first use, so the zero value works.
+func (m *MemoryStore) lock() {
+	m.mu.Lock()
+	if m.records == nil {
+		m.records = make(map[string]*Record)
+		m.leases = make(map[string]memLease)
+	}
 }
 
 // Get implements TokenStore.
@@ -34,7 +42,7 @@ func (m *MemoryStore) Get(ctx context.Context, userID string) (*Record, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	m.mu.Lock()
+	m.lock()
 	defer m.mu.Unlock()
 	r, ok := m.records[userID]
 	if !ok {
@@ -48,7 +56,7 @@ func (m *MemoryStore) Put(ctx context.Context, rec *Record) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	m.mu.Lock()
+	m.lock()
 	defer m.mu.Unlock()
 	var stored int64
 	if r, ok := m.records[rec.UserID]; ok {
@@ -69,7 +77,7 @@ func (m *MemoryStore) Delete(ctx context.Context, userID string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	m.mu.Lock()
+	m.lock()
 	defer m.mu.Unlock()
 	delete(m.records, userID)
 	delete(m.leases, userID)
@@ -84,7 +92,7 @@ func (m *MemoryStore) Lease(ctx context.Context, userID, owner string, now time.
 	if owner == "" || ttl <= 0 {
 		return false, fmt.Errorf("serverauth: MemoryStore.Lease needs an owner and a positive ttl")
 	}
-	m.mu.Lock()
+	m.lock()
 	defer m.mu.Unlock()
 	if _, ok := m.records[userID]; !ok {
 		return false, fmt.Errorf("%w: %q", ErrNotFound, userID)
@@ -101,7 +109,7 @@ func (m *MemoryStore) Release(ctx context.Context, userID, owner string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	m.mu.Lock()
+	m.lock()
 	defer m.mu.Unlock()
 	if l, held := m.leases[userID]; held && l.owner == owner {
 		delete(m.leases, userID)
@@ -112,7 +120,7 @@ func (m *MemoryStore) Release(ctx context.Context, userID, owner string) error {
 // Users implements Lister. It walks a snapshot taken when the walk starts.
 func (m *MemoryStore) Users(ctx context.Context) iter.Seq2[string, error] {
 	return func(yield func(string, error) bool) {
-		m.mu.Lock()
+		m.lock()
 		ids := make([]string, 0, len(m.records))
 		for id := range m.records {
 			ids = append(ids, id)

@@ -237,10 +237,10 @@ func TestDiscovery(t *testing.T) {
 		"issuer":                 "https://accounts.google.com",
 		"authorization_endpoint": f.srv.URL + "/o/oauth2/v2/auth",
 		"token_endpoint":         e.TokenURL,
-		"userinfo_endpoint":      e.UserInfoURL,
+		"userinfo_endpoint":      f.srv.UserInfoURL(),
 		"revocation_endpoint":    e.RevokeURL,
 		"jwks_uri":               e.JWKSURL,
-		"tokeninfo_endpoint":     e.TokenInfoURL,
+		"tokeninfo_endpoint":     f.srv.URL + serverauthtest.TokenInfoPath,
 		"pem_certs_uri":          f.srv.URL + "/oauth2/v1/certs",
 		"drive_base_url":         f.srv.URL + "/drive/v3/",
 	}

@@ -170,10 +170,10 @@ func New(opts Options) *Google {
 	}
 	handle(EndpointToken, g.handleToken, "/token", "/o/oauth2/token", "/oauth2/v4/token")
 	handle(EndpointRevoke, g.handleRevoke, "/revoke", "/o/oauth2/revoke")
-	handle(EndpointTokenInfo, g.handleTokenInfo, "/tokeninfo", "/oauth2/v3/tokeninfo")
+	handle(EndpointTokenInfo, g.handleTokenInfo, TokenInfoPath, "/oauth2/v3/tokeninfo")
 	handle(EndpointJWKS, g.handleJWKS, "/oauth2/v3/certs")
 	handle(EndpointPEM, g.handlePEM, "/oauth2/v1/certs")
-	handle(EndpointUserInfo, g.handleUserInfo, "/v1/userinfo", "/oauth2/v3/userinfo")
+	handle(EndpointUserInfo, g.handleUserInfo, UserInfoPath, "/oauth2/v3/userinfo")
 	handle(EndpointDrive, g.drive.ServeHTTP, "/drive/v3/", "/upload/drive/v3/")
 	handle(EndpointAuth, g.handleAuth, "/o/oauth2/v2/auth", "/o/oauth2/auth")
 	handle(EndpointDiscovery, g.handleDiscovery, "/.well-known/openid-configuration")

@@ -318,7 +318,7 @@ func (g *Google) handleDiscovery(w http.ResponseWriter, r *http.Request) {
 		AuthorizationEndpoint:             base + "/o/oauth2/v2/auth",
 		DeviceAuthorizationEndpoint:       base + "/device/code",
 		TokenEndpoint:                     e.TokenURL,
-		UserinfoEndpoint:                  e.UserInfoURL,
+		UserinfoEndpoint:                  base + UserInfoPath,
 		RevocationEndpoint:                e.RevokeURL,
 		JWKSURI:                           e.JWKSURL,
 		ResponseTypesSupported:            []string{"code", "token", "id_token", "code token", "code id_token", "token id_token", "code token id_token", "none"},
@@ -329,7 +329,7 @@ func (g *Google) handleDiscovery(w http.ResponseWriter, r *http.Request) {
 		ClaimsSupported:                   []string{"aud", "email", "email_verified", "exp", "family_name", "given_name", "iat", "iss", "name", "picture", "sub"},
 		CodeChallengeMethodsSupported:     []string{"plain", "S256"},
 		GrantTypesSupported:               []string{"authorization_code", "refresh_token", "urn:ietf:params:oauth:grant-type:device_code", "urn:ietf:params:oauth:grant-type:jwt-bearer"},
-		TokenInfoEndpoint:                 e.TokenInfoURL,
+		TokenInfoEndpoint:                 base + TokenInfoPath,
 		PEMCertsURI:                       base + "/oauth2/v1/certs",
 		DriveBaseURL:                      e.DriveURL,
 	})

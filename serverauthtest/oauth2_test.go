@@ -58,7 +58,7 @@ func TestXOAuth2Client(t *testing.T) {
 			if got := f.srv.RefreshCount(serverauthtest.DemoUser().Sub); got != 1 {
 				t.Errorf("RefreshCount() = %d, want 1", got)
 			}
-			req, _ := http.NewRequest(http.MethodGet, f.srv.Endpoints().UserInfoURL, nil)
+			req, _ := http.NewRequest(http.MethodGet, f.srv.UserInfoURL(), nil)
 			fresh.SetAuthHeader(req)
 			if r := f.do(t, req); r.status != 200 || r.str("email") != serverauthtest.DemoUser().Email {
 				t.Errorf("userinfo with the refreshed token = %d %s", r.status, r.raw)

@@ -75,14 +75,22 @@ func (s *Server) Endpoints() serverauth.Endpoints { return EndpointsAt(s.URL) }
 // host, no trailing slash), for example by cmd/fakegoogle.
 func EndpointsAt(baseURL string) serverauth.Endpoints {
 	return serverauth.Endpoints{
-		TokenURL:     baseURL + "/token",
-		RevokeURL:    baseURL + "/revoke",
-		JWKSURL:      baseURL + "/oauth2/v3/certs",
-		TokenInfoURL: baseURL + "/tokeninfo",
-		UserInfoURL:  baseURL + "/v1/userinfo",
-		DriveURL:     baseURL + "/drive/v3/",
+		TokenURL:  baseURL + "/token",
+		RevokeURL: baseURL + "/revoke",
+		JWKSURL:   baseURL + "/oauth2/v3/certs",
+		DriveURL:  baseURL + "/drive/v3/",
 	}
 }
+
+// The fake's OpenID Connect endpoints that serverauth itself never calls,
+// relative to its base URL: userinfo and tokeninfo.
+const (
+	UserInfoPath  = "/v1/userinfo"
+	TokenInfoPath = "/tokeninfo"
+)
+
+// UserInfoURL is the fake's OpenID Connect userinfo endpoint.
+func (s *Server) UserInfoURL() string { return s.URL + UserInfoPath }
 
 // Config returns a serverauth configuration for this server: the web
 // client's credentials, the iOS and Android client IDs as allowed

@@ -189,8 +189,8 @@ func printBanner(w io.Writer, base string, g *serverauthtest.Google, issuer stri
 		{"TokenURL", e.TokenURL},
 		{"RevokeURL", e.RevokeURL},
 		{"JWKSURL", e.JWKSURL},
-		{"TokenInfoURL", e.TokenInfoURL},
-		{"UserInfoURL", e.UserInfoURL},
+		{"tokeninfo", base + serverauthtest.TokenInfoPath},
+		{"userinfo", base + serverauthtest.UserInfoPath},
 		{"DriveURL", e.DriveURL},
 		{"authorization", base + "/o/oauth2/v2/auth"},
 	} {
