@@ -38,8 +38,9 @@
 //   - redirect_uri is omitted by default, as iOS and Android server auth
 //     codes need, and is never taken from client_secret.json's redirect_uris
 //     (google.ConfigFromJSON's redirect_uri_mismatch trap).
-//   - The ID token is always verified, by the policy in the project's
-//     protocol notes: RS256 only with a kid; strict base64url and strict JSON
+//   - The ID token is always verified (OpenID Connect Core §3.1.3.7, RFC
+//     8725, and Google's rules at
+//     developers.google.com/identity/openid-connect/openid-connect): RS256 only with a kid; strict base64url and strict JSON
 //     (a duplicate or case-variant claim never overrides); iss is Google; aud
 //     is exactly the server client; azp, when present, is the server client
 //     or one of Config.AllowedClientIDs; sub, exp, iat, nbf with leeway and a

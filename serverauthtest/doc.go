@@ -12,7 +12,7 @@
 // controls rotate signing keys, [Google.RevokeUser] and friends kill grants
 // from outside, and the counters show what the code under test sent.
 //
-// The fake follows the project's protocol reference (GOOGLE-PROTOCOL.md):
+// The fake follows Google's documented behaviour and, where Google documents none, what Google was observed to do:
 // Google's status codes, error codes and descriptions, the redirect_uri
 // rules by code origin, PKCE, refresh tokens only on first consent,
 // normalised scopes in random order, JWKS cache headers, and the shapes of

@@ -15,7 +15,7 @@ import (
 type DriveFile = drive.File
 
 // DriveOptions selects the Drive emulator's behaviour where Google's is
-// unverified (the items tagged [U] in GOOGLE-PROTOCOL.md section 10), in
+// unverified (behaviour Google does not document), in
 // Options.Drive. The zero value is the default each field documents:
 //   - AcceptV2AppFolderAlias lets the Drive v2 alias "appfolder" name the
 //     app data folder; by default it is an unknown ID (404).

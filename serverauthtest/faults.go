@@ -81,7 +81,7 @@ const (
 	// FaultGoogleAPIError answers 501 with a Google API error (reason
 	// notImplemented, status UNIMPLEMENTED) on every endpoint; on the token
 	// endpoint this is the odd front-end answer a client expecting an
-	// OAuth error must survive (GOOGLE-PROTOCOL §4).
+	// OAuth error must survive (RFC 6749 §5.2).
 	FaultGoogleAPIError
 
 	// FaultReset resets the connection (TCP RST) before the request is

@@ -54,7 +54,7 @@ func googleHTMLPage(w http.ResponseWriter, status int, title, message string) {
 		status, http.StatusText(status), status, html.EscapeString(title), html.EscapeString(message))
 }
 
-// handleRevoke serves the revocation endpoint (GOOGLE-PROTOCOL §5). The token
+// handleRevoke serves the revocation endpoint (RFC 7009, with Google's deviations). The token
 // is read from the form body or, as Google also accepts, the query string;
 // [Request.Form] and [Request.Query] show which one a client used.
 func (g *Google) handleRevoke(w http.ResponseWriter, r *http.Request) {
@@ -84,7 +84,7 @@ func (g *Google) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, struct{}{})
 }
 
-// handleTokenInfo serves tokeninfo (GOOGLE-PROTOCOL §8): every value is a
+// handleTokenInfo serves tokeninfo (Google's debugging endpoint, developers.google.com/identity/sign-in/web/backend-auth): every value is a
 // string. Without a token it answers invalid_request (the fake's choice).
 func (g *Google) handleTokenInfo(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodPost {
@@ -280,7 +280,7 @@ func baseURL(r *http.Request) string {
 	return scheme + "://" + r.Host
 }
 
-// discovery is the OpenID configuration document (GOOGLE-PROTOCOL §1), with
+// discovery is the OpenID configuration document (OpenID Connect Discovery 1.0 §3; Google serves its own at accounts.google.com/.well-known/openid-configuration), with
 // the fake's extra URLs at the end.
 type discovery struct {
 	Issuer                            string   `json:"issuer"`

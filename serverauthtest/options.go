@@ -27,7 +27,7 @@ const (
 )
 
 // Origin says where an authorization code came from, which decides the
-// redirect_uri the token endpoint demands for it (GOOGLE-PROTOCOL §2) and the
+// redirect_uri the token endpoint demands for it (developers.google.com/identity/protocols/oauth2/web-server; mobile server auth codes take none) and the
 // azp of the ID token issued for it.
 type Origin string
 
@@ -59,7 +59,7 @@ func (o Origin) valid() bool {
 
 // AZP selects the azp claim of the ID token the backend receives when it
 // exchanges an iOS or Android server auth code. Google does not document it
-// (GOOGLE-PROTOCOL §7, open question 1), so the fake can emit each variant.
+// (Google does not document azp for every client type), so the fake can emit each variant.
 type AZP int
 
 const (

@@ -15,7 +15,7 @@ import (
 	"time"
 )
 
-// Token-endpoint error descriptions, as Google words them (GOOGLE-PROTOCOL §4).
+// Token-endpoint error descriptions, as Google words them (the codes are RFC 6749 §5.2's; the wording is what Google answers).
 const (
 	descBadRequest       = "Bad Request"
 	descMalformedCode    = "Malformed auth code."
@@ -159,7 +159,7 @@ func hasPromptConsent(prompt string) bool {
 }
 
 // IDToken returns an ID token for u as a mobile SDK holds it for a sign-in
-// (GOOGLE-PROTOCOL §7): aud is the web client ID, azp is presenter (absent
+// (Google's ID-token payload, developers.google.com/identity/openid-connect/openid-connect): aud is the web client ID, azp is presenter (absent
 // when presenter is empty), with the email and profile claims, valid for
 // Options.IDTokenLifetime from now, signed with the current key. The zero
 // User means [DemoUser].
@@ -539,7 +539,7 @@ func (g *Google) azp(origin Origin, presenter, exchanger string) string {
 }
 
 // redirectURIMatches applies the redirect_uri rule of the code's origin
-// (GOOGLE-PROTOCOL §2). An empty parameter counts as absent (RFC 6749 §3.2).
+// (RFC 6749 §4.1.3). An empty parameter counts as absent (RFC 6749 §3.2).
 func (g *Google) redirectURIMatches(ac *authCode, form url.Values) bool {
 	uri := form.Get("redirect_uri")
 	switch ac.origin {

@@ -26,7 +26,7 @@ func otherProject(f *fixture) serverauthtest.Client {
 	return c
 }
 
-// TestTokenErrorCatalogue checks each row of GOOGLE-PROTOCOL §4 the fake
+// TestTokenErrorCatalogue checks each row of the token-endpoint error catalogue the fake
 // produces: status, error and error_description.
 func TestTokenErrorCatalogue(t *testing.T) {
 	tests := []struct {

@@ -1,5 +1,7 @@
 // Package jwks fetches and caches the RSA signing keys of a JWK Set URL
-// under the key-fetch policy of the repository's protocol notes:
+// under this key-fetch policy (Google rotates its keys often and says how
+// long to cache them in Cache-Control; see
+// developers.google.com/identity/openid-connect/openid-connect):
 //
 //   - a key set is fresh for max-age − Age (a missing Age counts as 0),
 //     clamped to [MinTTL, MaxTTL];

@@ -1,6 +1,6 @@
 // Package jws parses and verifies compact RS256 JSON Web Signatures strictly,
 // as Google ID tokens must be accepted (see the ID token acceptance policy in
-// the repository's protocol notes and RFC 8725, JWT best current practices).
+// Google's ID-token rules and RFC 8725, JWT best current practices).
 //
 // Why not a JOSE library: the acceptance policy needs strict base64url
 // (no padding, no whitespace or CR/LF, canonical trailing bits), a header

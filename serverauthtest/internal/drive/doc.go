@@ -1,6 +1,6 @@
 // Package drive is the Drive emulator of serverauthtest's fake Google. It
 // serves the subset of Drive v3 that an app needs to keep per-user state in
-// the app data folder, as GOOGLE-PROTOCOL.md section 10 describes it:
+// the app data folder, as the Drive v3 API reference (developers.google.com/drive/api/reference/rest/v3) and its app data guide describe it:
 //
 //	GET    /drive/v3/files                        files.list
 //	POST   /drive/v3/files                        files.create, metadata only
@@ -19,7 +19,7 @@
 // app data folder gets 403 (with only the drive.appdata scope) or 501 (with
 // the full drive scope, which would reach parts of Drive the emulator lacks).
 //
-// Choices the emulator makes where GOOGLE-PROTOCOL.md has no wire facts:
+// Choices the emulator makes where Google's documentation gives no wire facts:
 //   - A create with no parents, or with "root", while holding only
 //     drive.appdata: 403 insufficientPermissions, "Insufficient Permission:
 //     Request had insufficient authentication scopes.", with

@@ -61,7 +61,7 @@ type File struct {
 }
 
 // Options selects the Drive emulator's behaviour where Google's is
-// unverified (the items tagged [U] in GOOGLE-PROTOCOL.md section 10). The
+// unverified (behaviour Google does not document). The
 // zero value is the default each field documents. It is a plain value, read
 // once by the emulator when it is built.
 type Options struct {
