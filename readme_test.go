@@ -178,7 +178,7 @@ func TestReadmeCode(t *testing.T) {
 	}
 	for _, b := range blocks {
 		if !strings.Contains(here, norm(b[1])) {
-			t.Errorf("README Go block not kept compiling in readme_test.go:\n%s", b[1])
+			t.Errorf("README Go block not kept compiling in readme_test.go or integration/readme_test.go:\n%s", b[1])
 		}
 	}
 }
