@@ -67,6 +67,13 @@ func decodeRecord(userID, version string, data []byte) (*serverauth.Record, erro
 	if jr.Format != format {
 		return nil, fmt.Errorf("record format %d, want %d", jr.Format, format)
 	}
+	// A time with an offset can lie within the years 0 to 9999 and its UTC
+	// instant outside them, where encodeRecord could not write it back.
+	for _, t := range []time.Time{jr.Expiry, jr.RefreshTokenExpiry, jr.Created, jr.Updated} {
+		if y := t.UTC().Year(); !t.IsZero() && (y < 0 || y > 9999) {
+			return nil, errors.New("malformed record: a time outside the years 0 to 9999")
+		}
+	}
 	return &serverauth.Record{
 		UserID:             userID,
 		RefreshToken:       jr.RefreshToken,

@@ -5,7 +5,8 @@
 // Redis Cluster.
 //
 // The store uses the [redis.UniversalClient] it is given and never closes
-// it.
+// it. It is a module of its own, github.com/serverauth/serverauth/redisstore,
+// so that only its users get go-redis in their module graph.
 //
 // # Layout
 //

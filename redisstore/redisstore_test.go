@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -17,9 +16,10 @@ import (
 	"github.com/serverauth/serverauth/storetest"
 )
 
-// clusterEnv names a comma-separated list of Redis Cluster node addresses.
-// Unlike the single-server test, the cluster test is skipped, never failed,
-// when it is unset: CI need not run a cluster.
+// clusterEnv names a comma-separated list of Redis Cluster node addresses,
+// e.g. 127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003. Like the other
+// services, the cluster is skipped when it is unset, and a failure when
+// testenv.RequireServices is 1: CI (.ci/run) starts one.
 const clusterEnv = "SERVERAUTH_TEST_REDIS_CLUSTER"
 
 func openClient(t *testing.T) redis.UniversalClient {
@@ -71,10 +71,7 @@ func TestStore(t *testing.T) {
 }
 
 func TestCluster(t *testing.T) {
-	addrs := os.Getenv(clusterEnv)
-	if addrs == "" {
-		t.Skipf("%s is not set; set it to node addresses of a Redis Cluster to run this test", clusterEnv)
-	}
+	addrs := testenv.DSN(t, clusterEnv)
 	c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: strings.Split(addrs, ",")})
 	t.Cleanup(func() { c.Close() })
 	if err := c.Ping(t.Context()).Err(); err != nil {

@@ -1,143 +1,20 @@
 package sqlstore
 
 import (
-	"context"
 	"database/sql"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-	"time"
-
-	_ "github.com/go-sql-driver/mysql"
-	_ "github.com/jackc/pgx/v5/stdlib"
-	_ "modernc.org/sqlite"
 
 	"github.com/serverauth/serverauth"
-	"github.com/serverauth/serverauth/internal/testenv"
-	"github.com/serverauth/serverauth/storetest"
 )
 
-// openDB opens the test database for a dialect, skipping the test when its
-// service is not configured.
-func openDB(t *testing.T, d Dialect) *sql.DB {
-	t.Helper()
-	var driver, dsn string
-	switch d {
-	case SQLite:
-		driver = "sqlite"
-		dsn = "file:" + filepath.Join(t.TempDir(), "test.db") + "?_pragma=busy_timeout(30000)&_pragma=journal_mode(WAL)"
-	case Postgres:
-		driver, dsn = "pgx", testenv.DSN(t, testenv.Postgres)
-	case MySQL:
-		driver, dsn = "mysql", testenv.DSN(t, testenv.MySQL)
-	}
-	db, err := sql.Open(driver, dsn)
-	if err != nil {
-		t.Fatalf("sql.Open(%q) = %v", driver, err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.PingContext(t.Context()); err != nil {
-		t.Fatalf("%v: ping: %v", d, err)
-	}
-	return db
-}
-
-// newTestStore returns a store on a table of its own, dropped when t ends.
-func newTestStore(t *testing.T, db *sql.DB, d Dialect) *Store {
-	t.Helper()
-	s, err := New(db, Config{Dialect: d, Table: testenv.Name("serverauth_test_")})
-	if err != nil {
-		t.Fatalf("New = %v", err)
-	}
-	if err := s.CreateTable(t.Context()); err != nil {
-		t.Fatalf("CreateTable = %v", err)
-	}
-	t.Cleanup(func() {
-		if _, err := db.ExecContext(context.Background(), "DROP TABLE "+s.table); err != nil {
-			t.Errorf("dropping %s: %v", s.table, err)
-		}
-	})
-	return s
-}
+// The tests against the databases (the conformance suite on each dialect,
+// MySQL without parseTime, schema-qualified tables) are in the integration
+// module's sqlstore_test.go, which brings the drivers; these need none.
 
 var dialects = []Dialect{SQLite, Postgres, MySQL}
-
-func TestStore(t *testing.T) {
-	for _, d := range dialects {
-		t.Run(d.String(), func(t *testing.T) {
-			db := openDB(t, d)
-			storetest.TestTokenStore(t, func(t *testing.T) serverauth.TokenStore {
-				return newTestStore(t, db, d)
-			})
-		})
-	}
-}
-
-// TestMySQLTextTimes runs the suite on MySQL without parseTime, where the
-// driver returns DATETIME columns as text.
-func TestMySQLTextTimes(t *testing.T) {
-	dsn := testenv.DSN(t, testenv.MySQL)
-	dsn = strings.NewReplacer("parseTime=true&", "", "&parseTime=true", "", "?parseTime=true", "").Replace(dsn)
-	db, err := sql.Open("mysql", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	s := newTestStore(t, db, MySQL)
-	rec := &serverauth.Record{
-		UserID:  "u",
-		Expiry:  time.Date(2025, 3, 14, 15, 9, 26, 535897932, time.UTC),
-		Created: time.Date(1000, 1, 1, 0, 0, 0, 0, time.UTC),
-	}
-	if err := s.Put(t.Context(), rec); err != nil {
-		t.Fatalf("Put = %v", err)
-	}
-	got, err := s.Get(t.Context(), "u")
-	if err != nil {
-		t.Fatalf("Get = %v", err)
-	}
-	for _, p := range [][2]time.Time{{got.Expiry, rec.Expiry}, {got.Created, rec.Created}, {got.Updated, rec.Updated}} {
-		if !p[0].Equal(truncate(p[1])) {
-			t.Errorf("Get returned time %v, want %v", p[0], truncate(p[1]))
-		}
-	}
-}
-
-// TestQualifiedTable checks a schema-qualified table name end to end.
-func TestQualifiedTable(t *testing.T) {
-	tests := []struct {
-		dialect Dialect
-		schema  string
-	}{
-		{Postgres, "public"},
-		{MySQL, "test"},
-		{SQLite, "main"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.dialect.String(), func(t *testing.T) {
-			db := openDB(t, tt.dialect)
-			s, err := New(db, Config{Dialect: tt.dialect, Table: tt.schema + "." + testenv.Name("Serverauth_Test_")})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := s.CreateTable(t.Context()); err != nil {
-				t.Fatalf("CreateTable = %v", err)
-			}
-			t.Cleanup(func() { db.ExecContext(context.Background(), "DROP TABLE "+s.table) })
-			if err := s.CreateTable(t.Context()); err != nil {
-				t.Fatalf("CreateTable again = %v, want nil", err)
-			}
-			if err := s.Put(t.Context(), &serverauth.Record{UserID: "u"}); err != nil {
-				t.Fatalf("Put = %v", err)
-			}
-			if _, err := s.Get(t.Context(), "u"); err != nil {
-				t.Fatalf("Get = %v", err)
-			}
-		})
-	}
-}
 
 func TestNew(t *testing.T) {
 	db := &sql.DB{} // never used

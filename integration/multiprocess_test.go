@@ -1,4 +1,4 @@
-package serverauth_test
+package integration_test
 
 import (
 	"bufio"

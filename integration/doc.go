@@ -1,0 +1,5 @@
+// Package integration holds serverauth's tests that need real services or
+// several processes (PostgreSQL, MySQL, Redis, replica processes, a TCP
+// proxy cutting connections), in a module of its own so that their drivers
+// stay out of the graph of every module users import.
+package integration

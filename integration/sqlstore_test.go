@@ -1,0 +1,161 @@
+package integration_test
+
+import (
+	"context"
+	"database/sql"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	_ "github.com/go-sql-driver/mysql"
+	_ "github.com/jackc/pgx/v5/stdlib"
+	_ "modernc.org/sqlite"
+
+	"github.com/serverauth/serverauth"
+	"github.com/serverauth/serverauth/internal/testenv"
+	"github.com/serverauth/serverauth/sqlstore"
+	"github.com/serverauth/serverauth/storetest"
+)
+
+// sqlstore against the databases, through their drivers. Its tests that
+// need no database are in sqlstore/sqlstore_test.go.
+
+// openDB opens the test database for a dialect, skipping the test when its
+// service is not configured.
+func openDB(t *testing.T, d sqlstore.Dialect) *sql.DB {
+	t.Helper()
+	var driver, dsn string
+	switch d {
+	case sqlstore.SQLite:
+		driver = "sqlite"
+		dsn = "file:" + filepath.Join(t.TempDir(), "test.db") + "?_pragma=busy_timeout(30000)&_pragma=journal_mode(WAL)"
+	case sqlstore.Postgres:
+		driver, dsn = "pgx", testenv.DSN(t, testenv.Postgres)
+	case sqlstore.MySQL:
+		driver, dsn = "mysql", testenv.DSN(t, testenv.MySQL)
+	}
+	db, err := sql.Open(driver, dsn)
+	if err != nil {
+		t.Fatalf("sql.Open(%q) = %v", driver, err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.PingContext(t.Context()); err != nil {
+		t.Fatalf("%v: ping: %v", d, err)
+	}
+	return db
+}
+
+// newSQLStore returns a store on a new table, created, and dropped when t
+// ends. table is a name for [sqlstore.Config.Table], or "" for a random one.
+func newSQLStore(t *testing.T, db *sql.DB, d sqlstore.Dialect, table string) *sqlstore.Store {
+	t.Helper()
+	if table == "" {
+		table = testenv.Name("serverauth_test_")
+	}
+	s, err := sqlstore.New(db, sqlstore.Config{Dialect: d, Table: table})
+	if err != nil {
+		t.Fatalf("New = %v", err)
+	}
+	if err := s.CreateTable(t.Context()); err != nil {
+		t.Fatalf("CreateTable = %v", err)
+	}
+	t.Cleanup(func() {
+		if _, err := db.ExecContext(context.Background(), "DROP TABLE "+quoteTable(d, table)); err != nil {
+			t.Errorf("dropping %s: %v", table, err)
+		}
+	})
+	return s
+}
+
+// quoteTable quotes a table name, schema-qualified or not, as the store
+// does (the names these tests use need no escaping).
+func quoteTable(d sqlstore.Dialect, table string) string {
+	q := `"`
+	if d == sqlstore.MySQL {
+		q = "`"
+	}
+	parts := strings.Split(table, ".")
+	for i, p := range parts {
+		parts[i] = q + p + q
+	}
+	return strings.Join(parts, ".")
+}
+
+var dialects = []sqlstore.Dialect{sqlstore.SQLite, sqlstore.Postgres, sqlstore.MySQL}
+
+func TestSQLStore(t *testing.T) {
+	for _, d := range dialects {
+		t.Run(d.String(), func(t *testing.T) {
+			db := openDB(t, d)
+			storetest.TestTokenStore(t, func(t *testing.T) serverauth.TokenStore {
+				return newSQLStore(t, db, d, "")
+			})
+		})
+	}
+}
+
+// TestSQLStoreMySQLTextTimes runs a record through MySQL without parseTime,
+// where the driver returns DATETIME columns as text.
+func TestSQLStoreMySQLTextTimes(t *testing.T) {
+	dsn := testenv.DSN(t, testenv.MySQL)
+	dsn = strings.NewReplacer("parseTime=true&", "", "&parseTime=true", "", "?parseTime=true", "").Replace(dsn)
+	db, err := sql.Open("mysql", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	s := newSQLStore(t, db, sqlstore.MySQL, "")
+	rec := &serverauth.Record{
+		UserID:  "u",
+		Expiry:  time.Date(2025, 3, 14, 15, 9, 26, 535897932, time.UTC),
+		Created: time.Date(1000, 1, 1, 0, 0, 0, 0, time.UTC),
+	}
+	if err := s.Put(t.Context(), rec); err != nil {
+		t.Fatalf("Put = %v", err)
+	}
+	got, err := s.Get(t.Context(), "u")
+	if err != nil {
+		t.Fatalf("Get = %v", err)
+	}
+	// The store keeps microseconds, in UTC.
+	truncate := func(t time.Time) time.Time {
+		if t.IsZero() {
+			return t
+		}
+		return t.UTC().Truncate(time.Microsecond)
+	}
+	for _, p := range [][2]time.Time{{got.Expiry, rec.Expiry}, {got.Created, rec.Created}, {got.Updated, rec.Updated}} {
+		if !p[0].Equal(truncate(p[1])) {
+			t.Errorf("Get returned time %v, want %v", p[0], truncate(p[1]))
+		}
+	}
+}
+
+// TestSQLStoreQualifiedTable checks a schema-qualified table name end to
+// end.
+func TestSQLStoreQualifiedTable(t *testing.T) {
+	tests := []struct {
+		dialect sqlstore.Dialect
+		schema  string
+	}{
+		{sqlstore.Postgres, "public"},
+		{sqlstore.MySQL, "test"},
+		{sqlstore.SQLite, "main"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.dialect.String(), func(t *testing.T) {
+			db := openDB(t, tt.dialect)
+			s := newSQLStore(t, db, tt.dialect, tt.schema+"."+testenv.Name("Serverauth_Test_"))
+			if err := s.CreateTable(t.Context()); err != nil {
+				t.Fatalf("CreateTable again = %v, want nil", err)
+			}
+			if err := s.Put(t.Context(), &serverauth.Record{UserID: "u"}); err != nil {
+				t.Fatalf("Put = %v", err)
+			}
+			if _, err := s.Get(t.Context(), "u"); err != nil {
+				t.Fatalf("Get = %v", err)
+			}
+		})
+	}
+}
