@@ -141,6 +141,17 @@ func (s *scriptedStore) pauseNextPut() (entered <-chan struct{}, resume func()) 
 	}
 }
 
+// tokenAsync calls e.Token for user on another goroutine; the channel
+// gets its error.
+func tokenAsync(e *serverauth.Exchanger, user string) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		_, err := e.Token(context.Background(), user)
+		done <- err
+	}()
+	return done
+}
+
 // rotatingFixture is a fake Google that rotates refresh tokens and one
 // shared MemoryStore, with scripted views of it for several replicas.
 type rotatingFixture struct {
@@ -246,11 +257,7 @@ func TestRevokeRacingRotatingRefresh(t *testing.T) {
 	user := f.signIn(e)
 	f.clock.Advance(2 * time.Hour)
 	entered, resume := st.pauseNextPut()
-	done := make(chan error, 1)
-	go func() {
-		_, err := e.Token(context.Background(), user)
-		done <- err
-	}()
+	done := tokenAsync(e, user)
 	<-entered
 	// Revoke goes through another view of the store (the paused one holds
 	// every call, as a stalled connection would).
@@ -285,11 +292,7 @@ func TestRevokeAfterRefreshSavedButBeforeCached(t *testing.T) {
 	user := f.signIn(e)
 	f.clock.Advance(2 * time.Hour)
 	entered, resume := st.holdAfterNextPut()
-	done := make(chan error, 1)
-	go func() {
-		_, err := e.Token(context.Background(), user)
-		done <- err
-	}()
+	done := tokenAsync(e, user)
 	<-entered
 	if err := e.Revoke(context.Background(), user); err != nil {
 		t.Fatalf("Revoke = %v", err)
@@ -311,11 +314,7 @@ func TestRefreshDoesNotOverwriteNewerSignIn(t *testing.T) {
 	user := f.signIn(a)
 	f.clock.Advance(2 * time.Hour)
 	entered, resume := sa.pauseNextPut()
-	done := make(chan error, 1)
-	go func() {
-		_, err := a.Token(context.Background(), user)
-		done <- err
-	}()
+	done := tokenAsync(a, user)
 	<-entered
 	if _, err := b.Exchange(context.Background(), f.mint(serverauthtest.CodeRequest{Scopes: []string{"openid", "email"}, Prompt: "consent"})); err != nil {
 		t.Fatalf("new sign-in = %v", err)
@@ -406,11 +405,7 @@ func TestLeaseHolderPausedPastItsLease(t *testing.T) {
 	user := f.signIn(a)
 	f.clock.Advance(2 * time.Hour)
 	entered, resume := sa.pauseNextPut()
-	done := make(chan error, 1)
-	go func() {
-		_, err := a.Token(context.Background(), user)
-		done <- err
-	}()
+	done := tokenAsync(a, user)
 	<-entered
 	f.clock.Advance(11 * time.Second) // past A's lease, which A cannot renew
 	if _, err := b.Token(context.Background(), user); !errors.Is(err, serverauth.ErrReauthRequired) {
@@ -475,11 +470,7 @@ func TestCrashedLeaseHolderStallsOthersBriefly(t *testing.T) {
 	for !cs.isPaused() {
 		time.Sleep(time.Millisecond)
 	}
-	done := make(chan error, 1)
-	go func() {
-		_, err := e.Token(context.Background(), user)
-		done <- err
-	}()
+	done := tokenAsync(e, user)
 	select {
 	case err := <-done:
 		t.Fatalf("Token behind a live lease = %v, want it to wait", err)
