@@ -300,8 +300,8 @@ func TestTokenUnknownUserAndNoStore(t *testing.T) {
 		t.Errorf("Token(unknown) = %v, want ErrNotFound", err)
 	}
 	noStore := newFixture(t, serverauthtest.Options{})
-	if _, err := noStore.e.Token(context.Background(), "x"); err == nil || !strings.Contains(err.Error(), "Config.Store is nil") {
-		t.Errorf("Token without a store = %v", err)
+	if _, err := noStore.e.Token(context.Background(), "x"); !errors.Is(err, serverauth.ErrInvalidConfig) || serverauth.ClassOf(err) != serverauth.ClassMisconfigured {
+		t.Errorf("Token without a store = %v, want ErrInvalidConfig", err)
 	}
 }
 
