@@ -3,6 +3,7 @@ package serverauth
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,6 +16,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/serverauth/serverauth/internal/flight"
 	"github.com/serverauth/serverauth/internal/redact"
 	"github.com/serverauth/serverauth/internal/retry"
 )
@@ -107,20 +109,27 @@ func (r *Result) clone() *Result {
 // Google's token endpoint, verifies the ID token, and returns the user's
 // identity and tokens.
 //
-// The code is sent exactly once. The same code passed again while an
-// exchange of it is under way, or within Config.DuplicateCodeWindow after,
-// gets the same outcome without reaching Google again (a client retry or a
-// double tap). The exchange runs detached from ctx with its own timeout:
-// Exchange returns once it is done even if ctx ended meanwhile, so a client
-// that gives up does not waste the code, and its retry within the window
-// gets the result. A duplicate caller waits only as long as its own ctx
-// allows.
+// The code is sent exactly once. The same code passed again while its
+// exchange is under way (a double tap) shares that exchange. Once the
+// exchange is done, a spent code is not a bearer credential: the same code
+// passed again within Config.DuplicateCodeWindow is refused locally, without
+// reaching Google, with an error wrapping ErrInvalidGrant that says it was
+// already redeemed; only a retry that passes the same WithRetryBinding as
+// the first call (a value of the app's session or install, say) gets the
+// first result again. The window is kept in this process's memory: another
+// replica sends a re-posted code to Google, which refuses it.
+//
+// The exchange runs detached from ctx with its own timeout: Exchange
+// returns once it is done even if ctx ended meanwhile, so a client that
+// gives up does not waste the code. A duplicate caller waits only as long
+// as its own ctx allows.
 //
 // Errors: ErrInvalidCode for a code refused locally; a *TokenError for a
 // failure at the token endpoint (errors.Is ErrInvalidGrant for a reused or
-// expired code); an *IDTokenError (ErrInvalidIDToken) if the ID token fails
-// verification; a *ScopeError (ErrScopeNotGranted) beside a usable Result
-// when a required scope was not granted.
+// expired code); an *IDTokenError (ErrInvalidIDToken) if the ID token is
+// absent (a code granted without openid) or fails verification; a
+// *ScopeError (ErrScopeNotGranted) beside a Result with a verified UserID
+// and Profile when a required scope was not granted.
 func (e *Exchanger) Exchange(ctx context.Context, code string, opts ...ExchangeOption) (*Result, error) {
 	if err := checkCode(code); err != nil {
 		return nil, err
@@ -133,28 +142,68 @@ func (e *Exchanger) Exchange(ctx context.Context, code string, opts ...ExchangeO
 	if o.redirectURL != nil {
 		redirect = *o.redirectURL
 	}
+	binding := bindingHash(o.binding)
 	// The first caller runs the exchange itself, detached from its ctx: a
-	// client that gives up does not waste the code, and the result is kept
-	// for its retry. Duplicates wait as long as their own ctx allows.
-	res, err, shared := e.codes.DoInline(ctx, exchangeKey(code, redirect, o), exchangeTimeout,
-		func(ctx context.Context) (*Result, error) { return e.exchange(ctx, code, redirect, o) },
+	// client that gives up does not waste the code. Duplicates wait as long
+	// as their own ctx allows.
+	out, err, how := e.codes.DoInline(ctx, exchangeKey(code, redirect, o), exchangeTimeout,
+		func(ctx context.Context) (*exchangeOutcome, error) {
+			res, err := e.exchange(ctx, code, redirect, o)
+			return &exchangeOutcome{res: res, binding: binding}, err
+		},
 		e.retainExchange)
-	res = res.clone()
-	if shared {
-		e.cfg.Logger.LogAttrs(ctx, slog.LevelInfo, "serverauth: duplicate code answered from the first exchange")
-		// The first save failed: the store may be back, so try again
-		// rather than repeat the old failure.
-		var se *SaveError
-		if errors.As(err, &se) && res != nil {
-			var scopeErr *ScopeError
-			errs := []error{e.Save(ctx, res)}
-			if errors.As(err, &scopeErr) {
-				errs = append(errs, scopeErr)
-			}
-			err = errors.Join(errs...)
+	switch {
+	case how == flight.Ran:
+		return out.res, err
+	case out == nil: // the duplicate's ctx ended first
+		return nil, err
+	case !sameBinding(out.binding, binding, how == flight.Joined):
+		e.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "serverauth: a redeemed code was posted again; refused")
+		return nil, errCodeRedeemed
+	}
+	res := out.res.clone()
+	e.cfg.Logger.LogAttrs(ctx, slog.LevelInfo, "serverauth: duplicate code answered from the first exchange")
+	// The first save failed: the store may be back, so try again rather
+	// than repeat the old failure.
+	var se *SaveError
+	if errors.As(err, &se) && res != nil {
+		var scopeErr *ScopeError
+		errs := []error{e.Save(ctx, res)}
+		if errors.As(err, &scopeErr) {
+			errs = append(errs, scopeErr)
 		}
+		err = errors.Join(errs...)
 	}
 	return res, err
+}
+
+// exchangeOutcome is what the duplicate-code window keeps of an exchange.
+type exchangeOutcome struct {
+	res     *Result
+	binding [32]byte // SHA-256 of the first caller's retry binding; zero for none
+}
+
+// errCodeRedeemed refuses a spent code locally.
+var errCodeRedeemed = fmt.Errorf("%w: this code was already redeemed (a code works once): the app must sign in again for a new code; a retry that should get the first result must pass the same WithRetryBinding", ErrInvalidGrant)
+
+// bindingHash hashes a retry binding; the empty binding is the zero hash.
+func bindingHash(b string) [32]byte {
+	if b == "" {
+		return [32]byte{}
+	}
+	return sha256.Sum256([]byte(b))
+}
+
+// sameBinding decides whether a duplicate may have the first result: one
+// that joined the exchange in flight (the double tap) unless both gave
+// different bindings; one that came after only with the first's binding.
+func sameBinding(first, dup [32]byte, joined bool) bool {
+	var none [32]byte
+	eq := subtle.ConstantTimeCompare(first[:], dup[:]) == 1
+	if joined {
+		return eq || first == none || dup == none
+	}
+	return first != none && eq
 }
 
 // exchangeKey hashes the code with the parameters that change what Google
@@ -171,12 +220,13 @@ func exchangeKey(code, redirect string, o exchangeOptions) [32]byte {
 	return k
 }
 
-// retainExchange keeps an exchange's outcome for the duplicate window,
-// unless it failed before anything reached Google: then a retry may go.
-func (e *Exchanger) retainExchange(_ *Result, err error) time.Duration {
-	var te *TokenError
-	if errors.As(err, &te) && te.notSent {
-		return 0
+// retainExchange keeps a successful exchange's outcome for the duplicate
+// window, so that a re-posted code is refused without reaching Google (or,
+// with the first caller's binding, answered). Failures are kept only while
+// in flight: junk codes then cannot fill the window and push successes out.
+func (e *Exchanger) retainExchange(out *exchangeOutcome, _ error) time.Duration {
+	if out == nil || out.res == nil {
+		return 0 // failed: the code may be retried only while the first try runs
 	}
 	return e.cfg.DuplicateCodeWindow
 }
@@ -255,11 +305,12 @@ func (e *Exchanger) finishExchange(ctx context.Context, tok *oauth2.Token, start
 		RefreshTokenExpiry: rtExpiry,
 	}
 	if rawID == "" {
+		// No identity, no result: the tokens would belong to nobody known.
+		detail := "the token response has no id_token: request the openid scope (with email and profile) in the app's sign-in"
 		if identityScope(granted) {
-			return nil, newIDTokenError(ReasonAbsent, "the token response has no id_token although openid, email or profile was granted", nil)
+			detail = "the token response has no id_token although openid, email or profile was granted"
 		}
-		// Tokens without an identity: hand them over, but say what is missing.
-		return res, &ScopeError{Missing: []string{ScopeOpenID}}
+		return nil, newIDTokenError(ReasonAbsent, detail, nil)
 	}
 	p, err := e.verifier.verify(ctx, rawID, verifyOptions{accessToken: tok.AccessToken, nonce: o.nonce})
 	if err != nil {

@@ -207,33 +207,83 @@ func TestExchangeDuplicateCodeReachesGoogleOnce(t *testing.T) {
 	if results[0] == results[1] || results[0].Token == results[1].Token {
 		t.Error("duplicates share mutable Results")
 	}
-	// A later retry (a double tap) within the window: same result, no call.
+	// A later post of the spent code within the window is refused locally:
+	// a spent code is not a bearer credential for its result.
 	f.clock.Advance(time.Minute)
-	again, err := f.e.Exchange(context.Background(), code)
-	if err != nil || again.Token.AccessToken != results[0].Token.AccessToken {
-		t.Fatalf("retry within the window = %v, %v", again, err)
+	if again, err := f.e.Exchange(context.Background(), code); again != nil || !errors.Is(err, serverauth.ErrInvalidGrant) {
+		t.Fatalf("spent code posted again = %v, %v; want ErrInvalidGrant and no result", again, err)
 	}
 	if n := f.g.CodeExchangeCount(code); n != 1 {
 		t.Fatalf("code reached Google %d times, want 1", n)
 	}
 	// After the window the code goes to Google, which says it is spent.
 	f.clock.Advance(2 * time.Minute)
-	_, err = f.e.Exchange(context.Background(), code)
-	if !errors.Is(err, serverauth.ErrInvalidGrant) || !strings.Contains(err.Error(), "already used") {
-		t.Fatalf("reuse after the window = %v, want ErrInvalidGrant with the reuse hint", err)
+	_, err := f.e.Exchange(context.Background(), code)
+	var te *serverauth.TokenError
+	if !errors.Is(err, serverauth.ErrInvalidGrant) || !errors.As(err, &te) || te.Code != "invalid_grant" {
+		t.Fatalf("reuse after the window = %v, want Google's invalid_grant", err)
+	}
+	if n := f.g.CodeExchangeCount(code); n != 2 {
+		t.Fatalf("code reached Google %d times, want 2 (the window is over)", n)
 	}
 }
 
-func TestExchangeDuplicateErrorsShared(t *testing.T) {
+// TestExchangeFailuresKeptOnlyWhileConcurrent: duplicates of a failing
+// exchange that arrive while it runs share its error; once it is done,
+// nothing of it is kept (junk codes must not fill the window and push
+// successes out), so a later post goes to Google again.
+func TestExchangeFailuresKeptOnlyWhileConcurrent(t *testing.T) {
 	f := newFixture(t, serverauthtest.Options{})
 	code := f.mint(serverauthtest.CodeRequest{Origin: serverauthtest.OriginWebPopup})
-	for i := 0; i < 3; i++ {
-		if _, err := f.e.Exchange(context.Background(), code); err == nil {
-			t.Fatal("popup code without postmessage succeeded")
-		}
+	f.g.FailNext(serverauthtest.EndpointToken, 1, serverauthtest.Fault{Kind: serverauthtest.FaultStall, Stall: 300 * time.Millisecond})
+	var wg sync.WaitGroup
+	for range 5 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := f.e.Exchange(context.Background(), code); err == nil {
+				t.Error("popup code without postmessage succeeded")
+			}
+		}()
+	}
+	wg.Wait()
+	if n := f.g.FaultCount(serverauthtest.EndpointToken); n != 1 {
+		t.Fatalf("concurrent posts of a failing code sent it %d times, want 1", n)
+	}
+	if _, err := f.e.Exchange(context.Background(), code); err == nil {
+		t.Fatal("popup code without postmessage succeeded")
 	}
 	if n := f.g.CodeExchangeCount(code); n != 1 {
-		t.Fatalf("failed code sent %d times, want 1", n)
+		t.Fatalf("a later post reached Google %d times, want 1 (failures are not retained)", n)
+	}
+}
+
+// TestExchangeRetryBinding: the first result goes to a later retry only
+// with the first caller's binding.
+func TestExchangeRetryBinding(t *testing.T) {
+	f := newFixture(t, serverauthtest.Options{})
+	code := f.mint(serverauthtest.CodeRequest{})
+	first, err := f.e.Exchange(context.Background(), code, serverauth.WithRetryBinding("session-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name string
+		opts []serverauth.ExchangeOption
+	}{
+		{"no binding", nil},
+		{"another binding", []serverauth.ExchangeOption{serverauth.WithRetryBinding("session-2")}},
+	} {
+		if res, err := f.e.Exchange(context.Background(), code, tt.opts...); res != nil || !errors.Is(err, serverauth.ErrInvalidGrant) {
+			t.Errorf("retry with %s = %v, %v; want ErrInvalidGrant and no result", tt.name, res, err)
+		}
+	}
+	again, err := f.e.Exchange(context.Background(), code, serverauth.WithRetryBinding("session-1"))
+	if err != nil || again.UserID != first.UserID || again.Token.AccessToken != first.Token.AccessToken {
+		t.Fatalf("retry with the first binding = %v, %v; want the first result", again, err)
+	}
+	if n := f.g.CodeExchangeCount(code); n != 1 {
+		t.Fatalf("code reached Google %d times, want 1", n)
 	}
 }
 
@@ -244,12 +294,12 @@ func TestExchangeCallerGivesUpCodeNotWasted(t *testing.T) {
 	// exchange still completes, so the code is not wasted.
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	res, err := f.e.Exchange(ctx, code)
+	res, err := f.e.Exchange(ctx, code, serverauth.WithRetryBinding("install-1"))
 	if err != nil || res.UserID != serverauthtest.DemoUser().Sub {
 		t.Fatalf("Exchange(cancelled ctx) = %v, %v; want the completed exchange", res, err)
 	}
-	// The client's retry gets the same result.
-	again, err := f.e.Exchange(context.Background(), code)
+	// The client's retry, bound to the same session, gets the same result.
+	again, err := f.e.Exchange(context.Background(), code, serverauth.WithRetryBinding("install-1"))
 	if err != nil || again.Token.AccessToken != res.Token.AccessToken {
 		t.Fatalf("retry = %v, %v", again, err)
 	}
@@ -323,9 +373,10 @@ func TestExchangeResponseShapes(t *testing.T) {
 			func(t *testing.T, res *serverauth.Result, err error) { wantReason(t, err, serverauth.ReasonAbsent) }},
 		{"no identity scope at all", 200, "application/json", `{"access_token":"ya29.x","expires_in":3599,"token_type":"Bearer","refresh_token":"1//r","scope":"https://www.googleapis.com/auth/drive.appdata"}`,
 			func(t *testing.T, res *serverauth.Result, err error) {
-				if !errors.Is(err, serverauth.ErrScopeNotGranted) || res == nil || res.Token.RefreshToken != "1//r" {
-					t.Fatalf("= %v, %v; want ErrScopeNotGranted(openid) with the tokens", res, err)
+				if !errors.Is(err, serverauth.ErrInvalidIDToken) || res != nil {
+					t.Fatalf("= %v, %v; want ErrInvalidIDToken (absent) and no Result: no identity, no tokens", res, err)
 				}
+				wantReason(t, err, serverauth.ReasonAbsent)
 			}},
 		{"truncated JSON", 200, "application/json", `{"access_token":"ya29.x","exp`,
 			func(t *testing.T, res *serverauth.Result, err error) {

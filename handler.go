@@ -268,7 +268,7 @@ func (h *signInHandler) failure(r *http.Request, res *Result, err error) *httpEr
 		return badRequest("the code is empty, padded or too long")
 	case errors.As(err, &saveErr):
 		log.LogAttrs(ctx, slog.LevelError, "serverauth: saving a sign-in failed", slog.String("user_id", saveErr.UserID), slog.String("error", saveErr.Err.Error()))
-		return &httpError{http.StatusInternalServerError, "server_error", "the sign-in could not be saved; post the same code again shortly", 0}
+		return &httpError{http.StatusInternalServerError, "server_error", "the sign-in could not be saved; sign in again shortly", 0}
 	case errors.As(err, &scopeErr):
 		return &httpError{http.StatusForbidden, "insufficient_scope", "sign in again and grant: " + strings.Join(scopeErr.Missing, " "), 0}
 	case errors.Is(err, ErrNoRefreshToken):

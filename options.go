@@ -9,6 +9,7 @@ type exchangeOptions struct {
 	redirectURL  *string
 	codeVerifier string
 	nonce        string
+	binding      string
 }
 
 type exchangeOptionFunc func(*exchangeOptions)
@@ -35,4 +36,15 @@ func WithCodeVerifier(verifier string) ExchangeOption {
 // §3.1.2.1), which binds the code to the browser session.
 func WithNonce(nonce string) ExchangeOption {
 	return exchangeOptionFunc(func(o *exchangeOptions) { o.nonce = nonce })
+}
+
+// WithRetryBinding binds this exchange's result to a value of the caller's
+// (a hash of the app's session cookie or install ID, say) so that a retry
+// of the same code that passes the same binding within
+// Config.DuplicateCodeWindow gets the first result instead of an error. A
+// spent code alone never returns the first result: without a matching
+// binding a re-posted code is refused locally. The binding is compared in
+// constant time and kept only as a hash.
+func WithRetryBinding(binding string) ExchangeOption {
+	return exchangeOptionFunc(func(o *exchangeOptions) { o.binding = binding })
 }

@@ -23,10 +23,10 @@ type Exchanger struct {
 	cfg      Config // resolved by New: validated, defaults set, credentials read
 	verifier *verifier
 	retry    retry.Policy
-	base     http.RoundTripper                // under Client's authorising transport
-	owner    string                           // this Exchanger's lease owner ID
-	codes    *flight.Group[[32]byte, *Result] // duplicate-code dedupe
-	users    *users                           // every user's in-memory state
+	base     http.RoundTripper                         // under Client's authorising transport
+	owner    string                                    // this Exchanger's lease owner ID
+	codes    *flight.Group[[32]byte, *exchangeOutcome] // the duplicate-code window
+	users    *users                                    // every user's in-memory state
 }
 
 // Bounds of an exchange.
@@ -74,7 +74,7 @@ func New(cfg Config) (*Exchanger, error) {
 			OnFetch: e.logKeyFetch,
 		}),
 	}
-	e.codes = flight.New[[32]byte, *Result](cfg.Now, maxRetainedCodes)
+	e.codes = flight.New[[32]byte, *exchangeOutcome](cfg.Now, maxRetainedCodes)
 	e.users = newUsers(cfg.Now, cfg.TokenCacheSize)
 	return e, nil
 }

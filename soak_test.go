@@ -73,8 +73,8 @@ func TestSoak(t *testing.T) {
 		f.clock.Advance(10*time.Minute + time.Second) // every token expires
 
 		var codesMu sync.Mutex
-		var codes []string
-		var revokedNow sync.Map // users revoked in this round
+		var codes, redeemed []string // posted; redeemed (the exchange gave a result)
+		var revokedNow sync.Map      // users revoked in this round
 		var wg sync.WaitGroup
 		for w := 0; w < workers; w++ {
 			seed := rng.Uint64()
@@ -95,14 +95,21 @@ func TestSoak(t *testing.T) {
 						if err != nil {
 							continue
 						}
-						codesMu.Lock()
-						codes = append(codes, code)
-						codesMu.Unlock()
-						if _, err := f.e.Exchange(ctx, code); err == nil {
+						res, err := f.e.Exchange(ctx, code)
+						if err == nil {
 							revoked.Delete(u.Sub)
 						}
+						codesMu.Lock()
+						codes = append(codes, code)
+						if res != nil {
+							redeemed = append(redeemed, code)
+						}
+						codesMu.Unlock()
 						if r.IntN(4) == 0 {
-							f.e.Exchange(ctx, code)
+							// Posted again: refused locally once redeemed.
+							if again, err := f.e.Exchange(ctx, code); res != nil && (again != nil || !errors.Is(err, serverauth.ErrInvalidGrant)) {
+								t.Errorf("a redeemed code posted again = %v, %v; want ErrInvalidGrant and no result", again, err)
+							}
 						}
 					case op < 98: // app data
 						if ad, err := f.e.AppData(ctx, u.Sub); err == nil {
@@ -126,9 +133,16 @@ func TestSoak(t *testing.T) {
 				sent[c]++
 			}
 		}
-		for _, c := range codes {
+		// A redeemed code is never sent again; a failed one only by its
+		// second post (failures are not kept past their exchange).
+		for _, c := range redeemed {
 			if sent[c] > 1 {
-				t.Fatalf("round %d: a code reached Google %d times", round, sent[c])
+				t.Fatalf("round %d: a redeemed code reached Google %d times", round, sent[c])
+			}
+		}
+		for _, c := range codes {
+			if sent[c] > 2 {
+				t.Fatalf("round %d: a code posted twice reached Google %d times", round, sent[c])
 			}
 		}
 		for i := 0; i < users; i++ {

@@ -574,11 +574,12 @@ func TestDuplicateCodeRetriesAFailedSave(t *testing.T) {
 	f := newStoreFixture(t, serverauthtest.Options{})
 	code := f.mint(serverauthtest.CodeRequest{Scopes: []string{"openid", "email", "drive.appdata"}})
 	f.store.fail.Store(true)
-	if _, err := f.e.Exchange(context.Background(), code); !errors.Is(err, errStoreDown) {
+	bound := serverauth.WithRetryBinding("install-1")
+	if _, err := f.e.Exchange(context.Background(), code, bound); !errors.Is(err, errStoreDown) {
 		t.Fatalf("Exchange with the store down = %v", err)
 	}
 	f.store.fail.Store(false)
-	res, err := f.e.Exchange(context.Background(), code) // the app retries the post
+	res, err := f.e.Exchange(context.Background(), code, bound) // the app retries the post
 	if err != nil {
 		t.Fatalf("retry after the store came back = %v, want the first exchange's result, saved now", err)
 	}

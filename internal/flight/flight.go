@@ -15,6 +15,15 @@ import (
 	"time"
 )
 
+// Share says how a caller of Do or DoInline got its result.
+type Share int
+
+const (
+	Ran      Share = iota // this caller started the call
+	Joined                // the call was in flight when the caller arrived
+	Retained              // the call had finished; its retained result was returned
+)
+
 // Group runs keyed calls. The zero value is not usable; use New.
 // A Group is safe for concurrent use.
 type Group[K comparable, V any] struct {
@@ -47,10 +56,10 @@ func New[K comparable, V any](now func() time.Time, maxRetain int) *Group[K, V] 
 // given timeout. After fn returns, retain(val, err) says how long to keep the
 // result for later callers (zero or negative: not at all).
 //
-// shared reports whether the result came from a call another caller started
-// or a retained one. If ctx ends first, Do returns ctx.Err() and the call
+// shared says whether the caller ran the call, joined it in flight, or got
+// a retained result. If ctx ends first, Do returns ctx.Err() and the call
 // goes on.
-func (g *Group[K, V]) Do(ctx context.Context, key K, timeout time.Duration, fn func(context.Context) (V, error), retain func(V, error) time.Duration) (val V, err error, shared bool) {
+func (g *Group[K, V]) Do(ctx context.Context, key K, timeout time.Duration, fn func(context.Context) (V, error), retain func(V, error) time.Duration) (val V, err error, shared Share) {
 	return g.do(ctx, key, timeout, fn, retain, false)
 }
 
@@ -60,16 +69,18 @@ func (g *Group[K, V]) Do(ctx context.Context, key K, timeout time.Duration, fn f
 // gets the result even if its ctx ended meanwhile. Callers who join a call
 // in flight still wait only as long as their own ctx allows. It saves a
 // goroutine per call where the starter has nothing better to do than wait.
-func (g *Group[K, V]) DoInline(ctx context.Context, key K, timeout time.Duration, fn func(context.Context) (V, error), retain func(V, error) time.Duration) (val V, err error, shared bool) {
+func (g *Group[K, V]) DoInline(ctx context.Context, key K, timeout time.Duration, fn func(context.Context) (V, error), retain func(V, error) time.Duration) (val V, err error, shared Share) {
 	return g.do(ctx, key, timeout, fn, retain, true)
 }
 
-func (g *Group[K, V]) do(ctx context.Context, key K, timeout time.Duration, fn func(context.Context) (V, error), retain func(V, error) time.Duration, inline bool) (val V, err error, shared bool) {
+func (g *Group[K, V]) do(ctx context.Context, key K, timeout time.Duration, fn func(context.Context) (V, error), retain func(V, error) time.Duration, inline bool) (val V, err error, shared Share) {
 	g.mu.Lock()
 	c, ok := g.calls[key]
+	how := Joined
 	if ok {
 		select {
 		case <-c.done:
+			how = Retained
 			if !g.now().Before(c.expires) {
 				ok = false // expired; start anew
 			}
@@ -84,18 +95,20 @@ func (g *Group[K, V]) do(ctx context.Context, key K, timeout time.Duration, fn f
 		if inline {
 			g.mu.Unlock()
 			g.run(detached, key, c, timeout, fn, retain)
-			return c.val, c.err, false
+			return c.val, c.err, Ran
 		}
 		go g.run(detached, key, c, timeout, fn, retain)
 	}
 	g.mu.Unlock()
-
+	if !ok {
+		how = Ran
+	}
 	select {
 	case <-c.done:
-		return c.val, c.err, ok
+		return c.val, c.err, how
 	case <-ctx.Done():
 		var zero V
-		return zero, ctx.Err(), ok
+		return zero, ctx.Err(), how
 	}
 }
 

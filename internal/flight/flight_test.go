@@ -57,12 +57,12 @@ func TestRetainedResultIsReusedUntilExpiry(t *testing.T) {
 	keep := func(int, error) time.Duration { return time.Minute }
 	for i := 0; i < 5; i++ {
 		v, err, shared := g.Do(context.Background(), "k", time.Minute, fn, keep)
-		if v != 1 || err == nil || shared != (i > 0) {
+		if v != 1 || err == nil || (shared != Ran) != (i > 0) {
 			t.Fatalf("Do #%d = %d, %v, shared %v; want 1, boom, shared %v", i, v, err, shared, i > 0)
 		}
 	}
 	clk.Advance(time.Minute)
-	if v, _, shared := g.Do(context.Background(), "k", time.Minute, fn, keep); v != 2 || shared {
+	if v, _, shared := g.Do(context.Background(), "k", time.Minute, fn, keep); v != 2 || shared != Ran {
 		t.Fatalf("Do after expiry = %d, shared %v; want a new call (2)", v, shared)
 	}
 	g.Forget("k")
@@ -93,7 +93,7 @@ func TestCallerGivesUpCallGoesOn(t *testing.T) {
 	}
 	close(gate)
 	v, err, shared := g.Do(context.Background(), "k", time.Minute, fn, keep)
-	if v != 7 || err != nil || !shared || calls.Load() != 1 {
+	if v != 7 || err != nil || shared == Ran || calls.Load() != 1 {
 		t.Fatalf("Do after the first caller left = %d, %v, shared %v, calls %d; want the same call's 7, nil", v, err, shared, calls.Load())
 	}
 }
@@ -158,7 +158,7 @@ func TestDoInlineRunsOnTheCallersGoroutineAndOthersCanGiveUp(t *testing.T) {
 	if v := <-first; v != 5 {
 		t.Fatalf("starter got %d, want 5", v)
 	}
-	if v, _, shared := g.DoInline(context.Background(), "k", time.Minute, nil, keep); v != 5 || !shared {
+	if v, _, shared := g.DoInline(context.Background(), "k", time.Minute, nil, keep); v != 5 || shared != Retained {
 		t.Fatalf("later caller = %d, shared %v; want the retained 5", v, shared)
 	}
 }
