@@ -32,7 +32,7 @@
 // To see how an app or backend copes when Google fails, arm faults with
 // POST /emulator/faults (serverauthtest.EmulatorFaultRequest):
 //
-//	curl -s -X POST http://127.0.0.1:8085/emulator/faults \
+//	curl -s -X POST http://127.0.0.1:8085/emulator/faults -H 'Content-Type: application/json' \
 //	    -d '{"endpoint":"token","kind":"unavailable","count":2,"retry_after_seconds":1}'
 //
 // "count" fails the next requests to the endpoint, "fraction" (0 to 1) a
@@ -45,6 +45,15 @@
 // is processed, then the answer is lost or broken). GET /emulator/faults
 // shows what is armed and how many requests failed; DELETE /emulator/faults
 // clears every fault.
+//
+// Only the developer's own tools may use the /emulator/ endpoints, not a web
+// page they happen to visit: a request there must name a loopback Host
+// (127.0.0.1, [::1] or localhost, any port; this defeats DNS rebinding), may
+// carry only a loopback Origin (http or https on those hosts), and must send
+// its body as Content-Type: application/json (a cross-site form cannot). It
+// is refused with 403 or 415 otherwise. Every URL the fake builds, in the
+// discovery document and elsewhere, uses the address it listens on, never the
+// request's Host.
 //
 // It stops on SIGINT or SIGTERM, finishing requests in flight (stalled ones
 // are ended).
@@ -138,7 +147,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	base := "http://" + ln.Addr().String()
 	printBanner(stdout, base, g, opts.Issuer)
 
-	srv := &http.Server{Handler: g, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: guard(g, ln.Addr().String()), ReadHeaderTimeout: 10 * time.Second}
 	srv.RegisterOnShutdown(g.ClearFaults) // ends stalled requests
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
@@ -207,7 +216,7 @@ func printBanner(w io.Writer, base string, g *serverauthtest.Google, issuer stri
 		"  curl -s %s -d grant_type=authorization_code --data-urlencode code=CODE \\\n"+
 		"    --data-urlencode client_id=%s --data-urlencode client_secret=%s\n\n"+
 		"Make Google fail: the next two token requests get 503 (kinds: go doc ./cmd/fakegoogle; DELETE clears):\n\n"+
-		"  curl -s -X POST %s/emulator/faults \\\n"+
+		"  curl -s -X POST %s/emulator/faults -H 'Content-Type: application/json' \\\n"+
 		"    -d '{\"endpoint\":\"token\",\"kind\":\"unavailable\",\"count\":2}'\n\n",
 		base, e.TokenURL, g.WebClientID(), g.WebClientSecret(), base)
 }

@@ -188,6 +188,7 @@ func TestRunFaults(t *testing.T) {
 		return res, err
 	}
 	req, _ := http.NewRequest(http.MethodPost, base+"/emulator/codes", strings.NewReader(`{}`))
+	req.Header.Set("Content-Type", "application/json")
 	_, minted := getJSON(t, req)
 	code, _ := minted["code"].(string)
 
