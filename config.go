@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/serverauth/serverauth/internal/redact"
@@ -68,7 +70,9 @@ type Config struct {
 
 	// HTTPClient makes every call to Google. Nil means a client with a 30 s
 	// overall timeout on a clone of http.DefaultTransport. Its redirect
-	// policy is tightened: a redirect to another host is never followed.
+	// policy is tightened: a redirect to another origin (scheme, host or
+	// port) is never followed, so nothing sent over https is ever repeated
+	// over plain http.
 	HTTPClient *http.Client
 
 	// Endpoints overrides Google's URLs; zero fields mean production.
@@ -164,7 +168,7 @@ func (c *Config) httpClient() *http.Client {
 	}
 	next := hc.CheckRedirect
 	hc.CheckRedirect = func(req *http.Request, via []*http.Request) error {
-		if len(via) > 0 && req.URL.Host != via[0].URL.Host {
+		if len(via) > 0 && !sameOrigin(req.URL, via[0].URL) {
 			return http.ErrUseLastResponse
 		}
 		if next != nil {
@@ -264,4 +268,11 @@ func (c Config) withDefaults() Config {
 	c.Scopes = normalizeScopes(c.Scopes)
 	c.ClientSecretsJSON = nil // keep no second copy of the secret
 	return c
+}
+
+// sameOrigin reports whether a and b share scheme, host and port (RFC 6454):
+// a redirect that changes any of them could move a secret off TLS or to
+// another server.
+func sameOrigin(a, b *url.URL) bool {
+	return strings.EqualFold(a.Scheme, b.Scheme) && strings.EqualFold(a.Host, b.Host)
 }

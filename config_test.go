@@ -2,9 +2,12 @@ package serverauth
 
 import (
 	"errors"
+	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -120,5 +123,26 @@ func TestHTTPClientRefusesCrossHostRedirects(t *testing.T) {
 	}
 	if cfg.HTTPClient.CheckRedirect != nil {
 		t.Error("httpClient modified the caller's client")
+	}
+}
+
+// TestHTTPClientRefusesTLSDowngrade: a redirect from https to http on the
+// same host and port is another origin and is not followed, so nothing
+// sent over TLS is repeated in the clear.
+func TestHTTPClientRefusesTLSDowngrade(t *testing.T) {
+	var srv *httptest.Server
+	srv = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "http://"+r.Host+"/plain", http.StatusTemporaryRedirect)
+	}))
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the plain request would be logged as a TLS error
+	defer srv.Close()
+	cfg := Config{HTTPClient: srv.Client()}
+	resp, err := cfg.httpClient().Post(srv.URL+"/token", "application/x-www-form-urlencoded", strings.NewReader("code=4/0Asecret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusTemporaryRedirect {
+		t.Errorf("https → http redirect: status %d, want the 307 itself", resp.StatusCode)
 	}
 }

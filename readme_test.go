@@ -126,8 +126,8 @@ func ExampleKeyring_rotation() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	n, err := exchanger.Rekey(ctx)
-	fmt.Println("re-encrypted", n, "records", err)
+	report, err := exchanger.Rekey(ctx)
+	fmt.Println("re-encrypted", report.Rewritten, "records; undecryptable:", report.Undecryptable, err)
 }
 
 // README: "Testing your own backend".
@@ -143,7 +143,10 @@ func Example_testing() {
 		log.Fatal(err)
 	}
 	res, err := exchanger.Exchange(context.Background(), code)
-	fmt.Println(res.Profile.Email, err, google.CodeExchangeCount(code))
+	if err != nil {
+		log.Fatal(err) // a nil Result: never read res before checking err
+	}
+	fmt.Println(res.Profile.Email, google.CodeExchangeCount(code))
 
 	// Google fails: the exchange reports a typed, temporary error.
 	google.FailNext(serverauthtest.EndpointToken, 1, serverauthtest.Fault{Kind: serverauthtest.FaultUnavailable})
@@ -152,7 +155,7 @@ func Example_testing() {
 	var tokenErr *serverauth.TokenError
 	fmt.Println(errors.As(err, &tokenErr), tokenErr.Class.Temporary())
 	// Output:
-	// jane.doe.demo@gmail.com <nil> 1
+	// jane.doe.demo@gmail.com 1
 	// true true
 }
 

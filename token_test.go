@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -487,6 +488,37 @@ func TestClientDoesNotLeakTokenOnCrossHostRedirect(t *testing.T) {
 	if v, _ := leaked.Load().(string); v != "" {
 		t.Fatalf("redirect target received Authorization %q", v)
 	}
+	if resp.StatusCode != http.StatusFound {
+		t.Errorf("cross-origin redirect: status %d, want the 302 itself (not followed)", resp.StatusCode)
+	}
+}
+
+// TestClientRefusesTLSDowngrade: the user's client does not follow an https
+// resource server's redirect to plain http on the same host and port, and
+// sends no request there.
+func TestClientRefusesTLSDowngrade(t *testing.T) {
+	f := newStoreFixture(t, serverauthtest.Options{})
+	res := f.signIn(serverauthtest.CodeRequest{})
+	var plain atomic.Int32
+	api := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.TLS == nil {
+			plain.Add(1)
+		}
+		http.Redirect(w, r, "http://"+r.Host+"/plain", http.StatusFound)
+	}))
+	api.Config.ErrorLog = log.New(io.Discard, "", 0)
+	api.StartTLS()
+	defer api.Close()
+	// httptest's TLS servers share one certificate, which the fake's
+	// client, and so the Exchanger's, trusts.
+	resp, err := f.e.Client(res.UserID).Get(api.URL + "/v1/thing")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusFound || plain.Load() != 0 {
+		t.Fatalf("https → http redirect: status %d, %d plain requests; want the 302 and none", resp.StatusCode, plain.Load())
+	}
 }
 
 func TestTokenSource(t *testing.T) {
@@ -552,12 +584,12 @@ func TestRekeyMovesRecordsToPrimary(t *testing.T) {
 	newKey, _ := serverauth.GenerateKey(2)
 	rotated, _ := serverauth.NewKeyring(newKey, oldKeys[0])
 	e2 := f.newReplica(func(c *serverauth.Config) { c.Store, c.Cipher = store, rotated })
-	n, err := e2.Rekey(context.Background())
-	if err != nil || n != len(users) {
-		t.Fatalf("Rekey = %d, %v; want %d", n, err, len(users))
+	report, err := e2.Rekey(context.Background())
+	if err != nil || report.Rewritten != len(users) || len(report.Undecryptable) != 0 {
+		t.Fatalf("Rekey = %+v, %v; want %d rewritten", report, err, len(users))
 	}
-	if n, err := e2.Rekey(context.Background()); err != nil || n != 0 {
-		t.Fatalf("second Rekey = %d, %v; want 0", n, err)
+	if report, err := e2.Rekey(context.Background()); err != nil || report.Rewritten != 0 {
+		t.Fatalf("second Rekey = %+v, %v; want 0 rewritten", report, err)
 	}
 	// The old key can go now.
 	onlyNew, _ := serverauth.NewKeyring(newKey)

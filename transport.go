@@ -14,13 +14,26 @@ import (
 // once (when its body can be replayed), never more; if that refresh finds
 // the grant dead, the request fails with an error wrapping
 // ErrReauthRequired instead of the 401. Transient failures of requests that
-// can safely be repeated are retried under Config.Retry. The token is not
-// sent on a redirect to another host.
+// can safely be repeated are retried under Config.Retry. A redirect to
+// another origin (scheme, host or port) is not followed: the 3xx response
+// is returned, and the token never leaves the origin it was sent to.
 //
 // The client uses Config.HTTPClient's transport (http.DefaultTransport if
 // nil) and no overall timeout: bound requests with their context.
 func (e *Exchanger) Client(userID string) *http.Client {
-	return &http.Client{Transport: &transport{e: e, userID: userID}}
+	return &http.Client{Transport: &transport{e: e, userID: userID}, CheckRedirect: sameOriginRedirects}
+}
+
+// sameOriginRedirects follows at most 10 redirects, and none to another
+// origin: the caller gets that 3xx response instead.
+func sameOriginRedirects(req *http.Request, via []*http.Request) error {
+	if !sameOrigin(req.URL, via[0].URL) {
+		return http.ErrUseLastResponse
+	}
+	if len(via) >= 10 {
+		return errors.New("serverauth: stopped after 10 redirects")
+	}
+	return nil
 }
 
 // transport adds the user's bearer token to requests.
@@ -30,8 +43,9 @@ type transport struct {
 }
 
 func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.Response != nil && req.Response.Request != nil && req.Response.Request.URL.Host != req.URL.Host {
-		// A redirect to another host: do not hand it the user's token.
+	if req.Response != nil && req.Response.Request != nil && !sameOrigin(req.Response.Request.URL, req.URL) {
+		// A redirect to another origin (the client's own policy refuses
+		// those; this guards a caller's CheckRedirect): no token.
 		return t.e.base.RoundTrip(req)
 	}
 	ct, ok := t.e.users.cached(t.userID)
