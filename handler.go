@@ -2,9 +2,8 @@ package serverauth
 
 import (
 	"bytes"
-	"encoding/json"
+	"crypto/subtle"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"mime"
@@ -13,6 +12,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
+
+	"github.com/go-json-experiment/json"
 )
 
 // MaxSignInBody caps the body SignInHandler reads: a code is under 100
@@ -41,9 +43,15 @@ type HandlerConfig struct {
 	// allow it in CORS for untrusted origins.
 	CSRFHeader string
 
+	// CSRFValue, when set, is the value CSRFHeader must have (compared in
+	// constant time); otherwise any non-empty value passes.
+	CSRFValue string
+
 	// AllowedOrigins, when set, refuses a request whose Origin header is
 	// present and not in the list (exact match, such as
-	// "https://app.example.com"). Mobile apps send no Origin and pass.
+	// "https://app.example.com"). Mobile apps send no Origin and pass. A
+	// request a browser marks Sec-Fetch-Site: cross-site is refused unless
+	// its Origin is listed here.
 	AllowedOrigins []string
 
 	// ExchangeOptions, when set, gives the options of each request's
@@ -67,7 +75,11 @@ type HandlerConfig struct {
 //
 // It accepts POST only (405 otherwise), requires HandlerConfig.CSRFHeader
 // (X-Requested-With by default; 403 without it) and, when AllowedOrigins
-// is set, an allowed Origin (403). The body, at most MaxSignInBody bytes
+// is set, an allowed Origin (403); a browser request marked
+// Sec-Fetch-Site: cross-site needs an allowed Origin in any case (403). The
+// body is read strictly (JSON names exact and once, nothing after the
+// object; a Content-Type that cannot be parsed or is neither form nor JSON
+// is 415) within a 10 s read deadline of its own. The body, at most MaxSignInBody bytes
 // (413), is a form (code=…) or JSON ({"code": "…"}); for a later sign-in
 // the app may instead send an ID token (id_token), which
 // [Exchanger.SignInWithIDToken] checks. Every response has Cache-Control:
@@ -102,12 +114,12 @@ func (e *Exchanger) SignInHandler(cfg HandlerConfig) (http.Handler, error) {
 // standard §2.2.2).
 func checkCSRFHeader(name string) error {
 	if !isToken(name) {
-		return fmt.Errorf("%w: HandlerConfig.CSRFHeader %q is not a valid header name", ErrInvalidConfig, name)
+		return configErr("HandlerConfig.CSRFHeader", "%q is not a valid header name", name)
 	}
 	switch l := strings.ToLower(name); {
 	case strings.HasPrefix(l, "sec-"), strings.HasPrefix(l, "proxy-"),
 		slices.Contains(browserHeaders, l):
-		return fmt.Errorf("%w: HandlerConfig.CSRFHeader %q proves nothing: browsers send it on their own or let any page send it; use a custom header such as X-Requested-With", ErrInvalidConfig, name)
+		return configErr("HandlerConfig.CSRFHeader", "%q proves nothing: browsers send it on their own or let any page send it; use a custom header such as X-Requested-With", name)
 	}
 	return nil
 }
@@ -170,11 +182,18 @@ func (h *signInHandler) signIn(w http.ResponseWriter, r *http.Request) (*Result,
 		w.Header().Set("Allow", http.MethodPost)
 		return nil, &httpError{http.StatusMethodNotAllowed, "invalid_request", "use POST", 0}
 	}
-	if r.Header.Get(h.cfg.CSRFHeader) == "" {
+	if v := r.Header.Get(h.cfg.CSRFHeader); v == "" || h.cfg.CSRFValue != "" && subtle.ConstantTimeCompare([]byte(v), []byte(h.cfg.CSRFValue)) != 1 {
 		return nil, &httpError{http.StatusForbidden, "access_denied", "the " + h.cfg.CSRFHeader + " header is required", 0}
 	}
-	if origin := r.Header.Get("Origin"); origin != "" && len(h.cfg.AllowedOrigins) > 0 && !slices.Contains(h.cfg.AllowedOrigins, origin) {
+	origin := r.Header.Get("Origin")
+	allowed := origin != "" && slices.Contains(h.cfg.AllowedOrigins, origin)
+	if origin != "" && len(h.cfg.AllowedOrigins) > 0 && !allowed {
 		return nil, &httpError{http.StatusForbidden, "access_denied", "this Origin may not sign in here", 0}
+	}
+	// Fetch metadata (W3C Fetch Metadata Request Headers): a browser says
+	// when a page of another site sent the request; only listed origins may.
+	if strings.EqualFold(r.Header.Get("Sec-Fetch-Site"), "cross-site") && !allowed {
+		return nil, &httpError{http.StatusForbidden, "access_denied", "cross-site requests may sign in only from an allowed Origin", 0}
 	}
 	code, idToken, herr := readCredential(w, r)
 	if herr != nil {
@@ -199,26 +218,41 @@ func (h *signInHandler) signIn(w http.ResponseWriter, r *http.Request) (*Result,
 	return res, nil
 }
 
+// bodyReadTimeout bounds reading the sign-in body, whatever the server's own
+// timeouts: a client that trickles its body does not hold the handler.
+const bodyReadTimeout = 10 * time.Second
+
 // readCredential reads the code or ID token from a form or JSON body.
 func readCredential(w http.ResponseWriter, r *http.Request) (code, idToken string, herr *httpError) {
+	// A network deadline, so real time rather than Config.Now. Servers that
+	// cannot set one (an httptest recorder) return ErrNotSupported.
+	http.NewResponseController(w).SetReadDeadline(time.Now().Add(bodyReadTimeout))
+	mt := ""
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		var err error
+		if mt, _, err = mime.ParseMediaType(ct); err != nil {
+			return "", "", &httpError{http.StatusUnsupportedMediaType, "invalid_request", "the Content-Type header cannot be parsed: send application/x-www-form-urlencoded or application/json", 0}
+		}
+	}
+	if mt != "" && mt != "application/json" && mt != "application/x-www-form-urlencoded" {
+		return "", "", &httpError{http.StatusUnsupportedMediaType, "invalid_request", "send application/x-www-form-urlencoded or application/json, not " + mt, 0}
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxSignInBody))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			return "", "", &httpError{http.StatusRequestEntityTooLarge, "invalid_request", "the body is larger than " + strconv.Itoa(MaxSignInBody) + " bytes", 0}
 		}
-		return "", "", badRequest("the body could not be read")
+		return "", "", badRequest("the body could not be read in time")
 	}
-	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	switch mt {
-	case "application/json":
+	if mt == "application/json" {
+		// Strict: names match exactly, none twice, nothing after the object.
 		var v struct {
 			Code    *string `json:"code"`
 			IDToken *string `json:"id_token"`
 		}
-		dec := json.NewDecoder(bytes.NewReader(body))
-		if err := dec.Decode(&v); err != nil || dec.More() {
-			return "", "", badRequest("the body is not a JSON object like {\"code\": \"...\"}")
+		if err := json.Unmarshal(body, &v); err != nil {
+			return "", "", badRequest("the body is not one JSON object like {\"code\": \"...\"} (names are case-sensitive and may appear once)")
 		}
 		if v.Code != nil {
 			code = *v.Code
@@ -226,7 +260,7 @@ func readCredential(w http.ResponseWriter, r *http.Request) (code, idToken strin
 		if v.IDToken != nil {
 			idToken = *v.IDToken
 		}
-	case "application/x-www-form-urlencoded", "":
+	} else {
 		form, err := url.ParseQuery(string(body))
 		if err != nil {
 			return "", "", badRequest("the body is not a valid form")
@@ -235,8 +269,13 @@ func readCredential(w http.ResponseWriter, r *http.Request) (code, idToken strin
 			return "", "", badRequest("code and id_token may appear once")
 		}
 		code, idToken = first(form["code"]), first(form["id_token"])
-	default:
-		return "", "", &httpError{http.StatusUnsupportedMediaType, "invalid_request", "send application/x-www-form-urlencoded or application/json", 0}
+		if code == "" && idToken == "" && bytes.HasPrefix(bytes.TrimSpace(body), []byte("{")) {
+			read := "no Content-Type (read as a form)"
+			if mt != "" {
+				read = "Content-Type " + mt
+			}
+			return "", "", badRequest("the body looks like JSON but was sent with " + read + ": send Content-Type: application/json")
+		}
 	}
 	switch {
 	case code != "" && idToken != "":
@@ -326,7 +365,8 @@ func writeError(w http.ResponseWriter, herr *httpError) {
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(v)
+	json.MarshalWrite(w, v, json.Deterministic(true))
+	io.WriteString(w, "\n")
 }
 
 // PublicProfile is the default JSON answer of SignInHandler: what a client

@@ -3,6 +3,7 @@ package serverauth_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -26,6 +27,9 @@ type handlerCase struct {
 	setup       func(f *storeFixture)
 	wantStatus  int
 	wantError   string
+	// wantDescription is a word the error_description must name (the
+	// field or header to fix), for the errors a newcomer hits.
+	wantDescription string
 }
 
 func TestSignInHandler(t *testing.T) {
@@ -47,6 +51,16 @@ func TestSignInHandler(t *testing.T) {
 		{name: "malformed JSON", contentType: "application/json", body: func(*storeFixture) string { return `{"code":` }, wantStatus: 400, wantError: "invalid_request"},
 		{name: "JSON array", contentType: "application/json", body: func(*storeFixture) string { return `["4/0A"]` }, wantStatus: 400, wantError: "invalid_request"},
 		{name: "JSON code not a string", contentType: "application/json", body: func(*storeFixture) string { return `{"code":4}` }, wantStatus: 400, wantError: "invalid_request"},
+		{name: "JSON duplicate name", contentType: "application/json", body: func(f *storeFixture) string { return fmt.Sprintf(`{"code":%q,"code":"x"}`, ios(f)) }, wantStatus: 400, wantError: "invalid_request"},
+		{name: "JSON case-variant name", contentType: "application/json", body: func(f *storeFixture) string { return fmt.Sprintf(`{"Code":%q}`, ios(f)) }, wantStatus: 400, wantError: "invalid_request"},
+		{name: "JSON trailing data", contentType: "application/json", body: func(f *storeFixture) string { return fmt.Sprintf(`{"code":%q} {}`, ios(f)) }, wantStatus: 400, wantError: "invalid_request"},
+		{name: "unparsable content type", contentType: "application/json; =", body: func(f *storeFixture) string { return fmt.Sprintf(`{"code":%q}`, ios(f)) }, wantStatus: 415, wantError: "invalid_request"},
+		{name: "JSON sent as a form", body: func(f *storeFixture) string { return fmt.Sprintf(`{"code":%q}`, ios(f)) }, wantStatus: 400, wantError: "invalid_request", wantDescription: "application/json"},
+		{name: "CSRF value required and wrong", hcfg: serverauth.HandlerConfig{CSRFValue: "s3"}, body: func(f *storeFixture) string { return formCode(ios(f)) }, wantStatus: 403, wantError: "access_denied"},
+		{name: "CSRF value required and right", hcfg: serverauth.HandlerConfig{CSRFValue: "XMLHttpRequest"}, body: func(f *storeFixture) string { return formCode(ios(f)) }, wantStatus: 200},
+		{name: "cross-site fetch", header: map[string]string{"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"}, body: func(f *storeFixture) string { return formCode(ios(f)) }, wantStatus: 403, wantError: "access_denied"},
+		{name: "cross-site fetch from an allowed origin", hcfg: serverauth.HandlerConfig{AllowedOrigins: []string{"https://app.example"}}, header: map[string]string{"Sec-Fetch-Site": "cross-site", "Origin": "https://app.example"}, body: func(f *storeFixture) string { return formCode(ios(f)) }, wantStatus: 200},
+		{name: "same-site fetch", header: map[string]string{"Sec-Fetch-Site": "same-origin"}, body: func(f *storeFixture) string { return formCode(ios(f)) }, wantStatus: 200},
 		{name: "unsupported content type", contentType: "text/plain", body: func(*storeFixture) string { return "4/0A" }, wantStatus: 415, wantError: "invalid_request"},
 		{name: "empty code", body: func(*storeFixture) string { return "code=" }, wantStatus: 400, wantError: "invalid_request"},
 		{name: "whitespace code", body: func(f *storeFixture) string { return formCode(" " + ios(f)) }, wantStatus: 400, wantError: "invalid_request"},
@@ -147,9 +161,15 @@ func TestSignInHandler(t *testing.T) {
 				}
 			}
 			if tt.wantError != "" {
-				var e struct{ Error, ErrorDescription string }
+				var e struct {
+					Error            string `json:"error"`
+					ErrorDescription string `json:"error_description"`
+				}
 				if json.Unmarshal(raw, &e) != nil || e.Error != tt.wantError {
 					t.Errorf("body = %s, want error %q", raw, tt.wantError)
+				}
+				if !strings.Contains(e.ErrorDescription, tt.wantDescription) {
+					t.Errorf("error_description = %q, want it to name %q", e.ErrorDescription, tt.wantDescription)
 				}
 				return
 			}
@@ -197,5 +217,44 @@ func TestSignInHandlerCallsOnSignIn(t *testing.T) {
 	h.ServeHTTP(rec, req)
 	if rec.Code != http.StatusNoContent || got == nil || got.UserID != serverauthtest.DemoUser().Sub || got.Token == nil {
 		t.Fatalf("onSignIn got %v, status %d", got, rec.Code)
+	}
+}
+
+// TestSignInHandlerRefusesCSRFHeadersThatProveNothing: a header a browser
+// sends by itself or lets any page send is no CSRF defence.
+func TestSignInHandlerRefusesCSRFHeadersThatProveNothing(t *testing.T) {
+	f := newStoreFixture(t, serverauthtest.Options{})
+	for _, name := range []string{"Content-Type", "accept", "Accept-Language", "Content-Language", "Origin", "Cookie", "Referer", "Host", "Sec-Fetch-Site", "Proxy-Authorization", "Bad Header"} {
+		_, err := f.e.SignInHandler(serverauth.HandlerConfig{CSRFHeader: name})
+		var ce *serverauth.ConfigError
+		if !errors.As(err, &ce) || ce.Field != "HandlerConfig.CSRFHeader" {
+			t.Errorf("SignInHandler(CSRFHeader %q) = %v, want a ConfigError for HandlerConfig.CSRFHeader", name, err)
+		}
+	}
+	for _, name := range []string{"X-Requested-With", "X-CSRF-Token"} {
+		if _, err := f.e.SignInHandler(serverauth.HandlerConfig{CSRFHeader: name}); err != nil {
+			t.Errorf("SignInHandler(CSRFHeader %q) = %v, want nil", name, err)
+		}
+	}
+}
+
+// TestSignInHandlerNoRefreshTokenDoesNotRevokeByDefault: a sign-in that
+// brings no refresh token for a user the store does not know gets 403
+// consent_required, and nothing is revoked at Google (the grant may serve
+// other backends on the same OAuth client).
+func TestSignInHandlerNoRefreshTokenDoesNotRevokeByDefault(t *testing.T) {
+	f := newStoreFixture(t, serverauthtest.Options{})
+	f.signIn(serverauthtest.CodeRequest{}) // consented earlier, elsewhere
+	fresh := f.newReplica(func(c *serverauth.Config) { c.Store = serverauth.NewMemoryStore(); c.Cipher = nil })
+	req := httptest.NewRequest(http.MethodPost, "/signin", strings.NewReader(formCode(f.mint(serverauthtest.CodeRequest{Scopes: []string{"openid", "email", "drive.appdata"}}))))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("X-Requested-With", "XMLHttpRequest")
+	rec := httptest.NewRecorder()
+	signInHandler(t, fresh, serverauth.HandlerConfig{}).ServeHTTP(rec, req)
+	if rec.Code != http.StatusForbidden || !strings.Contains(rec.Body.String(), "consent_required") {
+		t.Fatalf("sign-in without a refresh token = %d %s, want 403 consent_required", rec.Code, rec.Body)
+	}
+	if n := f.g.RequestCount(serverauthtest.EndpointRevoke); n != 0 {
+		t.Fatalf("revocation requests = %d, want 0: the handler must not end the grant on its own", n)
 	}
 }
