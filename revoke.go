@@ -21,8 +21,10 @@ import (
 // memory. A rotated refresh token this process holds because the store
 // refused it (see SaveError) is revoked too. Google's 400 invalid_token
 // counts as already revoked. If Google cannot be reached, nothing is
-// deleted, so the call can be retried. Revoking a user with no record is
-// not an error.
+// deleted, so the call can be retried. If the stored token cannot be
+// decrypted, the record is deleted all the same and the error (wrapping
+// ErrDecrypt) says the grant could not be revoked at Google. Revoking a
+// user with no record is not an error.
 func (e *Exchanger) Revoke(ctx context.Context, userID string) error {
 	st := e.cfg.Store
 	if st == nil {
@@ -47,13 +49,20 @@ func (e *Exchanger) Revoke(ctx context.Context, userID string) error {
 	if len(token) == 0 {
 		token, field = rec.AccessToken, fieldAccessToken
 	}
-	if err := e.revokeSealed(ctx, userID, field, token); err != nil {
-		return err
+	revokeErr := e.revokeSealed(ctx, userID, field, token)
+	if revokeErr != nil && !errors.Is(revokeErr, ErrDecrypt) {
+		return revokeErr // Google unreachable: keep the record so the call can be retried
 	}
 	if err := st.Delete(ctx, userID); err != nil {
-		return fmt.Errorf("serverauth: deleting tokens of user %q after revoking them at Google: %w", userID, err)
+		return fmt.Errorf("serverauth: deleting tokens of user %q: %w", userID, err)
 	}
 	e.users.invalidate(userID)
+	if revokeErr != nil {
+		// The token cannot be read back (a lost or wrong key), so it cannot
+		// be revoked; keeping the record would block the user for nothing.
+		e.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "serverauth: user deleted locally; their grant could not be revoked at Google", slog.String("user_id", userID))
+		return fmt.Errorf("serverauth: user %q was deleted here, but their grant could not be revoked at Google because the stored token cannot be decrypted; they can remove the app's access at https://myaccount.google.com/permissions: %w", userID, revokeErr)
+	}
 	e.cfg.Logger.LogAttrs(ctx, slog.LevelInfo, "serverauth: user disconnected", slog.String("user_id", userID))
 	return nil
 }
