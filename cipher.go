@@ -112,22 +112,23 @@ func NewKeyring(primary Key, older ...Key) (*Keyring, error) {
 
 // ParseKeyring reads a keyring from its text form: comma-separated
 // "ID:base64url-secret" keys (as Key.Encode writes them), primary first.
-// Standard and URL base64, padded or not, are accepted.
+// Standard and URL base64, padded or not, are accepted. Its errors name an
+// entry by its position and a key by its parsed ID, and never quote the
+// input: a malformed entry may hold a secret in any place.
 func ParseKeyring(s string) (*Keyring, error) {
 	var keys []Key
 	for i, part := range strings.Split(s, ",") {
-		part = strings.TrimSpace(part)
-		idText, secretText, ok := strings.Cut(part, ":")
+		idText, secretText, ok := strings.Cut(strings.TrimSpace(part), ":")
 		if !ok {
 			return nil, fmt.Errorf("%w: keyring entry %d is not ID:base64-secret", ErrInvalidConfig, i+1)
 		}
-		id, err := strconv.ParseUint(idText, 10, 32)
+		id, err := strconv.ParseUint(strings.TrimSpace(idText), 10, 32)
 		if err != nil {
-			return nil, fmt.Errorf("%w: keyring entry %d: key ID %q is not a number", ErrInvalidConfig, i+1, idText)
+			return nil, fmt.Errorf("%w: keyring entry %d: the key ID before the colon is not a number from 0 to 4294967295 (the form is ID:base64-secret, ID first)", ErrInvalidConfig, i+1)
 		}
-		secret, err := decodeBase64Any(secretText)
+		secret, err := decodeBase64Any(strings.TrimSpace(secretText))
 		if err != nil {
-			return nil, fmt.Errorf("%w: keyring entry %d (key %d): secret is not base64", ErrInvalidConfig, i+1, id)
+			return nil, fmt.Errorf("%w: keyring entry %d (key %d): the secret after the colon is not base64", ErrInvalidConfig, i+1, id)
 		}
 		keys = append(keys, Key{ID: uint32(id), Secret: secret})
 	}

@@ -2,6 +2,7 @@ package serverauth
 
 import (
 	"bytes"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"strings"
@@ -78,17 +79,54 @@ func TestKeyringRotation(t *testing.T) {
 func TestParseKeyring(t *testing.T) {
 	k, _ := GenerateKey(7)
 	std := strings.NewReplacer("-", "+", "_", "/").Replace(k.Encode()) + "="
-	for _, s := range []string{k.Encode(), " " + k.Encode() + " ", std} {
+	for _, s := range []string{k.Encode(), " " + k.Encode() + " ", std, "7 : " + k.Encode()[2:]} {
 		if _, err := ParseKeyring(s); err != nil {
 			t.Errorf("ParseKeyring(%q) = %v", s, err)
 		}
 	}
-	for _, s := range []string{"", "7", "x:AAAA", "7:not base64!", "7:AAAA", k.Encode() + "," + k.Encode()} {
+	for _, s := range []string{"", "7", "x:AAAA", "7:not base64!", "7:AAAA", "4294967296:AAAA", k.Encode() + "," + k.Encode(), k.Encode() + ","} {
 		if _, err := ParseKeyring(s); !errors.Is(err, ErrInvalidConfig) {
 			t.Errorf("ParseKeyring(%q) = %v, want ErrInvalidConfig", s, err)
-		} else if strings.Contains(err.Error(), k.Encode()[2:]) {
-			t.Errorf("error %q contains the key", err)
 		}
+	}
+}
+
+// TestParseKeyringErrorsQuoteNoInput plants a key's secret in every place a
+// malformed keyring can hold it and checks that no error shows any eight
+// characters of it, in either base64 alphabet.
+func TestParseKeyringErrorsQuoteNoInput(t *testing.T) {
+	k := Key{ID: 1, Secret: []byte("planted-secret-+/?>~0123456789ab")}
+	url := base64.RawURLEncoding.EncodeToString(k.Secret)
+	std := base64.StdEncoding.EncodeToString(k.Secret)
+	good, _ := GenerateKey(2)
+	for _, tt := range []struct{ name, in string }{
+		{"swapped, secret:ID", url + ":1"},
+		{"swapped, standard base64", std + ":1"},
+		{"no colon", url},
+		{"secret in the ID", url + ":" + url},
+		{"ID glued to the secret", "1" + url + ":AAAA"},
+		{"secret not base64", "1:" + url + "!"},
+		{"secret with a colon", "1:" + url + ":" + url},
+		{"secret too short", "1:" + url[:len(url)-8]},
+		{"secret too long", "1:" + url + url},
+		{"mixed alphabets", "1:" + url + "+" + std},
+		{"swapped, second entry", good.Encode() + "," + url + ":3"},
+		{"duplicate ID", k.Encode() + "," + k.Encode()},
+		{"empty entry before it", "," + url},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ParseKeyring(tt.in)
+			if !errors.Is(err, ErrInvalidConfig) {
+				t.Fatalf("ParseKeyring(%s) = %v, want ErrInvalidConfig", tt.name, err)
+			}
+			for _, secret := range []string{url, std} {
+				for i := 0; i+8 <= len(secret); i++ {
+					if strings.Contains(err.Error(), secret[i:i+8]) {
+						t.Fatalf("ParseKeyring(%s) error %q shows the secret", tt.name, err)
+					}
+				}
+			}
+		})
 	}
 }
 
