@@ -1,9 +1,12 @@
 package serverauth
 
 import (
+	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hkdf"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
@@ -27,8 +30,9 @@ type Cipher interface {
 }
 
 // ErrDecrypt is returned when a stored token cannot be decrypted: the key is
-// missing from the keyring, the ciphertext was altered, or it belongs to
-// another user or field.
+// missing from the keyring or is the wrong key for its ID, the ciphertext
+// was altered, or it belongs to another user or field. A [Keyring]'s errors
+// are [*DecryptError], which says which.
 var ErrDecrypt = errors.New("serverauth: cannot decrypt stored token")
 
 // KeySize is the size of a Keyring key: AES-256.
@@ -67,29 +71,73 @@ func (k Key) GoString() string { return k.String() }
 
 // Keyring is an AES-256-GCM [Cipher] with key rotation: it encrypts with its
 // primary key and decrypts with any of its keys, found by the key ID each
-// ciphertext carries. Ciphertext layout: version byte 1, key ID (4 bytes,
-// big-endian), 12-byte random nonce, sealed data with a 16-byte tag; the
-// version byte and key ID are authenticated too.
+// ciphertext carries. A Keyring is safe for concurrent use. Make one with
+// NewKeyring or ParseKeyring: the zero Keyring has no key, refuses to
+// encrypt or decrypt, and New refuses it.
 //
-// To rotate: generate a key with a new ID, put it first (primary) and keep
-// the old ones after it; then [Exchanger.Rekey] moves every record to the
-// primary key, after which the old keys can go. A Keyring is safe for
-// concurrent use. Make one with NewKeyring or ParseKeyring: the zero
-// Keyring has no key, refuses to encrypt or decrypt, and New refuses it.
+// Each ciphertext is sealed under a key of its own, derived from the keyring
+// key and a random salt with HKDF-SHA256 (RFC 5869), as Tink's AES-GCM-HKDF
+// does. So the limit of random-nonce AES-GCM, 2^32 messages per key (NIST
+// SP 800-38D §8.3), which every refresh would count against, does not apply
+// to the keyring key: each derived key seals one message, and the salts
+// repeat only after about 2^128. The layout, version 2:
+//
+//	version   1 byte    2
+//	key ID    4 bytes   big-endian
+//	salt      32 bytes  random; the AES-256 key is HKDF-SHA256(keyring key, salt, info "serverauth keyring v2 AES-256-GCM")
+//	nonce     12 bytes  random
+//	sealed    the plaintext's length, then the 16-byte tag
+//
+// The version byte and key ID are authenticated, as associated data before
+// the caller's; the salt is bound by the key it derives. Version 1, which
+// earlier releases wrote, has no salt and seals under the keyring key
+// itself (version byte 1, key ID, nonce, sealed data and tag); Decrypt still
+// reads it and NeedsRekey reports it, so [Exchanger.Rekey] moves it to
+// version 2.
+//
+// Rotating keys: volume no longer forces it. Rotate when a key may have
+// leaked or someone who could read it leaves, and otherwise on your own
+// schedule. Generate a key with a new ID, put it first (primary) and keep
+// the old ones after it; then run [Exchanger.Rekey], which moves every record
+// to the primary key, and drop the old keys once it rewrote everything and
+// reported no record it could not decrypt. After upgrading from a release
+// that wrote version 1, run Rekey once with the same keys. A key that sealed
+// version 1 values by the billion (2^32 is five weeks of hourly refreshes
+// for 5 million users) should be retired that way too, since Decrypt accepts
+// version 1 under every key it holds.
 type Keyring struct {
 	primary uint32
-	aeads   map[uint32]cipher.AEAD
+	aeads   map[uint32]keyringKey // by key ID
 }
 
+// keyringKey is one key of a Keyring: the secret, from which version 2
+// derives a key per ciphertext, and AES-GCM under the secret itself, for
+// version 1.
+type keyringKey struct {
+	secret []byte
+	v1     cipher.AEAD
+}
+
+// The ciphertext layout; see Keyring.
 const (
-	keyringVersion  = 1
-	keyringOverhead = 1 + 4 + 12 + 16
+	keyringV1 = 1
+	keyringV2 = 2
+
+	keyringHeader = 1 + 4 // version, key ID
+	keyringSalt   = 32
+	keyringNonce  = 12
+	keyringTag    = 16
+
+	keyringV1Overhead = keyringHeader + keyringNonce + keyringTag
+	keyringV2Overhead = keyringHeader + keyringSalt + keyringNonce + keyringTag
+
+	keyringHKDFInfo = "serverauth keyring v2 AES-256-GCM"
 )
 
 // NewKeyring returns a keyring that encrypts with primary and also decrypts
-// with older.
+// with older. Its errors name keys by ID only.
 func NewKeyring(primary Key, older ...Key) (*Keyring, error) {
-	kr := &Keyring{primary: primary.ID, aeads: make(map[uint32]cipher.AEAD, 1+len(older))}
+	kr := &Keyring{primary: primary.ID, aeads: make(map[uint32]keyringKey, 1+len(older))}
 	for _, k := range append([]Key{primary}, older...) {
 		if len(k.Secret) != KeySize {
 			return nil, fmt.Errorf("%w: key %d has %d bytes, want %d (AES-256)", ErrInvalidConfig, k.ID, len(k.Secret), KeySize)
@@ -97,17 +145,33 @@ func NewKeyring(primary Key, older ...Key) (*Keyring, error) {
 		if _, dup := kr.aeads[k.ID]; dup {
 			return nil, fmt.Errorf("%w: key ID %d appears twice in the keyring", ErrInvalidConfig, k.ID)
 		}
-		block, err := aes.NewCipher(k.Secret)
+		secret := bytes.Clone(k.Secret)
+		aead, err := newGCM(secret)
 		if err != nil {
 			return nil, err
 		}
-		aead, err := cipher.NewGCM(block)
-		if err != nil {
-			return nil, err
-		}
-		kr.aeads[k.ID] = aead
+		kr.aeads[k.ID] = keyringKey{secret: secret, v1: aead}
 	}
 	return kr, nil
+}
+
+// newGCM returns AES-GCM under a KeySize key.
+func newGCM(key []byte) (cipher.AEAD, error) {
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	return cipher.NewGCM(block)
+}
+
+// derive returns AES-GCM under the key derived from the secret and salt:
+// version 2.
+func (kk keyringKey) derive(salt []byte) (cipher.AEAD, error) {
+	key, err := hkdf.Key(sha256.New, kk.secret, salt, keyringHKDFInfo, KeySize)
+	if err != nil {
+		return nil, err
+	}
+	return newGCM(key)
 }
 
 // ParseKeyring reads a keyring from its text form: comma-separated
@@ -146,62 +210,124 @@ func decodeBase64Any(s string) ([]byte, error) {
 // PrimaryKeyID returns the ID of the key new ciphertexts use.
 func (k *Keyring) PrimaryKeyID() uint32 { return k.primary }
 
-// Encrypt seals plaintext with the primary key.
+// Encrypt seals plaintext under a key derived from the primary key: a
+// version 2 ciphertext.
 func (k *Keyring) Encrypt(plaintext, associatedData []byte) ([]byte, error) {
-	aead := k.aeads[k.primary]
-	if aead == nil {
+	key, ok := k.aeads[k.primary]
+	if !ok {
 		return nil, errEmptyKeyring
 	}
-	out := make([]byte, 5, keyringOverhead+len(plaintext))
-	out[0] = keyringVersion
-	binary.BigEndian.PutUint32(out[1:5], k.primary)
-	nonce := out[5 : 5+aead.NonceSize()]
-	if _, err := rand.Read(nonce); err != nil {
+	out := make([]byte, keyringV2Overhead-keyringTag, keyringV2Overhead+len(plaintext))
+	out[0] = keyringV2
+	binary.BigEndian.PutUint32(out[1:keyringHeader], k.primary)
+	rand.Read(out[keyringHeader:]) // salt and nonce; crypto/rand never fails
+	salt, nonce := out[keyringHeader:keyringHeader+keyringSalt], out[keyringHeader+keyringSalt:]
+	aead, err := key.derive(salt)
+	if err != nil {
 		return nil, err
 	}
-	out = out[:5+len(nonce)]
-	return aead.Seal(out, nonce, plaintext, k.additional(out[:5], associatedData)), nil
+	return aead.Seal(out, nonce, plaintext, additional(out[:keyringHeader], associatedData)), nil
 }
 
 var errEmptyKeyring = errors.New("serverauth: the Keyring has no keys: make it with NewKeyring or ParseKeyring")
 
-// Decrypt opens a ciphertext made by any key of the keyring.
+// Decrypt opens a ciphertext of either version made by any key of the
+// keyring. Its errors are *DecryptError.
 func (k *Keyring) Decrypt(ciphertext, associatedData []byte) ([]byte, error) {
-	id, ok := keyringKeyID(ciphertext)
+	version, id, ok := keyringHeaderOf(ciphertext)
 	if !ok {
-		return nil, fmt.Errorf("%w: not a keyring ciphertext", ErrDecrypt)
+		return nil, &DecryptError{Reason: DecryptMalformed}
 	}
-	aead := k.aeads[id]
-	if aead == nil {
-		return nil, fmt.Errorf("%w: key %d is not in the keyring", ErrDecrypt, id)
+	key, ok := k.aeads[id]
+	if !ok {
+		return nil, &DecryptError{KeyID: id, Reason: DecryptUnknownKey}
 	}
-	nonce := ciphertext[5 : 5+aead.NonceSize()]
-	pt, err := aead.Open(nil, nonce, ciphertext[5+aead.NonceSize():], k.additional(ciphertext[:5], associatedData))
+	aead, body := key.v1, ciphertext[keyringHeader:]
+	if version == keyringV2 {
+		var err error
+		if aead, err = key.derive(body[:keyringSalt]); err != nil {
+			return nil, err
+		}
+		body = body[keyringSalt:]
+	}
+	pt, err := aead.Open(nil, body[:keyringNonce], body[keyringNonce:], additional(ciphertext[:keyringHeader], associatedData))
 	if err != nil {
-		return nil, fmt.Errorf("%w: authentication failed (altered, or another user's or field's ciphertext)", ErrDecrypt)
+		return nil, &DecryptError{KeyID: id, Reason: DecryptAuthFailed}
 	}
 	return pt, nil
 }
 
-// NeedsRekey reports whether ciphertext was sealed by a key other than the
-// primary.
+// NeedsRekey reports whether ciphertext should be sealed again: it was
+// sealed by a key other than the primary, or in version 1.
 func (k *Keyring) NeedsRekey(ciphertext []byte) bool {
-	id, ok := keyringKeyID(ciphertext)
-	return !ok || id != k.primary
+	version, id, ok := keyringHeaderOf(ciphertext)
+	return !ok || version != keyringV2 || id != k.primary
 }
 
 // additional authenticates the header with the caller's associated data.
-func (k *Keyring) additional(header, associatedData []byte) []byte {
+func additional(header, associatedData []byte) []byte {
 	ad := make([]byte, 0, len(header)+len(associatedData))
 	return append(append(ad, header...), associatedData...)
 }
 
-func keyringKeyID(ct []byte) (uint32, bool) {
-	if len(ct) < keyringOverhead || ct[0] != keyringVersion {
-		return 0, false
+// keyringHeaderOf returns a ciphertext's version and key ID; ok is false
+// when it is no Keyring ciphertext: an unknown version, or too short for
+// its own.
+func keyringHeaderOf(ct []byte) (version byte, id uint32, ok bool) {
+	if len(ct) < keyringHeader {
+		return 0, 0, false
 	}
-	return binary.BigEndian.Uint32(ct[1:5]), true
+	switch ct[0] {
+	case keyringV1:
+		ok = len(ct) >= keyringV1Overhead
+	case keyringV2:
+		ok = len(ct) >= keyringV2Overhead
+	}
+	return ct[0], binary.BigEndian.Uint32(ct[1:keyringHeader]), ok
 }
+
+// DecryptError is a ciphertext a [Keyring] could not open. It unwraps to
+// [ErrDecrypt]. It never holds key material or ciphertext.
+type DecryptError struct {
+	KeyID  uint32 // the key the ciphertext names; 0 when Reason is DecryptMalformed
+	Reason DecryptReason
+}
+
+// DecryptReason says why a [Keyring] could not open a ciphertext: a stable
+// snake_case identifier.
+type DecryptReason string
+
+// Reasons a Keyring cannot decrypt.
+const (
+	// DecryptMalformed: no Keyring ciphertext: too short, or an unknown
+	// version (plaintext, another Cipher's output).
+	DecryptMalformed DecryptReason = "malformed"
+	// DecryptUnknownKey: the ciphertext's key ID is not in the keyring (a
+	// key dropped before Rekey finished, or a deployment without it).
+	DecryptUnknownKey DecryptReason = "unknown_key"
+	// DecryptAuthFailed: AES-GCM authentication failed. If it fails for
+	// every record of one key ID, the keyring holds the wrong key under
+	// that ID.
+	DecryptAuthFailed DecryptReason = "auth_failed"
+)
+
+func (e *DecryptError) Error() string {
+	id := strconv.FormatUint(uint64(e.KeyID), 10)
+	var why string
+	switch e.Reason {
+	case DecryptMalformed:
+		why = "not a Keyring ciphertext (too short, or an unknown version: plaintext or another Cipher's output?)"
+	case DecryptUnknownKey:
+		why = "key ID " + id + " is not in the keyring (dropped before Rekey finished, or missing from this deployment?)"
+	case DecryptAuthFailed:
+		why = "authentication failed under key ID " + id + ": altered data, another user's or field's ciphertext, or the wrong key for key ID " + id
+	default:
+		why = string(e.Reason) + " (key ID " + id + ")"
+	}
+	return ErrDecrypt.Error() + ": " + why
+}
+
+func (e *DecryptError) Unwrap() error { return ErrDecrypt }
 
 // plaintextCipher is the identity: Config.InsecurePlaintextTokens.
 type plaintextCipher struct{}

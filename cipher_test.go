@@ -2,7 +2,13 @@ package serverauth
 
 import (
 	"bytes"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hkdf"
+	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strings"
@@ -137,5 +143,179 @@ func TestKeyPrintsNoSecret(t *testing.T) {
 		if strings.Contains(s, secret) || !strings.Contains(s, "REDACTED") {
 			t.Errorf("printed key %q", s)
 		}
+	}
+}
+
+// sealV1 returns a sealer of the version 1 layout, which earlier releases
+// wrote: version byte 1, key ID (big-endian), 12-byte random nonce, then
+// AES-256-GCM under the key itself, the 5-byte header authenticated before
+// the associated data.
+func sealV1(tb testing.TB, k Key) func(plaintext, associatedData []byte) []byte {
+	tb.Helper()
+	block, err := aes.NewCipher(k.Secret)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return func(plaintext, associatedData []byte) []byte {
+		out := make([]byte, 5+12, 5+12+len(plaintext)+16)
+		out[0] = 1
+		binary.BigEndian.PutUint32(out[1:5], k.ID)
+		rand.Read(out[5:])
+		return aead.Seal(out, out[5:], plaintext, append(bytes.Clone(out[:5]), associatedData...))
+	}
+}
+
+func TestKeyringReadsVersion1(t *testing.T) {
+	k1, _ := GenerateKey(1)
+	k2, _ := GenerateKey(2)
+	ad := associatedData("u", fieldRefreshToken)
+	ct := sealV1(t, k1)([]byte("1//old"), ad)
+	for name, keys := range map[string][]Key{"primary": {k1}, "older": {k2, k1}} {
+		kr, err := NewKeyring(keys[0], keys[1:]...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pt, err := kr.Decrypt(ct, ad); err != nil || string(pt) != "1//old" {
+			t.Errorf("Decrypt(version 1, key 1 %s) = %q, %v; want 1//old", name, pt, err)
+		}
+		if !kr.NeedsRekey(ct) {
+			t.Errorf("NeedsRekey(version 1, key 1 %s) = false, want true", name)
+		}
+		if _, err := kr.Decrypt(ct, associatedData("v", fieldRefreshToken)); !errors.Is(err, ErrDecrypt) {
+			t.Errorf("Decrypt(version 1, another user) = %v, want ErrDecrypt", err)
+		}
+	}
+}
+
+// TestKeyringVersion2Layout opens a ciphertext by the documented layout
+// alone, with the standard library.
+func TestKeyringVersion2Layout(t *testing.T) {
+	k, _ := GenerateKey(0x01020304)
+	kr, _ := NewKeyring(k)
+	ad := associatedData("u", fieldAccessToken)
+	ct, err := kr.Encrypt([]byte("ya29.new"), ad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ct) != 1+4+32+12+len("ya29.new")+16 || ct[0] != 2 || !bytes.Equal(ct[1:5], []byte{1, 2, 3, 4}) {
+		t.Fatalf("ciphertext = %x, want version 2, key ID 01020304, salt, nonce, sealed data and tag", ct)
+	}
+	key, err := hkdf.Key(sha256.New, k.Secret, ct[5:37], "serverauth keyring v2 AES-256-GCM", 32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, _ := aes.NewCipher(key)
+	aead, _ := cipher.NewGCM(block)
+	if pt, err := aead.Open(nil, ct[37:49], ct[49:], append(bytes.Clone(ct[:5]), ad...)); err != nil || string(pt) != "ya29.new" {
+		t.Fatalf("opening by the layout = %q, %v; want ya29.new", pt, err)
+	}
+	if pt, err := kr.Decrypt(ct, ad); err != nil || string(pt) != "ya29.new" {
+		t.Fatalf("Decrypt = %q, %v; want ya29.new", pt, err)
+	}
+	if kr.NeedsRekey(ct) {
+		t.Error("NeedsRekey(version 2 under the primary) = true, want false")
+	}
+	ct2, _ := kr.Encrypt([]byte("ya29.new"), ad)
+	if bytes.Equal(ct[5:37], ct2[5:37]) {
+		t.Error("two encryptions share a salt")
+	}
+}
+
+func TestKeyringDecryptErrors(t *testing.T) {
+	k1, _ := GenerateKey(1)
+	k3, _ := GenerateKey(3)
+	// Key 2 has key 1's secret: only the authenticated header tells their
+	// ciphertexts apart.
+	kr, _ := NewKeyring(k1, Key{ID: 2, Secret: k1.Secret}, k3)
+	ad := associatedData("u", fieldRefreshToken)
+	ct, _ := kr.Encrypt([]byte("1//secret"), ad)
+	v1 := sealV1(t, k1)([]byte("1//secret"), ad)
+	flip := func(ct []byte, i int, b byte) []byte {
+		c := bytes.Clone(ct)
+		c[i] ^= b
+		return c
+	}
+	imposter, _ := GenerateKey(1)
+	wrongKey, _ := NewKeyring(imposter)
+	tests := []struct {
+		name      string
+		kr        *Keyring
+		ct        []byte
+		wantKeyID uint32
+		want      DecryptReason
+	}{
+		{"salt", kr, flip(ct, 5, 1), 1, DecryptAuthFailed},
+		{"last salt byte", kr, flip(ct, 36, 0x80), 1, DecryptAuthFailed},
+		{"nonce", kr, flip(ct, 40, 1), 1, DecryptAuthFailed},
+		{"tag", kr, flip(ct, len(ct)-1, 1), 1, DecryptAuthFailed},
+		{"key ID to a key with the same secret", kr, flip(ct, 4, 1^2), 2, DecryptAuthFailed},
+		{"key ID to another key", kr, flip(ct, 4, 1^3), 3, DecryptAuthFailed},
+		{"key ID to no key", kr, flip(ct, 4, 1^9), 9, DecryptUnknownKey},
+		{"version 2 to 1", kr, flip(ct, 0, 2^1), 1, DecryptAuthFailed},
+		{"version 1 to 2", kr, flip(append(v1, make([]byte, 32)...), 0, 1^2), 1, DecryptAuthFailed},
+		{"version 1 key ID to a key with the same secret", kr, flip(v1, 4, 1^2), 2, DecryptAuthFailed},
+		{"version 3", kr, flip(ct, 0, 2^3), 0, DecryptMalformed},
+		{"truncated version 2", kr, ct[:1+4+32+12+15], 0, DecryptMalformed},
+		{"wrong key for the ID", wrongKey, ct, 1, DecryptAuthFailed},
+		{"wrong key for the ID, version 1", wrongKey, v1, 1, DecryptAuthFailed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := tt.kr.Decrypt(tt.ct, ad)
+			var de *DecryptError
+			if !errors.Is(err, ErrDecrypt) || !errors.As(err, &de) {
+				t.Fatalf("Decrypt = %v, want a *DecryptError wrapping ErrDecrypt", err)
+			}
+			if de.KeyID != tt.wantKeyID || de.Reason != tt.want {
+				t.Errorf("Decrypt = %+v, want KeyID %d, Reason %s", *de, tt.wantKeyID, tt.want)
+			}
+		})
+	}
+}
+
+func TestDecryptErrorSuggestsTheWrongKey(t *testing.T) {
+	err := error(&DecryptError{KeyID: 7, Reason: DecryptAuthFailed})
+	if !strings.Contains(err.Error(), "wrong key for key ID 7") || !strings.HasPrefix(err.Error(), "serverauth: ") {
+		t.Errorf("DecryptError = %q, want it to start with serverauth: and suggest the wrong key for key ID 7", err)
+	}
+}
+
+// BenchmarkKeyring compares the version 1 layout (AES-GCM under the keyring
+// key) with version 2 (a key derived per ciphertext), on a refresh token's
+// size.
+func BenchmarkKeyring(b *testing.B) {
+	k, _ := GenerateKey(1)
+	kr, _ := NewKeyring(k)
+	pt := bytes.Repeat([]byte("x"), 103)
+	ad := associatedData("123456789012345678901", fieldRefreshToken)
+	v1 := sealV1(b, k)
+	v2 := func(pt, ad []byte) []byte {
+		ct, err := kr.Encrypt(pt, ad)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return ct
+	}
+	for _, v := range []struct {
+		name string
+		seal func(pt, ad []byte) []byte
+	}{{"v1", v1}, {"v2", v2}} {
+		b.Run(v.name+"/Encrypt", func(b *testing.B) {
+			for b.Loop() {
+				v.seal(pt, ad)
+			}
+		})
+		b.Run(v.name+"/Decrypt", func(b *testing.B) {
+			ct := v.seal(pt, ad)
+			for b.Loop() {
+				if _, err := kr.Decrypt(ct, ad); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
