@@ -323,6 +323,8 @@ type IDTokenError struct {
 	// (the same token may verify later) and ClassRejected otherwise.
 	Class ErrorClass
 	err   error
+
+	presenter string // the refused azp, for ReasonPresenter
 }
 
 func (e *IDTokenError) Error() string {

@@ -314,7 +314,7 @@ func (e *Exchanger) finishExchange(ctx context.Context, tok *oauth2.Token, start
 	}
 	p, err := e.verifier.verify(ctx, rawID, verifyOptions{accessToken: tok.AccessToken, nonce: o.nonce})
 	if err != nil {
-		e.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "serverauth: ID token of an exchange refused", slog.String("reason", reasonOf(err)))
+		e.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "serverauth: ID token of an exchange refused", refusalAttrs(err)...)
 		return nil, err
 	}
 	res.UserID, res.Profile = p.Subject, p

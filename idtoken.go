@@ -14,9 +14,11 @@ import (
 	"time"
 
 	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/serverauth/serverauth/internal/jwks"
 	"github.com/serverauth/serverauth/internal/jws"
+	"github.com/serverauth/serverauth/internal/redact"
 )
 
 // Google's two issuer spellings; both occur (OpenID Connect Core §3.1.3.7
@@ -82,23 +84,40 @@ func (p *Profile) Claims(v any) error {
 // claims is the payload of a Google ID token as decoded. Pointers tell an
 // absent claim from a zero one.
 type claims struct {
-	Iss           string   `json:"iss"`
-	Aud           audience `json:"aud"`
-	Azp           *string  `json:"azp"`
-	Sub           string   `json:"sub"`
-	Exp           *float64 `json:"exp"`
-	Iat           *float64 `json:"iat"`
-	Nbf           *float64 `json:"nbf"`
-	Email         string   `json:"email"`
-	EmailVerified bool     `json:"email_verified"`
-	Name          string   `json:"name"`
-	GivenName     string   `json:"given_name"`
-	FamilyName    string   `json:"family_name"`
-	Picture       string   `json:"picture"`
-	Locale        string   `json:"locale"`
-	HD            *string  `json:"hd"`
-	Nonce         *string  `json:"nonce"`
-	AtHash        *string  `json:"at_hash"`
+	Iss           string           `json:"iss"`
+	Aud           audience         `json:"aud"`
+	Azp           present[string]  `json:"azp"`
+	Sub           string           `json:"sub"`
+	Exp           *float64         `json:"exp"`
+	Iat           *float64         `json:"iat"`
+	Nbf           present[float64] `json:"nbf"`
+	Email         string           `json:"email"`
+	EmailVerified bool             `json:"email_verified"`
+	Name          string           `json:"name"`
+	GivenName     string           `json:"given_name"`
+	FamilyName    string           `json:"family_name"`
+	Picture       string           `json:"picture"`
+	Locale        string           `json:"locale"`
+	HD            present[string]  `json:"hd"`
+	Nonce         present[string]  `json:"nonce"`
+	AtHash        present[string]  `json:"at_hash"`
+}
+
+// present is an optional claim: absent, or a value of type T. JSON null is
+// neither, and is refused: a token that says "azp": null or "nbf": null is
+// malformed, not one without the claim (a null that passed as absent would
+// skip the claim's check).
+type present[T any] struct {
+	set bool
+	v   T
+}
+
+func (p *present[T]) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	if dec.PeekKind() == 'n' {
+		return errors.New("null where a claim value must be")
+	}
+	p.set = true
+	return json.UnmarshalDecode(dec, &p.v)
 }
 
 // audience is aud: a string or an array of strings.
@@ -184,11 +203,11 @@ func (v *verifier) verify(ctx context.Context, raw string, o verifyOptions) (*Pr
 		Expiry:        numericDate(*c.Exp),
 		claims:        tok.UnverifiedPayload, // verified by now
 	}
-	if c.Azp != nil {
-		p.AuthorizedParty = *c.Azp
+	if c.Azp.set {
+		p.AuthorizedParty = c.Azp.v
 	}
-	if c.HD != nil {
-		p.HostedDomain = *c.HD
+	if c.HD.set {
+		p.HostedDomain = c.HD.v
 	}
 	return p, nil
 }
@@ -201,8 +220,10 @@ func (v *verifier) check(c *claims, o verifyOptions) error {
 	if len(c.Aud) != 1 || c.Aud[0] != v.clientID {
 		return idErr(ReasonAudience, "aud is not exactly the server client ID %q; the token was issued to another client", v.clientID)
 	}
-	if c.Azp != nil && !contains(v.presenters, *c.Azp) {
-		return idErr(ReasonPresenter, "azp %s is neither the server client ID nor in Config.AllowedClientIDs", quoteShort(*c.Azp))
+	if c.Azp.set && !contains(v.presenters, c.Azp.v) {
+		ie := idErr(ReasonPresenter, "azp %s is neither the server client ID nor in Config.AllowedClientIDs: add it there if it is one of your project's iOS or Android clients", quoteShort(c.Azp.v))
+		ie.presenter = redact.Truncate(c.Azp.v, 200)
+		return ie
 	}
 	if !validSubject(c.Sub) {
 		return idErr(ReasonSubject, "sub must be 1 to 255 printable ASCII characters")
@@ -211,7 +232,7 @@ func (v *verifier) check(c *claims, o verifyOptions) error {
 		return idErr(ReasonMissingClaim, "exp and iat are required")
 	}
 	exp, iat := *c.Exp, *c.Iat
-	if !finiteTime(exp) || !finiteTime(iat) || (c.Nbf != nil && !finiteTime(*c.Nbf)) {
+	if !finiteTime(exp) || !finiteTime(iat) || (c.Nbf.set && !finiteTime(c.Nbf.v)) {
 		return idErr(ReasonMalformed, "exp, iat or nbf out of range")
 	}
 	now, l := v.now(), v.leeway
@@ -221,7 +242,7 @@ func (v *verifier) check(c *claims, o verifyOptions) error {
 	if numericDate(iat).After(now.Add(l)) {
 		return idErr(ReasonIssuedInFuture, "iat %s is after now plus leeway %s; check the server clock", numericDate(iat).UTC().Format(time.RFC3339), l)
 	}
-	if c.Nbf != nil && numericDate(*c.Nbf).After(now.Add(l)) {
+	if c.Nbf.set && numericDate(c.Nbf.v).After(now.Add(l)) {
 		return idErr(ReasonNotYetValid, "nbf is after now plus leeway %s", l)
 	}
 	if exp <= iat {
@@ -230,13 +251,13 @@ func (v *verifier) check(c *claims, o verifyOptions) error {
 	if numericDate(exp).Sub(numericDate(iat)) > maxIDTokenLifetime+l {
 		return idErr(ReasonLifetime, "lifetime exceeds one hour plus leeway")
 	}
-	if o.nonce != "" && (c.Nonce == nil || subtle.ConstantTimeCompare([]byte(*c.Nonce), []byte(o.nonce)) != 1) {
+	if o.nonce != "" && (!c.Nonce.set || subtle.ConstantTimeCompare([]byte(c.Nonce.v), []byte(o.nonce)) != 1) {
 		return idErr(ReasonNonce, "nonce does not match the one sent")
 	}
-	if o.accessToken != "" && c.AtHash != nil && !atHashMatches(*c.AtHash, o.accessToken) {
+	if o.accessToken != "" && c.AtHash.set && !atHashMatches(c.AtHash.v, o.accessToken) {
 		return idErr(ReasonAccessTokenHash, "at_hash does not match the access token")
 	}
-	if v.hostedDomain != "" && (c.HD == nil || *c.HD != v.hostedDomain) {
+	if v.hostedDomain != "" && (!c.HD.set || c.HD.v != v.hostedDomain) {
 		return idErr(ReasonHostedDomain, "the user is not in the Workspace domain %q", v.hostedDomain)
 	}
 	if !v.allowSAccounts && isServiceAccount(c.Email) {
@@ -321,10 +342,22 @@ func errDetail(err error) string {
 func (e *Exchanger) VerifyIDToken(ctx context.Context, rawIDToken string) (*Profile, error) {
 	p, err := e.verifier.verify(ctx, rawIDToken, verifyOptions{})
 	if err != nil {
-		e.cfg.Logger.LogAttrs(ctx, slog.LevelDebug, "serverauth: ID token refused", slog.String("reason", reasonOf(err)))
+		e.cfg.Logger.LogAttrs(ctx, slog.LevelDebug, "serverauth: ID token refused", refusalAttrs(err)...)
 		return nil, err
 	}
 	return p, nil
+}
+
+// refusalAttrs are the log attributes of a refused ID token: the reason
+// and, for an unknown authorized party, the refused azp (a client ID, not a
+// secret), so the operator can add it to Config.AllowedClientIDs.
+func refusalAttrs(err error) []slog.Attr {
+	attrs := []slog.Attr{slog.String("reason", reasonOf(err))}
+	var ie *IDTokenError
+	if errors.As(err, &ie) && ie.Reason == ReasonPresenter {
+		attrs = append(attrs, slog.String("azp", ie.presenter))
+	}
+	return attrs
 }
 
 // reasonOf returns an error's ID-token reason for logs.

@@ -1,9 +1,12 @@
 package serverauth_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -131,6 +134,12 @@ func TestVerifyIDTokenAcceptancePolicy(t *testing.T) {
 		{"exp null", f.baseClaims().with("exp", `null`), serverauth.ReasonMissingClaim},
 		{"expired beyond leeway", f.baseClaims().with("iat", at(-2*time.Hour)).with("exp", at(-leeway-time.Second)), serverauth.ReasonExpired},
 		{"expired within leeway", f.baseClaims().with("iat", at(-time.Hour)).with("exp", at(-leeway+time.Second)), ""},
+		{"expired exactly at exp plus leeway", f.baseClaims().with("iat", at(-time.Hour)).with("exp", at(-leeway)), serverauth.ReasonExpired},
+		{"azp null", f.baseClaims().with("azp", "null"), serverauth.ReasonMalformed},
+		{"at_hash null", f.baseClaims().plus("at_hash", "null"), serverauth.ReasonMalformed},
+		{"nbf null", f.baseClaims().plus("nbf", "null"), serverauth.ReasonMalformed},
+		{"nonce null", f.baseClaims().plus("nonce", "null"), serverauth.ReasonMalformed},
+		{"hd null", f.baseClaims().plus("hd", "null"), serverauth.ReasonMalformed},
 		{"iat in future beyond leeway", f.baseClaims().with("iat", at(leeway+time.Second)).with("exp", at(time.Hour)), serverauth.ReasonIssuedInFuture},
 		{"iat in future within leeway", f.baseClaims().with("iat", at(leeway-time.Second)).with("exp", at(time.Hour)), ""},
 		{"nbf in future", f.baseClaims().with("nbf", at(leeway+time.Second)), serverauth.ReasonNotYetValid},
@@ -328,5 +337,30 @@ func TestProfileFromFakeIDToken(t *testing.T) {
 	}
 	if err := p.Claims(&extra); err != nil || extra.Azp != f.g.AndroidClientID() || extra.Iat != epoch.Unix() {
 		t.Errorf("Claims = %+v, %v", extra, err)
+	}
+}
+
+// TestVerifyIDTokenPresenterNamedInLog: the refused azp is a client ID, not
+// a secret, and the operator needs it to fix Config.AllowedClientIDs: the
+// log says it.
+func TestVerifyIDTokenPresenterNamedInLog(t *testing.T) {
+	var buf bytes.Buffer
+	f := newFixture(t, serverauthtest.Options{}, func(c *serverauth.Config) {
+		c.AllowedClientIDs = nil
+		c.Logger = slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
+	_, err := f.e.VerifyIDToken(context.Background(), f.g.IDToken(serverauthtest.DemoUser(), f.g.IOSClientID()))
+	wantReason(t, err, serverauth.ReasonPresenter)
+	var line struct {
+		Reason string `json:"reason"`
+		Azp    string `json:"azp"`
+	}
+	for l := range bytes.Lines(buf.Bytes()) {
+		if bytes.Contains(l, []byte("ID token refused")) {
+			json.Unmarshal(l, &line)
+		}
+	}
+	if line.Azp != f.g.IOSClientID() || line.Reason != string(serverauth.ReasonPresenter) {
+		t.Fatalf("log = %s, want reason %s with azp %s", buf.Bytes(), serverauth.ReasonPresenter, f.g.IOSClientID())
 	}
 }
