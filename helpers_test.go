@@ -208,3 +208,16 @@ func signInHandler(t testing.TB, e *serverauth.Exchanger, cfg serverauth.Handler
 	}
 	return h
 }
+
+// newExchanger is another Exchanger on the fixture's fake and clock, with
+// its Config changed by mutate.
+func (f *fixture) newExchanger(mutate func(*serverauth.Config)) *serverauth.Exchanger {
+	f.t.Helper()
+	cfg := f.cfg
+	mutate(&cfg)
+	e, err := serverauth.New(cfg)
+	if err != nil {
+		f.t.Fatalf("New = %v", err)
+	}
+	return e
+}

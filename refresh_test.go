@@ -28,6 +28,7 @@ type scriptedStore struct {
 	resume     chan struct{}      // closed to let paused calls go on
 	paused     bool               // every call waits for resume
 	holdAfter  chan struct{}      // when set, the next Put writes, announces itself on it and waits for resume
+	holdGet    chan struct{}      // likewise for the next Get, after it read
 	pauseLease bool               // once a Lease is granted, every later call waits for resume
 	lastFailed *serverauth.Record // the record of the last failed, ambiguous or paused Put
 }
@@ -45,8 +46,32 @@ func (s *scriptedStore) wait() {
 
 func (s *scriptedStore) Get(ctx context.Context, id string) (*serverauth.Record, error) {
 	s.wait()
-	return s.MemoryStore.Get(ctx, id)
+	rec, err := s.MemoryStore.Get(ctx, id)
+	s.mu.Lock()
+	hold, resume := s.holdGet, s.resume
+	s.holdGet = nil
+	s.mu.Unlock()
+	if hold != nil {
+		hold <- struct{}{}
+		<-resume
+	}
+	return rec, err
 }
+
+// holdAfterNextGet makes the next Get read and then wait, alone, until
+// resume is called: its caller goes on with what is by then a stale record.
+func (s *scriptedStore) holdAfterNextGet() (entered <-chan struct{}, resume func()) {
+	ch := make(chan struct{}, 1)
+	r := make(chan struct{})
+	s.mu.Lock()
+	s.holdGet, s.resume = ch, r
+	s.mu.Unlock()
+	return ch, func() { close(r) }
+}
+
+// noLeases hides a store's Leaser, as a store without one would be: each
+// replica then refreshes on its own.
+type noLeases struct{ serverauth.TokenStore }
 
 func (s *scriptedStore) Put(ctx context.Context, r *serverauth.Record) error {
 	s.wait()
@@ -516,4 +541,44 @@ func TestTokenCacheOfOneUnderConcurrency(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+// TestMarkDeadNeverWipesANewerGrant: replica A read the record, then
+// replica B refreshed the (rotating) token and stored the new one. A's
+// refresh with the old token fails with invalid_grant: that must not mark
+// B's newer, working grant dead.
+func TestMarkDeadNeverWipesANewerGrant(t *testing.T) {
+	f := newRotatingFixture(t)
+	sa := &scriptedStore{MemoryStore: f.mem}
+	cfg := f.cfg
+	cfg.Store = noLeases{sa}
+	a, err := serverauth.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Store = noLeases{&scriptedStore{MemoryStore: f.mem}}
+	b, err := serverauth.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	user := f.signIn(a)
+	f.clock.Advance(2 * time.Hour)
+	entered, resume := sa.holdAfterNextGet()
+	done := tokenAsync(a, user)
+	<-entered
+	if _, err := b.Token(context.Background(), user); err != nil {
+		t.Fatalf("B's refresh = %v", err)
+	}
+	resume()
+	if err := <-done; !errors.Is(err, serverauth.ErrInvalidGrant) {
+		t.Fatalf("A's refresh with the rotated-away token = %v, want invalid_grant", err)
+	}
+	rec, err := f.mem.Get(context.Background(), user)
+	if err != nil || rec.Status != serverauth.StatusActive {
+		t.Fatalf("record after A's failed refresh = %v, %v; want B's grant, active", rec, err)
+	}
+	f.clock.Advance(2 * time.Hour)
+	if _, err := b.Token(context.Background(), user); err != nil {
+		t.Fatalf("B's next refresh = %v, want the grant alive", err)
+	}
 }
