@@ -51,12 +51,8 @@ func newBackend(cfg serverauth.Config) (http.Handler, error) {
 	mux.HandleFunc("GET /state", func(w http.ResponseWriter, r *http.Request) {
 		userID := r.URL.Query().Get("user") // in your app: from your session
 		appData, err := exchanger.AppData(r.Context(), userID)
-		if errors.Is(err, serverauth.ErrReauthRequired) || errors.Is(err, serverauth.ErrScopeNotGranted) {
-			http.Error(w, "sign in again", http.StatusForbidden)
-			return
-		}
 		if err != nil {
-			http.Error(w, "try again later", http.StatusBadGateway)
+			appDataError(w, err)
 			return
 		}
 		state, err := appData.Read(r.Context(), "state.json")
@@ -64,12 +60,25 @@ func newBackend(cfg serverauth.Config) (http.Handler, error) {
 			state, err = []byte("{}"), nil
 		}
 		if err != nil {
-			http.Error(w, "try again later", http.StatusBadGateway)
+			appDataError(w, err) // Read and Write fail the same ways
 			return
 		}
 		w.Write(state)
 	})
 	return mux, nil
+}
+
+// appDataError answers a failed AppData call by what the caller can do.
+func appDataError(w http.ResponseWriter, err error) {
+	switch {
+	case errors.Is(err, serverauth.ErrReauthRequired), errors.Is(err, serverauth.ErrScopeNotGranted),
+		errors.Is(err, serverauth.ErrNoRefreshToken), errors.Is(err, serverauth.ErrNotFound):
+		http.Error(w, "sign in again", http.StatusForbidden)
+	case serverauth.ClassOf(err).Temporary():
+		http.Error(w, "try again later", http.StatusServiceUnavailable)
+	default: // ErrDecrypt (a wrong key), a failing store, a misconfiguration
+		http.Error(w, "server error", http.StatusInternalServerError)
+	}
 }
 
 // The README's minimal backend, run against the fake Google.
