@@ -107,7 +107,7 @@ func (k Key) GoString() string { return k.String() }
 // version 1 under every key it holds.
 type Keyring struct {
 	primary uint32
-	aeads   map[uint32]keyringKey // by key ID
+	keys   map[uint32]keyringKey // by key ID
 }
 
 // keyringKey is one key of a Keyring: the secret, from which version 2
@@ -137,12 +137,12 @@ const (
 // NewKeyring returns a keyring that encrypts with primary and also decrypts
 // with older. Its errors name keys by ID only.
 func NewKeyring(primary Key, older ...Key) (*Keyring, error) {
-	kr := &Keyring{primary: primary.ID, aeads: make(map[uint32]keyringKey, 1+len(older))}
+	kr := &Keyring{primary: primary.ID, keys: make(map[uint32]keyringKey, 1+len(older))}
 	for _, k := range append([]Key{primary}, older...) {
 		if len(k.Secret) != KeySize {
 			return nil, fmt.Errorf("%w: key %d has %d bytes, want %d (AES-256)", ErrInvalidConfig, k.ID, len(k.Secret), KeySize)
 		}
-		if _, dup := kr.aeads[k.ID]; dup {
+		if _, dup := kr.keys[k.ID]; dup {
 			return nil, fmt.Errorf("%w: key ID %d appears twice in the keyring", ErrInvalidConfig, k.ID)
 		}
 		secret := bytes.Clone(k.Secret)
@@ -150,7 +150,7 @@ func NewKeyring(primary Key, older ...Key) (*Keyring, error) {
 		if err != nil {
 			return nil, err
 		}
-		kr.aeads[k.ID] = keyringKey{secret: secret, v1: aead}
+		kr.keys[k.ID] = keyringKey{secret: secret, v1: aead}
 	}
 	return kr, nil
 }
@@ -213,7 +213,7 @@ func (k *Keyring) PrimaryKeyID() uint32 { return k.primary }
 // Encrypt seals plaintext under a key derived from the primary key: a
 // version 2 ciphertext.
 func (k *Keyring) Encrypt(plaintext, associatedData []byte) ([]byte, error) {
-	key, ok := k.aeads[k.primary]
+	key, ok := k.keys[k.primary]
 	if !ok {
 		return nil, errEmptyKeyring
 	}
@@ -238,7 +238,7 @@ func (k *Keyring) Decrypt(ciphertext, associatedData []byte) ([]byte, error) {
 	if !ok {
 		return nil, &DecryptError{Reason: DecryptMalformed}
 	}
-	key, ok := k.aeads[id]
+	key, ok := k.keys[id]
 	if !ok {
 		return nil, &DecryptError{KeyID: id, Reason: DecryptUnknownKey}
 	}
@@ -355,8 +355,8 @@ func (k *Keyring) String() string {
 	if k == nil {
 		return "<nil>"
 	}
-	ids := make([]uint32, 0, len(k.aeads))
-	for id := range k.aeads {
+	ids := make([]uint32, 0, len(k.keys))
+	for id := range k.keys {
 		ids = append(ids, id)
 	}
 	slices.Sort(ids)

@@ -221,7 +221,7 @@ func (c *Config) validate() error {
 	if c.TokenCacheSize < 0 {
 		return configErr("TokenCacheSize", "%d must not be negative (zero means %d)", c.TokenCacheSize, defaultTokenCacheSize)
 	}
-	if k, ok := c.Cipher.(*Keyring); ok && (k == nil || len(k.aeads) == 0) {
+	if k, ok := c.Cipher.(*Keyring); ok && (k == nil || len(k.keys) == 0) {
 		return configErr("Cipher", "the Keyring has no keys: make it with NewKeyring or ParseKeyring")
 	}
 	if c.Cipher != nil && c.InsecurePlaintextTokens {
