@@ -41,7 +41,7 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout, nil); err != nil {
+	if err := run(ctx, os.Args[1:], os.Stdout, nil); err != nil && !errors.Is(err, flag.ErrHelp) {
 		fmt.Fprintln(os.Stderr, "backend:", err)
 		os.Exit(1)
 	}
@@ -53,12 +53,13 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 	fs := flag.NewFlagSet("backend", flag.ContinueOnError)
 	var shared setup.Flags
 	shared.Register(fs)
-	addr := fs.String("addr", envOr("SERVERAUTH_ADDR", "127.0.0.1:8080"), "listen address ($SERVERAUTH_ADDR)")
-	cert := fs.String("tls-cert", os.Getenv("SERVERAUTH_TLS_CERT"), "TLS certificate; with -tls-key, serve HTTPS ($SERVERAUTH_TLS_CERT)")
-	key := fs.String("tls-key", os.Getenv("SERVERAUTH_TLS_KEY"), "TLS key ($SERVERAUTH_TLS_KEY)")
-	origins := fs.String("allowed-origins", os.Getenv("SERVERAUTH_ALLOWED_ORIGINS"), "comma-separated web origins allowed to sign in ($SERVERAUTH_ALLOWED_ORIGINS)")
+	var addr, cert, key, origins string
+	setup.StringEnv(fs, &addr, "addr", "SERVERAUTH_ADDR", "127.0.0.1:8080", "listen `address`")
+	setup.StringEnv(fs, &cert, "tls-cert", "SERVERAUTH_TLS_CERT", "", "TLS certificate `file`; with -tls-key, serve HTTPS")
+	setup.StringEnv(fs, &key, "tls-key", "SERVERAUTH_TLS_KEY", "", "TLS key `file`")
+	setup.StringEnv(fs, &origins, "allowed-origins", "SERVERAUTH_ALLOWED_ORIGINS", "", "comma-separated web `origins` allowed to sign in")
 	generate := fs.Bool("generate-key", false, "print a new keyring for -keys and exit")
-	if err := fs.Parse(args); err != nil {
+	if err := setup.Parse(fs, args); err != nil {
 		return err
 	}
 	if *generate {
@@ -69,7 +70,7 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 		fmt.Fprintln(out, k.Encode())
 		return nil
 	}
-	if (*cert == "") != (*key == "") {
+	if (cert == "") != (key == "") {
 		return errors.New("-tls-cert and -tls-key go together")
 	}
 
@@ -91,8 +92,8 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 			writeJSON(w, res.PublicProfile())
 		},
 	}
-	if *origins != "" {
-		hcfg.AllowedOrigins = strings.Split(*origins, ",")
+	if origins != "" {
+		hcfg.AllowedOrigins = strings.Split(origins, ",")
 	}
 	signIn, err := ex.SignInHandler(hcfg)
 	if err != nil {
@@ -114,19 +115,19 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 		fmt.Fprintln(w, "ok")
 	})
 
-	ln, err := net.Listen("tcp", *addr)
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 15 * time.Second, WriteTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute}
-	logger.Info("listening", slog.String("addr", ln.Addr().String()), slog.Bool("tls", *cert != ""))
+	logger.Info("listening", slog.String("addr", ln.Addr().String()), slog.Bool("tls", cert != ""))
 	if ready != nil {
 		ready <- ln.Addr().String()
 	}
 	errc := make(chan error, 1)
 	go func() {
-		if *cert != "" {
-			errc <- srv.ServeTLS(ln, *cert, *key)
+		if cert != "" {
+			errc <- srv.ServeTLS(ln, cert, key)
 		} else {
 			errc <- srv.Serve(ln)
 		}
@@ -170,11 +171,4 @@ func disconnect(ex *serverauth.Exchanger, w http.ResponseWriter, r *http.Request
 func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(v)
-}
-
-func envOr(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
 }

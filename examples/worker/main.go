@@ -31,7 +31,7 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil && !errors.Is(err, flag.ErrHelp) {
 		fmt.Fprintln(os.Stderr, "worker:", err)
 		os.Exit(1)
 	}
@@ -50,7 +50,7 @@ func run(ctx context.Context, args []string, out, progress io.Writer) error {
 	var shared setup.Flags
 	shared.Register(fs)
 	concurrency := fs.Int("concurrency", 8, "users processed at once")
-	if err := fs.Parse(args); err != nil {
+	if err := setup.Parse(fs, args); err != nil {
 		return err
 	}
 	if *concurrency < 1 {

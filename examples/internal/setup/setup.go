@@ -18,7 +18,8 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
-	_ "github.com/jackc/pgx/v5/stdlib"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/redis/go-redis/v9"
 	_ "modernc.org/sqlite"
 
@@ -29,8 +30,10 @@ import (
 	"github.com/serverauth/serverauth/sqlstore"
 )
 
-// Flags are the settings both programs take. Each flag defaults to an
-// environment variable, so a container can be configured either way.
+// Flags are the settings both programs take. Each flag falls back to an
+// environment variable, so a container can be configured either way; the
+// variables are read after parsing ([Parse]), never as flag defaults, so
+// that -help prints no secret.
 type Flags struct {
 	ClientSecrets string
 	Store         string
@@ -41,22 +44,15 @@ type Flags struct {
 	GoogleCA      string
 }
 
-// Register adds the shared flags to fs.
+// Register adds the shared flags to fs. Parse fs with [Parse].
 func (f *Flags) Register(fs *flag.FlagSet) {
-	fs.StringVar(&f.ClientSecrets, "client-secrets", os.Getenv("SERVERAUTH_CLIENT_SECRETS"), "the web client's client_secret.json ($SERVERAUTH_CLIENT_SECRETS)")
-	fs.StringVar(&f.Store, "store", envOr("SERVERAUTH_STORE", "file:serverauth-tokens"), "token store: file:DIR, sqlite:FILE, postgres://…, mysql://user:pass@host:port/db, redis://… ($SERVERAUTH_STORE)")
-	fs.StringVar(&f.Keys, "keys", os.Getenv("SERVERAUTH_TOKEN_KEYS"), "keyring encrypting stored tokens, ID:base64 keys, primary first ($SERVERAUTH_TOKEN_KEYS)")
-	fs.StringVar(&f.AllowedIDs, "allowed-client-ids", os.Getenv("SERVERAUTH_ALLOWED_CLIENT_IDS"), "comma-separated iOS and Android client IDs ($SERVERAUTH_ALLOWED_CLIENT_IDS)")
-	fs.StringVar(&f.Scopes, "scopes", envOr("SERVERAUTH_SCOPES", "email drive.appdata"), "scopes that must be granted, space-separated ($SERVERAUTH_SCOPES)")
-	fs.StringVar(&f.Google, "google", os.Getenv("SERVERAUTH_GOOGLE"), "base URL of a fake Google (cmd/fakegoogle) instead of Google ($SERVERAUTH_GOOGLE)")
-	fs.StringVar(&f.GoogleCA, "google-ca", os.Getenv("SERVERAUTH_GOOGLE_CA"), "PEM certificate to trust for -google, if it serves TLS ($SERVERAUTH_GOOGLE_CA)")
-}
-
-func envOr(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
+	StringEnv(fs, &f.ClientSecrets, "client-secrets", "SERVERAUTH_CLIENT_SECRETS", "", "the web client's `client_secret.json`")
+	StringEnv(fs, &f.Store, "store", "SERVERAUTH_STORE", "file:serverauth-tokens", "token `store`: file:DIR, sqlite:FILE, postgres://…, mysql://user:pass@host:port/db, redis://…")
+	StringEnv(fs, &f.Keys, "keys", "SERVERAUTH_TOKEN_KEYS", "", "`keyring` encrypting stored tokens, ID:base64 keys, primary first")
+	StringEnv(fs, &f.AllowedIDs, "allowed-client-ids", "SERVERAUTH_ALLOWED_CLIENT_IDS", "", "comma-separated iOS and Android client `IDs`")
+	StringEnv(fs, &f.Scopes, "scopes", "SERVERAUTH_SCOPES", "email drive.appdata", "`scopes` that must be granted, space-separated")
+	StringEnv(fs, &f.Google, "google", "SERVERAUTH_GOOGLE", "", "base `URL` of a fake Google (cmd/fakegoogle) instead of Google")
+	StringEnv(fs, &f.GoogleCA, "google-ca", "SERVERAUTH_GOOGLE_CA", "", "PEM certificate `file` to trust for -google, if it serves TLS")
 }
 
 // Config builds the serverauth configuration and opens the store. close
@@ -122,7 +118,8 @@ func trusting(file string) (*http.Client, error) {
 
 // OpenStore opens the token store a URL names, creating its table if it is
 // SQL: file:DIR, sqlite:FILE, postgres://…, mysql://user:pass@host:port/db,
-// redis://….
+// redis://…. Its errors never quote a password: the URL's parsers see it
+// with the password masked (see [splitStoreURL]).
 func OpenStore(ctx context.Context, raw string) (serverauth.TokenStore, func(), error) {
 	scheme, rest, _ := strings.Cut(raw, ":")
 	switch scheme {
@@ -130,38 +127,72 @@ func OpenStore(ctx context.Context, raw string) (serverauth.TokenStore, func(), 
 		s, err := filestore.New(strings.TrimPrefix(rest, "//"))
 		return s, func() {}, err
 	case "sqlite":
-		return openSQL(ctx, "sqlite", strings.TrimPrefix(rest, "//"), sqlstore.SQLite)
-	case "postgres", "postgresql":
-		return openSQL(ctx, "pgx", raw, sqlstore.Postgres)
+		db, err := sql.Open("sqlite", strings.TrimPrefix(rest, "//"))
+		if err != nil {
+			return nil, nil, err
+		}
+		return openSQL(ctx, db, sqlstore.SQLite)
+	case "postgres", "postgresql", "mysql", "redis", "rediss":
+	default:
+		return nil, nil, fmt.Errorf("store: unknown scheme %q: want file:DIR, sqlite:FILE, postgres://…, mysql://… or redis://…", scheme)
+	}
+	u, err := splitStoreURL(raw)
+	if err != nil {
+		return nil, nil, err
+	}
+	s, closeStore, err := openNetworkStore(ctx, scheme, u)
+	if err != nil {
+		return nil, nil, fmt.Errorf("store %s: %w", u.masked, err)
+	}
+	return s, closeStore, nil
+}
+
+// openNetworkStore opens a PostgreSQL, MySQL or Redis store: it parses the
+// masked URL and then sets the password in what the parser returned.
+func openNetworkStore(ctx context.Context, scheme string, u storeURL) (serverauth.TokenStore, func(), error) {
+	switch scheme {
 	case "mysql":
-		u, err := url.Parse(raw)
+		p, err := url.Parse(u.masked)
 		if err != nil {
 			return nil, nil, err
 		}
 		c := mysql.NewConfig()
-		c.Net, c.Addr, c.DBName, c.ParseTime = "tcp", u.Host, strings.TrimPrefix(u.Path, "/"), true
-		if u.User != nil {
-			c.User = u.User.Username()
-			c.Passwd, _ = u.User.Password()
+		c.Net, c.Addr, c.DBName, c.ParseTime = "tcp", p.Host, strings.TrimPrefix(p.Path, "/"), true
+		if p.User != nil {
+			c.User = p.User.Username()
 		}
-		return openSQL(ctx, "mysql", c.FormatDSN(), sqlstore.MySQL)
-	case "redis", "rediss":
-		opt, err := redis.ParseURL(raw)
+		if u.hasPassword {
+			c.Passwd = u.password
+		}
+		conn, err := mysql.NewConnector(c)
 		if err != nil {
 			return nil, nil, err
+		}
+		return openSQL(ctx, sql.OpenDB(conn), sqlstore.MySQL)
+	case "redis", "rediss":
+		opt, err := redis.ParseURL(u.masked)
+		if err != nil {
+			return nil, nil, err
+		}
+		if u.hasPassword {
+			opt.Password = u.password
 		}
 		c := redis.NewClient(opt)
 		s, err := redisstore.New(c, redisstore.Config{})
 		return s, func() { c.Close() }, err
 	}
-	return nil, nil, fmt.Errorf("store %q: want file:DIR, sqlite:FILE, postgres://…, mysql://… or redis://…", raw)
-}
-
-func openSQL(ctx context.Context, driver, dsn string, d sqlstore.Dialect) (serverauth.TokenStore, func(), error) {
-	db, err := sql.Open(driver, dsn)
+	c, err := pgx.ParseConfig(u.masked)
 	if err != nil {
 		return nil, nil, err
 	}
+	if u.hasPassword {
+		c.Password = u.password // the fallback hosts share it
+	}
+	return openSQL(ctx, stdlib.OpenDB(*c), sqlstore.Postgres)
+}
+
+// openSQL opens a SQL store on db, which it closes on failure.
+func openSQL(ctx context.Context, db *sql.DB, d sqlstore.Dialect) (serverauth.TokenStore, func(), error) {
 	db.SetMaxOpenConns(20) // see sqlstore's doc: replicas must not exhaust the database
 	s, err := sqlstore.New(db, sqlstore.Config{Dialect: d})
 	if err == nil {
