@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/serverauth/serverauth"
+	"github.com/serverauth/serverauth/examples/internal/maintest"
 	"github.com/serverauth/serverauth/serverauthtest"
 )
 
@@ -98,4 +99,10 @@ func TestGenerateKey(t *testing.T) {
 	if _, err := serverauth.ParseKeyring(strings.TrimSpace(out.String())); err != nil {
 		t.Fatalf("generated key %q does not parse: %v", out.String(), err)
 	}
+}
+
+// TestHelp checks that -help exits 0 and prints no secret from the
+// environment.
+func TestHelp(t *testing.T) {
+	maintest.CheckHelp(t, main)
 }

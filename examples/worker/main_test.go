@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/serverauth/serverauth"
+	"github.com/serverauth/serverauth/examples/internal/maintest"
 	"github.com/serverauth/serverauth/examples/internal/setup"
 	"github.com/serverauth/serverauth/serverauthtest"
 )
@@ -81,4 +82,10 @@ func mustKeyring(t *testing.T, k serverauth.Key) *serverauth.Keyring {
 		t.Fatal(err)
 	}
 	return kr
+}
+
+// TestHelp checks that -help exits 0 and prints no secret from the
+// environment.
+func TestHelp(t *testing.T) {
+	maintest.CheckHelp(t, main)
 }
