@@ -36,7 +36,7 @@ import (
 )
 
 func main() {
-	if err := run(context.Background(), os.Args[1:], os.Stdout); err != nil {
+	if err := run(context.Background(), os.Args[1:], os.Stdout); err != nil && !errors.Is(err, flag.ErrHelp) {
 		fmt.Fprintln(os.Stderr, "quickstart:", err)
 		os.Exit(1)
 	}
@@ -52,11 +52,12 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	start := time.Now()
-	keyring, keyNote, err := loadOrCreateKey(filepath.Join(*dir, "token.key"))
+	keyPath, storePath := filepath.Join(*dir, "token.key"), filepath.Join(*dir, "tokens")
+	keyring, keyNote, err := loadOrCreateKey(keyPath)
 	if err != nil {
 		return err
 	}
-	store, err := filestore.New(filepath.Join(*dir, "tokens"))
+	store, err := filestore.New(storePath)
 	if err != nil {
 		return err
 	}
@@ -91,14 +92,15 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/signin", signIn)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 15 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute}
 	go srv.Serve(ln)
 	defer srv.Shutdown(context.Background())
 	signinURL := "http://" + ln.Addr().String() + "/signin"
 
 	fmt.Fprintf(out, "fake Google  %s (in-process)\n", google.URL)
 	fmt.Fprintf(out, "backend      %s\n", signinURL)
-	fmt.Fprintf(out, "token store  %s (AES-256-GCM, %s)\n\n", *dir, keyNote)
+	fmt.Fprintf(out, "token store  %s (files, AES-256-GCM encrypted)\n", storePath)
+	fmt.Fprintf(out, "key          %s (%s; -dir moves both)\n\n", keyPath, keyNote)
 
 	// 1. The iOS app signs the user in and posts its serverAuthCode.
 	authCode, err := google.MintCode(serverauthtest.CodeRequest{
