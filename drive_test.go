@@ -2,9 +2,17 @@ package serverauth_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
+
+	"google.golang.org/api/googleapi"
 
 	"github.com/serverauth/serverauth"
 	"github.com/serverauth/serverauth/serverauthtest"
@@ -125,5 +133,102 @@ func TestDriveService(t *testing.T) {
 	l, err := svc.Files.List().Spaces("appDataFolder").Do()
 	if err != nil || len(l.Files) != 0 {
 		t.Fatalf("Files.List = %v, %v", l, err)
+	}
+}
+
+// driveAnswering is a replica of f whose Drive is h.
+func (f *storeFixture) driveAnswering(h http.HandlerFunc) *serverauth.Exchanger {
+	f.t.Helper()
+	srv := httptest.NewTLSServer(h)
+	f.t.Cleanup(srv.Close)
+	return f.newReplica(func(c *serverauth.Config) {
+		c.Endpoints = serverauthtest.EndpointsAt(f.g.URL)
+		c.Endpoints.DriveURL = srv.URL + "/drive/v3/"
+	})
+}
+
+func TestAppDataErrorsAreScrubbedAndBounded(t *testing.T) {
+	f := newStoreFixture(t, serverauthtest.Options{})
+	res := f.signIn(serverauthtest.CodeRequest{})
+	ctx := context.Background()
+	// A long 404 that echoes the token in its message, its 20 error items,
+	// its body and a header.
+	e := f.driveAnswering(func(w http.ResponseWriter, r *http.Request) {
+		auth := r.Header.Get("Authorization")
+		msg := "no file for " + auth + strings.Repeat(" padding", 200)
+		var items []map[string]string
+		for range 20 {
+			items = append(items, map[string]string{"reason": "notFound", "message": msg})
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("X-Echo", auth+strings.Repeat("x", 500))
+		w.WriteHeader(http.StatusNotFound)
+		json.NewEncoder(w).Encode(map[string]any{"error": map[string]any{"code": 404, "message": msg, "errors": items}})
+	})
+	ad, err := e.AppData(ctx, res.UserID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := e.Token(ctx, res.UserID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = ad.File(ctx, "file-1")
+	var ge *googleapi.Error
+	if !errors.Is(err, serverauth.ErrFileNotFound) || !errors.As(err, &ge) || ge.Code != http.StatusNotFound {
+		t.Fatalf("File(echoing 404) = %v, want ErrFileNotFound and a *googleapi.Error with Code 404", err)
+	}
+	const cut = len("…(truncated)")
+	texts := []string{err.Error(), fmt.Sprintf("%+v", err), ge.Body, ge.Message, fmt.Sprint(ge.Header)}
+	for _, it := range ge.Errors {
+		texts = append(texts, it.Reason, it.Message)
+	}
+	for _, s := range texts {
+		if strings.Contains(s, tok.AccessToken) {
+			t.Errorf("the access token leaked in %.200q", s)
+		}
+	}
+	if len(ge.Body) > 512+cut || len(ge.Message) > 200+cut || len(ge.Header.Get("X-Echo")) > 200+cut || len(ge.Errors) > 8 {
+		t.Errorf("googleapi.Error kept Body %d, Message %d, X-Echo %d bytes and %d items; want at most 512, 200, 200 and 8",
+			len(ge.Body), len(ge.Message), len(ge.Header.Get("X-Echo")), len(ge.Errors))
+	}
+	if len(err.Error()) > 4096 {
+		t.Errorf("len(Error()) = %d, want it bounded", len(err.Error()))
+	}
+}
+
+func TestDriveServiceDropsHugeErrorAnswers(t *testing.T) {
+	f := newStoreFixture(t, serverauthtest.Options{})
+	res := f.signIn(serverauthtest.CodeRequest{})
+	e := f.driveAnswering(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusBadRequest)
+		io.WriteString(w, strings.Repeat("x", 100<<10)+r.Header.Get("Authorization"))
+	})
+	svc, err := e.Drive(context.Background(), res.UserID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = svc.Files.List().Spaces(serverauth.AppDataFolder).Do()
+	var ge *googleapi.Error
+	if !errors.As(err, &ge) || ge.Code != http.StatusBadRequest || len(ge.Body) > 1024 || strings.Contains(ge.Body, "ya29.") {
+		t.Fatalf("Files.List(100 KiB echoing answer) = %.300v, want a 400 with the body replaced", err)
+	}
+}
+
+func TestAppDataKeepsReauthRequired(t *testing.T) {
+	f := newStoreFixture(t, serverauthtest.Options{})
+	res := f.signIn(serverauthtest.CodeRequest{})
+	ctx := context.Background()
+	ad, err := f.e.AppData(ctx, res.UserID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ad.Write(ctx, "a.txt", "text/plain", []byte("payload")); err != nil {
+		t.Fatal(err)
+	}
+	// Drive refuses the revoked token; the one refresh finds the grant dead.
+	f.g.RevokeUser(serverauthtest.DemoUser().Sub)
+	if _, err := ad.Read(ctx, "a.txt"); !errors.Is(err, serverauth.ErrReauthRequired) {
+		t.Fatalf("Read after the grant was revoked = %v, want ErrReauthRequired", err)
 	}
 }

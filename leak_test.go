@@ -3,6 +3,7 @@ package serverauth_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"google.golang.org/api/googleapi"
 
 	"github.com/serverauth/serverauth"
 	"github.com/serverauth/serverauth/serverauthtest"
@@ -92,6 +95,50 @@ func (s *leakScanner) check(t *testing.T) {
 	if s.logs.Len() == 0 {
 		t.Error("nothing was logged: the scan saw no logs")
 	}
+	t.Logf("scanned %d texts and %d bytes of logs for %d planted secrets", len(s.texts), s.logs.Len(), len(s.secrets))
+}
+
+// driveEchoServer answers Drive as an echoing proxy might: every request
+// fails with a googleapi-style JSON error whose message, error item and
+// X-Echo header reflect the request, Authorization header, uploaded media
+// and body included (GETs with 503, retried first; the rest with 400). Only name
+// lookups succeed, with one file (none for names starting "new"), so that
+// each AppData method reaches the Drive request it exists for.
+func driveEchoServer(t *testing.T) *httptest.Server {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		if q := r.URL.Query().Get("q"); r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/files") && strings.Contains(q, "name = ") {
+			if strings.Contains(q, "name = 'new") {
+				io.WriteString(w, `{"files":[]}`)
+			} else {
+				io.WriteString(w, `{"files":[{"id":"file-1","name":"x.json"}]}`)
+			}
+			return
+		}
+		status := http.StatusBadRequest
+		if r.Method == http.MethodGet {
+			status = http.StatusServiceUnavailable
+		}
+		// The uploaded media first (the last part of a multipart body), then
+		// the rest: truncation alone must not be what hides the content.
+		media := body
+		if i := bytes.LastIndex(media, []byte("\r\n\r\n")); i >= 0 {
+			media = media[i+4:]
+			if j := bytes.Index(media, []byte("\r\n--")); j >= 0 {
+				media = media[:j]
+			}
+		}
+		echo := fmt.Sprintf("media=%s auth=%s %s %s body=%s", media, r.Header.Get("Authorization"), r.Method, r.URL, body)
+		w.Header().Set("X-Echo", r.Header.Get("Authorization"))
+		w.WriteHeader(status)
+		json.NewEncoder(w).Encode(map[string]any{"error": map[string]any{
+			"code": status, "message": echo,
+			"errors": []map[string]string{{"domain": "global", "reason": "badRequest", "message": echo}},
+		}})
+	}))
+	t.Cleanup(srv.Close)
+	return srv
 }
 
 // echoServer answers every request with a page echoing the request, as a
@@ -181,14 +228,70 @@ func TestNoSecretLeaks(t *testing.T) {
 	f.clock.Advance(2 * time.Hour)
 	_, err = echoing.Token(ctx, res.UserID)
 	scan.out("echoing refresh", err)
-	ad, err := f.e.AppData(ctx, res.UserID)
-	scan.out("appdata", err)
-	if ad != nil {
-		_, err = ad.Write(ctx, "x.json", "application/json", []byte("{}"))
-		scan.out("drive write", err)
-		_, err = ad.Read(ctx, "missing.json")
-		scan.out("drive read", err)
+	// Drive needs a user whose record still holds drive.appdata (the
+	// scope-not-granted exchange above replaced the demo user's).
+	du := f.signIn(serverauthtest.CodeRequest{User: serverauthtest.User{Sub: "77", Email: "drive@example.com"}})
+	keep(du)
+	ad, err := f.e.AppData(ctx, du.UserID)
+	if err != nil {
+		t.Fatalf("AppData = %v", err)
 	}
+	scan.out("appdata", err)
+	_, err = ad.Write(ctx, "x.json", "application/json", []byte("{}"))
+	scan.out("drive write", err)
+	_, err = ad.Read(ctx, "missing.json")
+	scan.out("drive read", err)
+
+	// Drive through an echoing endpoint: every AppData method and a call
+	// on the Drive service fail with answers that reflect the request.
+	drv := driveEchoServer(t)
+	echoDrive := f.newReplica(func(c *serverauth.Config) {
+		c.Endpoints = serverauthtest.EndpointsAt(f.g.URL)
+		c.Endpoints.DriveURL = drv.URL + "/drive/v3/"
+		c.Logger = logger
+	})
+	content := []byte(`{"note":"appdata-content-7f3a9c"}`)
+	scan.plant("file content", string(content), "appdata-content-7f3a9c")
+	driveOut := func(what string, err error) {
+		t.Helper()
+		var ge *googleapi.Error
+		if !errors.As(err, &ge) || ge.Code < 400 {
+			t.Errorf("%s = %v, want a *googleapi.Error from the echoing Drive", what, err)
+			return
+		}
+		scan.out(what, err)
+		scan.out(what+" googleapi.Error", ge.Body, ge.Message, ge.Errors, ge.Header, ge.Details, ge)
+	}
+	ead, err := echoDrive.AppData(ctx, du.UserID)
+	if err != nil {
+		t.Fatalf("AppData on the echoing Drive = %v", err)
+	}
+	if tok, err := echoDrive.Token(ctx, du.UserID); err == nil {
+		scan.plant("drive token", tok.AccessToken)
+	}
+	_, err = ead.File(ctx, "file-1")
+	driveOut("echoing drive file", err)
+	_, err = ead.Folder(ctx)
+	driveOut("echoing drive folder", err)
+	_, err = ead.List(ctx)
+	driveOut("echoing drive list", err)
+	_, err = ead.Read(ctx, "x.json")
+	driveOut("echoing drive read", err)
+	_, err = ead.Write(ctx, "x.json", "application/json", content)
+	driveOut("echoing drive write (update)", err)
+	_, err = ead.Write(ctx, "new.json", "application/json", content)
+	driveOut("echoing drive write (create)", err)
+	_, _, err = ead.GetOrCreate(ctx, "new.txt", "text/plain")
+	driveOut("echoing drive get-or-create", err)
+	err = ead.Delete(ctx, "x.json")
+	driveOut("echoing drive delete", err)
+	svc, err := echoDrive.Drive(ctx, du.UserID)
+	if err != nil {
+		t.Fatalf("Drive on the echoing Drive = %v", err)
+	}
+	_, err = svc.Files.List().Spaces(serverauth.AppDataFolder).Context(ctx).Do()
+	driveOut("echoing drive service list", err)
+
 	err = echoing.Revoke(ctx, res.UserID)
 	scan.out("echoing revoke", err)
 	err = f.e.Revoke(ctx, res.UserID)
