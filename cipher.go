@@ -107,7 +107,7 @@ func (k Key) GoString() string { return k.String() }
 // version 1 under every key it holds.
 type Keyring struct {
 	primary uint32
-	keys   map[uint32]keyringKey // by key ID
+	keys    map[uint32]keyringKey // by key ID
 }
 
 // keyringKey is one key of a Keyring: the secret, from which version 2

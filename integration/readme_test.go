@@ -6,6 +6,7 @@ import (
 	"log"
 	"net/http"
 	"os"
+	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib"
 
@@ -49,7 +50,15 @@ func Example_production() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	log.Fatal(http.ListenAndServeTLS(":8443", "cert.pem", "key.pem", backend))
+	srv := &http.Server{
+		Addr:              ":8443",
+		Handler:           backend,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+	log.Fatal(srv.ListenAndServeTLS("cert.pem", "key.pem"))
 }
 
 // newBackend stands in for the README's minimal backend, which the root
