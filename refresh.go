@@ -43,7 +43,7 @@ func (e *Exchanger) tokenSlow(ctx context.Context, userID, rejected string) (*ca
 		func(_ *cachedToken, err error) time.Duration { return e.retainRefresh(userID, err) })
 	if err != nil {
 		// A token that has not expired yet beats a temporary failure.
-		if prev, ok := e.users.cache.Load(userID); ok && rejected == "" && ClassOf(err).Temporary() && e.cfg.Now().Before(prev.tok.Expiry) {
+		if prev, ok := e.users.unexpired(userID); ok && rejected == "" && ClassOf(err).Temporary() {
 			return prev, nil
 		}
 		return nil, err
@@ -168,7 +168,7 @@ func (e *Exchanger) lease(ctx context.Context, l Leaser, rec *Record, rejected s
 		if got {
 			return cur, nil, nil
 		}
-		if prev, ok := e.users.cache.Load(userID); ok && rejected == "" && e.cfg.Now().Before(prev.tok.Expiry) {
+		if prev, ok := e.users.unexpired(userID); ok && rejected == "" {
 			return nil, prev, nil // another replica is refreshing; this token still works
 		}
 		t := time.NewTimer(wait)
@@ -197,7 +197,11 @@ func (e *Exchanger) renewLease(ctx context.Context, l Leaser, userID string) (st
 			case <-done:
 				return
 			case <-t.C:
-				if held, err := l.Lease(ctx, userID, e.owner, e.cfg.Now(), leaseTTL); err != nil || !held {
+				held, err := l.Lease(ctx, userID, e.owner, e.cfg.Now(), leaseTTL)
+				if ctx.Err() != nil {
+					return // the refresh timed out; it reports that itself
+				}
+				if err != nil || !held {
 					// Lost (this process was paused past the lease): the
 					// refresh's write still lands only over the record it
 					// started from.

@@ -32,10 +32,8 @@ func (e *Exchanger) Revoke(ctx context.Context, userID string) error {
 	}
 	// First what exists only in memory: once the record is gone, nothing
 	// else would name this token.
-	if p := e.users.pendingOf(userID); p != nil {
-		if err := e.revokeSealed(ctx, userID, fieldRefreshToken, p.rec.RefreshToken); err != nil {
-			return err
-		}
+	if err := e.revokePending(ctx, userID); err != nil {
+		return err
 	}
 	rec, err := st.Get(ctx, userID)
 	switch {
@@ -64,6 +62,15 @@ func (e *Exchanger) Revoke(ctx context.Context, userID string) error {
 		return fmt.Errorf("serverauth: user %q was deleted here, but their grant could not be revoked at Google because the stored token cannot be decrypted; they can remove the app's access at https://myaccount.google.com/permissions: %w", userID, revokeErr)
 	}
 	e.cfg.Logger.LogAttrs(ctx, slog.LevelInfo, "serverauth: user disconnected", slog.String("user_id", userID))
+	return nil
+}
+
+// revokePending revokes the rotated refresh token held in memory for the
+// user, if any (see SaveError); it stays held until invalidate drops it.
+func (e *Exchanger) revokePending(ctx context.Context, userID string) error {
+	if p := e.users.pendingOf(userID); p != nil {
+		return e.revokeSealed(ctx, userID, fieldRefreshToken, p.rec.RefreshToken)
+	}
 	return nil
 }
 
@@ -116,10 +123,8 @@ func (e *Exchanger) ResetConsent(ctx context.Context, res *Result) error {
 	if res.UserID == "" {
 		return nil
 	}
-	if p := e.users.pendingOf(res.UserID); p != nil {
-		if err := e.revokeSealed(ctx, res.UserID, fieldRefreshToken, p.rec.RefreshToken); err != nil {
-			return err
-		}
+	if err := e.revokePending(ctx, res.UserID); err != nil {
+		return err
 	}
 	if e.cfg.Store != nil {
 		if err := e.cfg.Store.Delete(ctx, res.UserID); err != nil {

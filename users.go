@@ -88,6 +88,17 @@ func (u *users) cached(userID string) (*cachedToken, bool) {
 	return nil, false
 }
 
+// unexpired returns the user's cached token if it has not expired yet,
+// though it may be within the refresh margin: still good to send when a
+// fresh one cannot be had at once.
+func (u *users) unexpired(userID string) (*cachedToken, bool) {
+	ct, ok := u.cache.Load(userID)
+	if ok && u.now().Before(ct.tok.Expiry) {
+		return ct, true
+	}
+	return nil, false
+}
+
 // begin marks the start of work whose result may be cached (a refresh or
 // a read of the store) and returns its epoch; end must follow.
 func (u *users) begin() uint64 {
