@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/serverauth/serverauth"
 	"github.com/serverauth/serverauth/serverauthtest"
@@ -30,6 +31,7 @@ type handlerCase struct {
 	// wantDescription is a word the error_description must name (the
 	// field or header to fix), for the errors a newcomer hits.
 	wantDescription string
+	wantRetryAfter  string // the Retry-After header, when set
 }
 
 func TestSignInHandler(t *testing.T) {
@@ -90,6 +92,9 @@ func TestSignInHandler(t *testing.T) {
 		{name: "scope not granted", body: func(f *storeFixture) string {
 			return formCode(f.mint(serverauthtest.CodeRequest{Scopes: []string{"openid", "email", "drive.appdata"}, GrantedScopes: []string{"openid", "email"}}))
 		}, wantStatus: 403, wantError: "insufficient_scope"},
+		{name: "Google throttling", setup: func(f *storeFixture) {
+			f.g.FailNext(serverauthtest.EndpointToken, 1, serverauthtest.Fault{Kind: serverauthtest.FaultTooManyRequests, RetryAfter: 7 * time.Second})
+		}, body: func(f *storeFixture) string { return formCode(ios(f)) }, wantStatus: 503, wantError: "temporarily_unavailable", wantRetryAfter: "7"},
 		{name: "Google unavailable", cfg: func(c *serverauth.Config) { c.Endpoints.TokenURL = "https://127.0.0.1:1/token" }, body: func(f *storeFixture) string { return formCode(ios(f)) }, wantStatus: 502, wantError: "temporarily_unavailable"},
 		{name: "server misconfigured (postmessage for a mobile code)", cfg: func(c *serverauth.Config) { c.RedirectURL = "postmessage" }, body: func(f *storeFixture) string { return formCode(ios(f)) }, wantStatus: 500, wantError: "server_error"},
 		{name: "id_token of a stored user", setup: func(f *storeFixture) { f.signIn(serverauthtest.CodeRequest{}) }, body: func(f *storeFixture) string {
@@ -151,6 +156,9 @@ func TestSignInHandler(t *testing.T) {
 			}
 			if cc := resp.Header.Get("Cache-Control"); cc != "no-store" {
 				t.Errorf("Cache-Control = %q, want no-store", cc)
+			}
+			if tt.wantRetryAfter != "" && resp.Header.Get("Retry-After") != tt.wantRetryAfter {
+				t.Errorf("Retry-After = %q, want %q", resp.Header.Get("Retry-After"), tt.wantRetryAfter)
 			}
 			if tt.wantStatus == 405 && resp.Header.Get("Allow") != "POST" {
 				t.Errorf("Allow = %q, want POST", resp.Header.Get("Allow"))
