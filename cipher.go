@@ -9,11 +9,13 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Cipher seals token fields before they reach a [TokenStore] and opens them
@@ -339,6 +341,7 @@ func (plaintextCipher) Decrypt(c, _ []byte) ([]byte, error) { return append([]by
 const (
 	fieldRefreshToken = "refresh_token"
 	fieldAccessToken  = "access_token"
+	fieldProfile      = "profile"
 )
 
 // associatedData binds a sealed field to its user and field name.
@@ -385,4 +388,56 @@ func (e *Exchanger) open(userID, field string, sealed []byte) (string, error) {
 		return "", fmt.Errorf("serverauth: %s of user %q: %w", field, userID, err)
 	}
 	return string(pt), nil
+}
+
+// storedProfile is the JSON of [Record.Profile] before sealing: the
+// profile claims, by their ID-token names.
+type storedProfile struct {
+	Subject         string    `json:"sub"`
+	Email           string    `json:"email,omitempty"`
+	EmailVerified   bool      `json:"email_verified,omitempty"`
+	Name            string    `json:"name,omitempty"`
+	GivenName       string    `json:"given_name,omitempty"`
+	FamilyName      string    `json:"family_name,omitempty"`
+	Picture         string    `json:"picture,omitempty"`
+	Locale          string    `json:"locale,omitempty"`
+	HostedDomain    string    `json:"hd,omitempty"`
+	AuthorizedParty string    `json:"azp,omitempty"`
+	Audience        string    `json:"aud,omitempty"`
+	Issuer          string    `json:"iss,omitempty"`
+	IssuedAt        time.Time `json:"iat,omitzero"`
+	Expiry          time.Time `json:"exp,omitzero"`
+}
+
+// sealProfile seals p's profile claims for [Record.Profile].
+func (e *Exchanger) sealProfile(userID string, p *Profile) ([]byte, error) {
+	b, err := json.Marshal(storedProfile{
+		Subject: p.Subject, Email: p.Email, EmailVerified: p.EmailVerified, Name: p.Name,
+		GivenName: p.GivenName, FamilyName: p.FamilyName, Picture: p.Picture, Locale: p.Locale,
+		HostedDomain: p.HostedDomain, AuthorizedParty: p.AuthorizedParty, Audience: p.Audience,
+		Issuer: p.Issuer, IssuedAt: p.IssuedAt.UTC(), Expiry: p.Expiry.UTC(),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("serverauth: encoding the profile of user %q: %w", userID, err)
+	}
+	return e.seal(userID, fieldProfile, string(b))
+}
+
+// openProfile opens a [Record.Profile] sealed by sealProfile. The Profile
+// it returns has no verified payload: its Claims method reports so.
+func (e *Exchanger) openProfile(userID string, sealed []byte) (*Profile, error) {
+	plain, err := e.open(userID, fieldProfile, sealed)
+	if err != nil {
+		return nil, err
+	}
+	var sp storedProfile
+	if err := json.Unmarshal([]byte(plain), &sp); err != nil {
+		return nil, fmt.Errorf("serverauth: the stored profile of user %q is malformed: %w", userID, err)
+	}
+	return &Profile{
+		Subject: sp.Subject, Email: sp.Email, EmailVerified: sp.EmailVerified, Name: sp.Name,
+		GivenName: sp.GivenName, FamilyName: sp.FamilyName, Picture: sp.Picture, Locale: sp.Locale,
+		HostedDomain: sp.HostedDomain, AuthorizedParty: sp.AuthorizedParty, Audience: sp.Audience,
+		Issuer: sp.Issuer, IssuedAt: sp.IssuedAt, Expiry: sp.Expiry,
+	}, nil
 }

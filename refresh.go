@@ -268,7 +268,7 @@ func (e *Exchanger) refresh(ctx context.Context, rec *Record, epoch uint64) (*ca
 		}
 		r.AccessToken, r.Expiry, r.Updated = sealed, tok.Expiry, e.cfg.Now()
 		if rotated {
-			if r.RefreshToken, err = e.seal(userID, fieldRefreshToken, tok.RefreshToken); err != nil {
+			if err := e.setRefreshToken(r, tok.RefreshToken); err != nil {
 				return err
 			}
 		}

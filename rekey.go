@@ -50,14 +50,14 @@ func (e *Exchanger) Rekey(ctx context.Context) (RekeyReport, error) {
 		if err != nil {
 			return report, err
 		}
-		if !(len(rec.RefreshToken) > 0 && needs(rec.RefreshToken) || len(rec.AccessToken) > 0 && needs(rec.AccessToken)) {
+		if !(len(rec.RefreshToken) > 0 && needs(rec.RefreshToken) || len(rec.AccessToken) > 0 && needs(rec.AccessToken) || len(rec.Profile) > 0 && needs(rec.Profile)) {
 			continue
 		}
 		err = e.update(ctx, rec, func(r *Record) error {
 			for _, f := range []struct {
 				name string
 				v    *[]byte
-			}{{fieldRefreshToken, &r.RefreshToken}, {fieldAccessToken, &r.AccessToken}} {
+			}{{fieldRefreshToken, &r.RefreshToken}, {fieldAccessToken, &r.AccessToken}, {fieldProfile, &r.Profile}} {
 				if len(*f.v) == 0 || !needs(*f.v) {
 					continue
 				}

@@ -29,6 +29,7 @@ func sealedRecord(userID string, seal func(plaintext, associatedData []byte) []b
 		UserID:       userID,
 		RefreshToken: seal([]byte("1//rt-"+userID), associatedData(userID, fieldRefreshToken)),
 		AccessToken:  seal([]byte("ya29.at-"+userID), associatedData(userID, fieldAccessToken)),
+		Profile:      seal([]byte(`{"sub":"`+userID+`"}`), associatedData(userID, fieldProfile)),
 		Status:       StatusActive,
 	}
 }
@@ -50,7 +51,7 @@ func TestRekeyMovesVersion1ToVersion2(t *testing.T) {
 		for field, f := range map[string]struct {
 			ct   []byte
 			want string
-		}{fieldRefreshToken: {rec.RefreshToken, "1//rt-" + u}, fieldAccessToken: {rec.AccessToken, "ya29.at-" + u}} {
+		}{fieldRefreshToken: {rec.RefreshToken, "1//rt-" + u}, fieldAccessToken: {rec.AccessToken, "ya29.at-" + u}, fieldProfile: {rec.Profile, `{"sub":"` + u + `"}`}} {
 			if f.ct[0] != keyringV2 || kr.NeedsRekey(f.ct) {
 				t.Errorf("%s of %s after Rekey has version %d, want 2", field, u, f.ct[0])
 			}

@@ -66,14 +66,15 @@ func (e *Exchanger) mergeResult(ctx context.Context, rec *Record, res *Result, p
 	case res.Token.RefreshToken != "":
 	case pending != nil:
 		rec.RefreshToken, rec.RefreshTokenExpiry = pending.rec.RefreshToken, pending.rec.RefreshTokenExpiry
+		rec.RefreshTokenPrefixHash, rec.RefreshTokenHash = pending.rec.RefreshTokenPrefixHash, pending.rec.RefreshTokenHash
 	case !rec.Status.refreshable() && rec.Status != StatusReauthRequired:
-		rec.RefreshToken = nil // dead (revoked, expired): kept only to recognise it
+		_ = e.setRefreshToken(rec, "") // dead (revoked, expired): kept only to recognise it
 	case len(rec.RefreshToken) > 0:
 		if _, err := e.open(userID, fieldRefreshToken, rec.RefreshToken); err != nil {
 			// Undecryptable (a lost key): as good as none, so the user is
 			// sent through consent instead of failing on every refresh.
 			e.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "serverauth: the stored refresh token cannot be decrypted; treating it as absent", slog.String("user_id", userID))
-			rec.RefreshToken = nil
+			_ = e.setRefreshToken(rec, "")
 		}
 	}
 	if rec.AccessToken, err = e.seal(userID, fieldAccessToken, res.Token.AccessToken); err != nil {
@@ -81,10 +82,16 @@ func (e *Exchanger) mergeResult(ctx context.Context, rec *Record, res *Result, p
 	}
 	rec.Expiry = res.Token.Expiry
 	if res.Token.RefreshToken != "" {
-		if rec.RefreshToken, err = e.seal(userID, fieldRefreshToken, res.Token.RefreshToken); err != nil {
+		if err := e.setRefreshToken(rec, res.Token.RefreshToken); err != nil {
 			return err
 		}
 		rec.RefreshTokenExpiry = res.RefreshTokenExpiry
+		rec.Consented = e.cfg.Now()
+	}
+	if res.Profile != nil {
+		if rec.Profile, err = e.sealProfile(userID, res.Profile); err != nil {
+			return err
+		}
 	}
 	rec.Scopes = append([]string(nil), res.GrantedScopes...)
 	rec.ClientID = e.cfg.ClientID

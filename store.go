@@ -72,6 +72,25 @@ type Record struct {
 	Scopes   []string // granted scopes, normalised, as Google reported them last
 	ClientID string   // the OAuth client that presented the code (azp)
 
+	// RefreshTokenPrefixHash and RefreshTokenHash identify the refresh
+	// token without revealing it, for Google's Cross-Account Protection
+	// token-revoked events, which name a token rather than a user: see
+	// [RefreshTokenPrefixHash] and [RefreshTokenHash]. Both are empty when
+	// RefreshToken is. Stores able to find a record by them should index
+	// them.
+	RefreshTokenPrefixHash string
+	RefreshTokenHash       string
+
+	// Consented is when the user last consented to offline access: the
+	// time of the code exchange that delivered the stored refresh token.
+	// Zero for records written before it was kept.
+	Consented time.Time
+
+	// Profile holds the profile claims of the user's latest verified ID
+	// token (email, name, picture, hosted domain), sealed like the tokens:
+	// personal data stays encrypted at rest. Empty when none was kept.
+	Profile []byte
+
 	Status Status // health of the grant
 
 	Created time.Time // first stored
@@ -88,6 +107,7 @@ func (r *Record) Clone() *Record {
 	c.RefreshToken = append([]byte(nil), r.RefreshToken...)
 	c.AccessToken = append([]byte(nil), r.AccessToken...)
 	c.Scopes = append([]string(nil), r.Scopes...)
+	c.Profile = append([]byte(nil), r.Profile...)
 	return &c
 }
 

@@ -294,6 +294,9 @@ func validate(rec *serverauth.Record) error {
 	if !utf8.ValidString(string(rec.Status)) {
 		return errors.New("status is not valid UTF-8")
 	}
+	if !utf8.ValidString(rec.RefreshTokenPrefixHash) || !utf8.ValidString(rec.RefreshTokenHash) {
+		return errors.New("refresh token identifier is not valid UTF-8")
+	}
 	for _, sc := range rec.Scopes {
 		if !utf8.ValidString(sc) {
 			return errors.New("scope is not valid UTF-8")

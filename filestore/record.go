@@ -24,6 +24,10 @@ type fileRecord struct {
 	RefreshTokenExpiry time.Time  `json:"refresh_token_expiry,omitzero"`
 	Scopes             []string   `json:"scopes,omitempty"`
 	ClientID           string     `json:"client_id,omitempty"`
+	RTPrefixHash       string     `json:"refresh_token_prefix_hash,omitempty"`
+	RTHash             string     `json:"refresh_token_hash,omitempty"`
+	Consented          time.Time  `json:"consented,omitzero"`
+	Profile            []byte     `json:"profile,omitempty"`
 	Status             string     `json:"status,omitempty"`
 	Created            time.Time  `json:"created,omitzero"`
 	Updated            time.Time  `json:"updated,omitzero"`
@@ -46,6 +50,10 @@ func newFileRecord(rec *serverauth.Record) *fileRecord {
 		RefreshTokenExpiry: utc(rec.RefreshTokenExpiry),
 		Scopes:             rec.Scopes,
 		ClientID:           rec.ClientID,
+		RTPrefixHash:       rec.RefreshTokenPrefixHash,
+		RTHash:             rec.RefreshTokenHash,
+		Consented:          utc(rec.Consented),
+		Profile:            rec.Profile,
 		Status:             string(rec.Status),
 		Created:            utc(rec.Created),
 		Updated:            utc(rec.Updated),
@@ -56,17 +64,21 @@ func newFileRecord(rec *serverauth.Record) *fileRecord {
 // record shares its slices.
 func (fr *fileRecord) record() *serverauth.Record {
 	return &serverauth.Record{
-		UserID:             fr.UserID,
-		RefreshToken:       fr.RefreshToken,
-		AccessToken:        fr.AccessToken,
-		Expiry:             fr.Expiry,
-		RefreshTokenExpiry: fr.RefreshTokenExpiry,
-		Scopes:             fr.Scopes,
-		ClientID:           fr.ClientID,
-		Status:             serverauth.Status(fr.Status),
-		Created:            fr.Created,
-		Updated:            fr.Updated,
-		Version:            fr.Version,
+		UserID:                 fr.UserID,
+		RefreshToken:           fr.RefreshToken,
+		AccessToken:            fr.AccessToken,
+		Expiry:                 fr.Expiry,
+		RefreshTokenExpiry:     fr.RefreshTokenExpiry,
+		Scopes:                 fr.Scopes,
+		ClientID:               fr.ClientID,
+		RefreshTokenPrefixHash: fr.RTPrefixHash,
+		RefreshTokenHash:       fr.RTHash,
+		Consented:              fr.Consented,
+		Profile:                fr.Profile,
+		Status:                 serverauth.Status(fr.Status),
+		Created:                fr.Created,
+		Updated:                fr.Updated,
+		Version:                fr.Version,
 	}
 }
 
@@ -110,7 +122,7 @@ func decodeRecord(data []byte) (*fileRecord, error) {
 	case fr.Lease != nil && fr.Lease.Owner == "":
 		return nil, errors.New("malformed record file: lease without owner")
 	}
-	for _, t := range []*time.Time{&fr.Expiry, &fr.RefreshTokenExpiry, &fr.Created, &fr.Updated} {
+	for _, t := range []*time.Time{&fr.Expiry, &fr.RefreshTokenExpiry, &fr.Consented, &fr.Created, &fr.Updated} {
 		*t = utc(*t)
 	}
 	if fr.Lease != nil {

@@ -159,3 +159,93 @@ func TestSQLStoreQualifiedTable(t *testing.T) {
 		})
 	}
 }
+
+// oldSchema is the table as sqlstore created it before the refresh-token
+// identifiers, consent time and profile columns, per dialect.
+var oldSchema = map[sqlstore.Dialect]string{
+	sqlstore.Postgres: `(user_id TEXT COLLATE "C" PRIMARY KEY, refresh_token BYTEA NOT NULL, access_token BYTEA NOT NULL,
+		expiry TIMESTAMPTZ, refresh_token_expiry TIMESTAMPTZ, scopes TEXT NOT NULL, client_id TEXT NOT NULL, status TEXT NOT NULL,
+		created_at TIMESTAMPTZ, updated_at TIMESTAMPTZ, version BIGINT NOT NULL, lease_owner TEXT, lease_expires TIMESTAMPTZ)`,
+	sqlstore.MySQL: `(user_id VARBINARY(1020) NOT NULL PRIMARY KEY, refresh_token LONGBLOB NOT NULL, access_token LONGBLOB NOT NULL,
+		expiry DATETIME(6) NULL, refresh_token_expiry DATETIME(6) NULL, scopes MEDIUMTEXT NOT NULL, client_id TEXT NOT NULL,
+		status TEXT NOT NULL, created_at DATETIME(6) NULL, updated_at DATETIME(6) NULL, version BIGINT NOT NULL,
+		lease_owner VARBINARY(1020) NULL, lease_expires DATETIME(6) NULL) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+	sqlstore.SQLite: `(user_id TEXT NOT NULL PRIMARY KEY, refresh_token BLOB NOT NULL, access_token BLOB NOT NULL,
+		expiry INTEGER, refresh_token_expiry INTEGER, scopes TEXT NOT NULL, client_id TEXT NOT NULL, status TEXT NOT NULL,
+		created_at INTEGER, updated_at INTEGER, version INTEGER NOT NULL, lease_owner TEXT, lease_expires INTEGER)`,
+}
+
+// TestSQLStoreUpgradesOldTable: CreateTable on a table of the earlier
+// schema adds the new columns and indexes, keeps the rows, and the store
+// then round-trips the new fields.
+func TestSQLStoreUpgradesOldTable(t *testing.T) {
+	for _, d := range dialects {
+		t.Run(d.String(), func(t *testing.T) {
+			db := openDB(t, d)
+			table := testenv.Name("serverauth_old_")
+			q := quoteTable(d, table)
+			ctx := t.Context()
+			if _, err := db.ExecContext(ctx, "CREATE TABLE "+q+" "+oldSchema[d]); err != nil {
+				t.Fatalf("creating the old table: %v", err)
+			}
+			t.Cleanup(func() { db.ExecContext(context.Background(), "DROP TABLE "+q) })
+			s, err := sqlstore.New(db, sqlstore.Config{Dialect: d, Table: table})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// A row written by the old version, through a store that cannot
+			// write it now: insert by hand.
+			ins := "INSERT INTO " + q + " (user_id, refresh_token, access_token, scopes, client_id, status, version) VALUES (?, ?, ?, ?, ?, ?, 1)"
+			if d == sqlstore.Postgres {
+				ins = "INSERT INTO " + q + " (user_id, refresh_token, access_token, scopes, client_id, status, version) VALUES ($1, $2, $3, $4, $5, $6, 1)"
+			}
+			if _, err := db.ExecContext(ctx, ins, "old", []byte("sealed-rt"), []byte{}, "openid email", "client", "active"); err != nil {
+				t.Fatalf("inserting an old row: %v", err)
+			}
+			if _, err := s.Get(ctx, "old"); err == nil {
+				t.Fatal("Get on the old table before CreateTable succeeded; the test does not exercise the upgrade")
+			}
+			for range 2 { // the second run finds everything in place
+				if err := s.CreateTable(ctx); err != nil {
+					t.Fatalf("CreateTable on the old table = %v", err)
+				}
+			}
+			old, err := s.Get(ctx, "old")
+			if err != nil {
+				t.Fatalf("Get(old) after the upgrade = %v", err)
+			}
+			if string(old.RefreshToken) != "sealed-rt" || old.RefreshTokenHash != "" || !old.Consented.IsZero() || len(old.Profile) != 0 {
+				t.Errorf("old row after the upgrade = %v, Consented %v, Profile %d bytes", old, old.Consented, len(old.Profile))
+			}
+			now := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+			old.RefreshTokenPrefixHash, old.RefreshTokenHash = serverauth.RefreshTokenPrefixHash("1//0abc"), serverauth.RefreshTokenHash("1//0abc")
+			old.Consented, old.Profile = now, []byte{0, 1, 2}
+			if err := s.Put(ctx, old); err != nil {
+				t.Fatalf("Put with the new fields = %v", err)
+			}
+			got, err := s.Get(ctx, "old")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.RefreshTokenHash != old.RefreshTokenHash || got.RefreshTokenPrefixHash != old.RefreshTokenPrefixHash || !got.Consented.Equal(now) || string(got.Profile) != "\x00\x01\x02" {
+				t.Errorf("new fields did not round-trip: %q %q %v %x", got.RefreshTokenPrefixHash, got.RefreshTokenHash, got.Consented, got.Profile)
+			}
+			var n int
+			var countIdx string
+			switch d {
+			case sqlstore.Postgres:
+				countIdx = "SELECT count(*) FROM pg_indexes WHERE tablename = $1 AND indexdef LIKE '%refresh_token_%hash%'"
+			case sqlstore.MySQL:
+				countIdx = "SELECT count(*) FROM information_schema.statistics WHERE table_schema = DATABASE() AND table_name = ? AND column_name LIKE 'refresh_token_%hash'"
+			case sqlstore.SQLite:
+				countIdx = "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql LIKE '%refresh_token_%hash%'"
+			}
+			if err := db.QueryRowContext(ctx, countIdx, table).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			if n != 2 {
+				t.Errorf("%d indexes on the refresh-token identifiers, want 2", n)
+			}
+		})
+	}
+}

@@ -22,6 +22,10 @@ type jsonRecord struct {
 	RefreshTokenExpiry time.Time `json:"refresh_token_expiry,omitzero"`
 	Scopes             []string  `json:"scopes,omitempty"`
 	ClientID           string    `json:"client_id,omitempty"`
+	RTPrefixHash       string    `json:"refresh_token_prefix_hash,omitempty"`
+	RTHash             string    `json:"refresh_token_hash,omitempty"`
+	Consented          time.Time `json:"consented,omitzero"`
+	Profile            []byte    `json:"profile,omitempty"`
 	Status             string    `json:"status,omitempty"`
 	Created            time.Time `json:"created,omitzero"`
 	Updated            time.Time `json:"updated,omitzero"`
@@ -38,6 +42,10 @@ func encodeRecord(rec *serverauth.Record) ([]byte, error) {
 		RefreshTokenExpiry: utc(rec.RefreshTokenExpiry),
 		Scopes:             rec.Scopes,
 		ClientID:           rec.ClientID,
+		RTPrefixHash:       rec.RefreshTokenPrefixHash,
+		RTHash:             rec.RefreshTokenHash,
+		Consented:          utc(rec.Consented),
+		Profile:            rec.Profile,
 		Status:             string(rec.Status),
 		Created:            utc(rec.Created),
 		Updated:            utc(rec.Updated),
@@ -69,23 +77,27 @@ func decodeRecord(userID, version string, data []byte) (*serverauth.Record, erro
 	}
 	// A time with an offset can lie within the years 0 to 9999 and its UTC
 	// instant outside them, where encodeRecord could not write it back.
-	for _, t := range []time.Time{jr.Expiry, jr.RefreshTokenExpiry, jr.Created, jr.Updated} {
+	for _, t := range []time.Time{jr.Expiry, jr.RefreshTokenExpiry, jr.Consented, jr.Created, jr.Updated} {
 		if y := t.UTC().Year(); !t.IsZero() && (y < 0 || y > 9999) {
 			return nil, errors.New("malformed record: a time outside the years 0 to 9999")
 		}
 	}
 	return &serverauth.Record{
-		UserID:             userID,
-		RefreshToken:       jr.RefreshToken,
-		AccessToken:        jr.AccessToken,
-		Expiry:             utc(jr.Expiry),
-		RefreshTokenExpiry: utc(jr.RefreshTokenExpiry),
-		Scopes:             jr.Scopes,
-		ClientID:           jr.ClientID,
-		Status:             serverauth.Status(jr.Status),
-		Created:            utc(jr.Created),
-		Updated:            utc(jr.Updated),
-		Version:            v,
+		UserID:                 userID,
+		RefreshToken:           jr.RefreshToken,
+		AccessToken:            jr.AccessToken,
+		Expiry:                 utc(jr.Expiry),
+		RefreshTokenExpiry:     utc(jr.RefreshTokenExpiry),
+		Scopes:                 jr.Scopes,
+		ClientID:               jr.ClientID,
+		RefreshTokenPrefixHash: jr.RTPrefixHash,
+		RefreshTokenHash:       jr.RTHash,
+		Consented:              utc(jr.Consented),
+		Profile:                jr.Profile,
+		Status:                 serverauth.Status(jr.Status),
+		Created:                utc(jr.Created),
+		Updated:                utc(jr.Updated),
+		Version:                v,
 	}, nil
 }
 

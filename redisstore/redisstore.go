@@ -226,6 +226,9 @@ func checkRecord(rec *serverauth.Record) error {
 	if !utf8.ValidString(string(rec.Status)) {
 		return errors.New("status is not valid UTF-8")
 	}
+	if !utf8.ValidString(rec.RefreshTokenPrefixHash) || !utf8.ValidString(rec.RefreshTokenHash) {
+		return errors.New("refresh token identifier is not valid UTF-8")
+	}
 	for i, sc := range rec.Scopes {
 		if !utf8.ValidString(sc) {
 			return fmt.Errorf("scope %d is not valid UTF-8", i)

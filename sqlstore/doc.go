@@ -23,7 +23,14 @@
 // stands for the zero time. Scopes are stored space-separated, which OAuth
 // scopes allow since they never contain spaces. version counts accepted
 // writes; lease_owner and lease_expires hold the [serverauth.Leaser] lease
-// and are NULL when there is none.
+// and are NULL when there is none. refresh_token_prefix_hash and
+// refresh_token_hash identify the stored refresh token for Google's
+// Cross-Account Protection token-revoked events (see
+// [serverauth.Record.RefreshTokenHash]): digests, never the token or any
+// part of it, indexed so that finding the grant an event names is one
+// query. consented_at is when the user last consented; profile holds their
+// sealed profile claims (NULL when none). CreateTable adds these four
+// columns and the indexes to a table created by an earlier version.
 //
 // PostgreSQL (9.5 or later). user_id uses the "C" collation so that IDs
 // compare byte by byte:
@@ -41,8 +48,14 @@
 //		updated_at           TIMESTAMPTZ,
 //		version              BIGINT NOT NULL,
 //		lease_owner          TEXT,
-//		lease_expires        TIMESTAMPTZ
+//		lease_expires        TIMESTAMPTZ,
+//		refresh_token_prefix_hash TEXT NOT NULL DEFAULT '',
+//		refresh_token_hash   TEXT NOT NULL DEFAULT '',
+//		consented_at         TIMESTAMPTZ,
+//		profile              BYTEA
 //	)
+//	CREATE INDEX IF NOT EXISTS serverauth_tokens_prefix_hash_idx ON serverauth_tokens (refresh_token_prefix_hash)
+//	CREATE INDEX IF NOT EXISTS serverauth_tokens_hash_idx ON serverauth_tokens (refresh_token_hash)
 //
 // MySQL (5.7 or later) and MariaDB (10.3 or later). user_id and
 // lease_owner are VARBINARY, not VARCHAR, so that IDs differing only in case,
@@ -64,7 +77,13 @@
 //		updated_at           DATETIME(6) NULL,
 //		version              BIGINT NOT NULL,
 //		lease_owner          VARBINARY(1020) NULL,
-//		lease_expires        DATETIME(6) NULL
+//		lease_expires        DATETIME(6) NULL,
+//		refresh_token_prefix_hash VARBINARY(100) NOT NULL DEFAULT '',
+//		refresh_token_hash   VARBINARY(100) NOT NULL DEFAULT '',
+//		consented_at         DATETIME(6) NULL,
+//		profile              LONGBLOB NULL,
+//		KEY `serverauth_tokens_prefix_hash_idx` (refresh_token_prefix_hash),
+//		KEY `serverauth_tokens_hash_idx` (refresh_token_hash)
 //	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4
 //
 // SQLite (3.24 or later). Times are INTEGER microseconds since the Unix
@@ -83,8 +102,14 @@
 //		updated_at           INTEGER,
 //		version              INTEGER NOT NULL,
 //		lease_owner          TEXT,
-//		lease_expires        INTEGER
+//		lease_expires        INTEGER,
+//		refresh_token_prefix_hash TEXT NOT NULL DEFAULT '',
+//		refresh_token_hash   TEXT NOT NULL DEFAULT '',
+//		consented_at         INTEGER,
+//		profile              BLOB
 //	)
+//	CREATE INDEX IF NOT EXISTS serverauth_tokens_prefix_hash_idx ON serverauth_tokens (refresh_token_prefix_hash)
+//	CREATE INDEX IF NOT EXISTS serverauth_tokens_hash_idx ON serverauth_tokens (refresh_token_hash)
 //
 // With SQLite, concurrent writers on a pool of connections see "database is
 // locked" unless the database has a busy timeout (with modernc.org/sqlite,

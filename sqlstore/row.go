@@ -14,6 +14,10 @@ import (
 // maxIDLen is the longest user ID or lease owner, in characters.
 const maxIDLen = 255
 
+// maxTokenIDLen is the longest refresh-token identifier, in bytes: the
+// identifiers are hex or base64 digests of at most 88 characters.
+const maxTokenIDLen = 100
+
 // checkID checks a user ID or lease owner against the package's limits.
 func checkID(id string) error {
 	switch {
@@ -48,6 +52,14 @@ func checkRecord(rec *serverauth.Record) error {
 	if err := checkText(string(rec.Status)); err != nil {
 		return fmt.Errorf("status: %w", err)
 	}
+	for _, id := range []string{rec.RefreshTokenPrefixHash, rec.RefreshTokenHash} {
+		if len(id) > maxTokenIDLen {
+			return fmt.Errorf("refresh token identifier: longer than %d bytes", maxTokenIDLen)
+		}
+		if err := checkText(id); err != nil {
+			return fmt.Errorf("refresh token identifier: %w", err)
+		}
+	}
 	for i, sc := range rec.Scopes {
 		if sc == "" || strings.IndexFunc(sc, unicode.IsSpace) >= 0 {
 			return fmt.Errorf("scope %d: empty or contains white space", i)
@@ -61,16 +73,17 @@ func checkRecord(rec *serverauth.Record) error {
 
 // row is a table row as scanned, without user_id and the lease columns.
 type row struct {
-	refresh, access                    []byte
-	expiry, rtExpiry, created, updated nullTime
-	scopes, clientID, status           string
-	version                            int64
+	refresh, access, profile                      []byte
+	expiry, rtExpiry, consented, created, updated nullTime
+	scopes, clientID, status, rtPrefix, rtHash    string
+	version                                       int64
 }
 
 // dest returns the scan destinations for the columns of dataCols and
 // version, in order.
 func (r *row) dest() []any {
-	return []any{&r.refresh, &r.access, &r.expiry, &r.rtExpiry, &r.scopes, &r.clientID, &r.status, &r.created, &r.updated, &r.version}
+	return []any{&r.refresh, &r.access, &r.expiry, &r.rtExpiry, &r.scopes, &r.clientID, &r.status, &r.created, &r.updated,
+		&r.rtPrefix, &r.rtHash, &r.consented, &r.profile, &r.version}
 }
 
 // record returns the Record r holds for userID.
@@ -79,17 +92,21 @@ func (r *row) record(userID string) (*serverauth.Record, error) {
 		return nil, errors.New("stored version below 1")
 	}
 	return &serverauth.Record{
-		UserID:             userID,
-		RefreshToken:       r.refresh,
-		AccessToken:        r.access,
-		Expiry:             r.expiry.t,
-		RefreshTokenExpiry: r.rtExpiry.t,
-		Scopes:             decodeScopes(r.scopes),
-		ClientID:           r.clientID,
-		Status:             serverauth.Status(r.status),
-		Created:            r.created.t,
-		Updated:            r.updated.t,
-		Version:            r.version,
+		UserID:                 userID,
+		RefreshToken:           r.refresh,
+		AccessToken:            r.access,
+		Expiry:                 r.expiry.t,
+		RefreshTokenExpiry:     r.rtExpiry.t,
+		Scopes:                 decodeScopes(r.scopes),
+		ClientID:               r.clientID,
+		RefreshTokenPrefixHash: r.rtPrefix,
+		RefreshTokenHash:       r.rtHash,
+		Consented:              r.consented.t,
+		Profile:                r.profile,
+		Status:                 serverauth.Status(r.status),
+		Created:                r.created.t,
+		Updated:                r.updated.t,
+		Version:                r.version,
 	}, nil
 }
 
@@ -105,6 +122,10 @@ func (s *Store) args(rec *serverauth.Record) []any {
 		string(rec.Status),
 		s.timeArg(truncate(rec.Created)),
 		s.timeArg(truncate(rec.Updated)),
+		rec.RefreshTokenPrefixHash,
+		rec.RefreshTokenHash,
+		s.timeArg(truncate(rec.Consented)),
+		nullable(rec.Profile),
 	}
 }
 
@@ -112,6 +133,14 @@ func (s *Store) args(rec *serverauth.Record) []any {
 func nonNil(b []byte) []byte {
 	if b == nil {
 		return []byte{}
+	}
+	return b
+}
+
+// nullable returns b, or NULL for an empty b.
+func nullable(b []byte) any {
+	if len(b) == 0 {
+		return nil
 	}
 	return b
 }

@@ -66,6 +66,8 @@ type Store struct {
 	db      *sql.DB
 	dialect Dialect
 	table   string // quoted
+	schema  string // the quoted schema part of table, or ""
+	name    string // the table's unquoted name, without the schema
 	q       queries
 }
 
@@ -110,18 +112,23 @@ func New(db *sql.DB, cfg Config) (*Store, error) {
 		}
 	}
 	s := &Store{db: db, dialect: cfg.Dialect, table: strings.Join(parts, ".")}
+	s.name = strings.Trim(parts[len(parts)-1], "`\"")
+	if len(parts) == 2 {
+		s.schema = parts[0]
+	}
 	s.q = buildQueries(cfg.Dialect, s.table)
 	return s, nil
 }
 
 // dataCols are the columns Put writes, in the order of [Store.args].
-const dataCols = "refresh_token, access_token, expiry, refresh_token_expiry, scopes, client_id, status, created_at, updated_at"
+const dataCols = "refresh_token, access_token, expiry, refresh_token_expiry, scopes, client_id, status, created_at, updated_at, " +
+	"refresh_token_prefix_hash, refresh_token_hash, consented_at, profile"
 
 func buildQueries(d Dialect, t string) queries {
 	set := strings.ReplaceAll(dataCols, ",", " = ?,") + " = ?"
 	q := queries{
 		get:        "SELECT " + dataCols + ", version FROM " + t + " WHERE user_id = ?",
-		insert:     "INSERT INTO " + t + " (user_id, " + dataCols + ", version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
+		insert:     "INSERT INTO " + t + " (user_id, " + dataCols + ", version) VALUES (?" + strings.Repeat(", ?", strings.Count(dataCols, ",")+1) + ", 1)",
 		exists:     "SELECT 1 FROM " + t + " WHERE user_id = ?",
 		update:     "UPDATE " + t + " SET " + set + ", version = version + 1 WHERE user_id = ? AND version = ?",
 		delete:     "DELETE FROM " + t + " WHERE user_id = ?",
@@ -160,7 +167,7 @@ func numberPlaceholders(q string) string {
 // createTableSQL returns the dialect's CREATE TABLE statement for table,
 // which must already be quoted as needed. The package doc shows each with
 // DefaultTable.
-func createTableSQL(d Dialect, table string) string {
+func createTableSQL(d Dialect, table, name string) string {
 	var cols, suffix string
 	switch d {
 	case Postgres:
@@ -177,7 +184,11 @@ func createTableSQL(d Dialect, table string) string {
 	updated_at           TIMESTAMPTZ,
 	version              BIGINT NOT NULL,
 	lease_owner          TEXT,
-	lease_expires        TIMESTAMPTZ`
+	lease_expires        TIMESTAMPTZ,
+	refresh_token_prefix_hash TEXT NOT NULL DEFAULT '',
+	refresh_token_hash   TEXT NOT NULL DEFAULT '',
+	consented_at         TIMESTAMPTZ,
+	profile              BYTEA`
 	case MySQL:
 		cols = `
 	user_id              VARBINARY(1020) NOT NULL PRIMARY KEY,
@@ -192,7 +203,12 @@ func createTableSQL(d Dialect, table string) string {
 	updated_at           DATETIME(6) NULL,
 	version              BIGINT NOT NULL,
 	lease_owner          VARBINARY(1020) NULL,
-	lease_expires        DATETIME(6) NULL`
+	lease_expires        DATETIME(6) NULL,
+	refresh_token_prefix_hash VARBINARY(100) NOT NULL DEFAULT '',
+	refresh_token_hash   VARBINARY(100) NOT NULL DEFAULT '',
+	consented_at         DATETIME(6) NULL,
+	profile              LONGBLOB NULL,
+	KEY ` + "`" + name + "_prefix_hash_idx` (refresh_token_prefix_hash),\n\tKEY `" + name + "_hash_idx`" + ` (refresh_token_hash)`
 		suffix = " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
 	case SQLite:
 		cols = `
@@ -208,19 +224,78 @@ func createTableSQL(d Dialect, table string) string {
 	updated_at           INTEGER,
 	version              INTEGER NOT NULL,
 	lease_owner          TEXT,
-	lease_expires        INTEGER`
+	lease_expires        INTEGER,
+	refresh_token_prefix_hash TEXT NOT NULL DEFAULT '',
+	refresh_token_hash   TEXT NOT NULL DEFAULT '',
+	consented_at         INTEGER,
+	profile              BLOB`
 	}
 	return "CREATE TABLE IF NOT EXISTS " + table + " (" + cols + "\n)" + suffix
 }
 
+// addedColumns are the columns later versions of the schema added, with
+// their definitions per dialect, for [Store.CreateTable] to add to a table
+// created before them.
+var addedColumns = []struct {
+	name                string
+	postgres, my, sqlit string
+	indexed             bool
+}{
+	{"refresh_token_prefix_hash", "TEXT NOT NULL DEFAULT ''", "VARBINARY(100) NOT NULL DEFAULT ''", "TEXT NOT NULL DEFAULT ''", true},
+	{"refresh_token_hash", "TEXT NOT NULL DEFAULT ''", "VARBINARY(100) NOT NULL DEFAULT ''", "TEXT NOT NULL DEFAULT ''", true},
+	{"consented_at", "TIMESTAMPTZ", "DATETIME(6) NULL", "INTEGER", false},
+	{"profile", "BYTEA", "LONGBLOB NULL", "BLOB", false},
+}
+
 // CreateTable creates the store's table, with the schema shown in the
-// package documentation, unless a table of that name exists already (it is
-// then left alone, whatever its columns).
+// package documentation, unless a table of that name exists already. An
+// existing table gets the columns (and their indexes) that later versions
+// of the schema added, so upgrading needs no hand-written migration; other
+// columns are left alone.
 func (s *Store) CreateTable(ctx context.Context) error {
-	if _, err := s.db.ExecContext(ctx, createTableSQL(s.dialect, s.table)); err != nil {
+	if _, err := s.db.ExecContext(ctx, createTableSQL(s.dialect, s.table, s.name)); err != nil {
 		return fmt.Errorf("sqlstore: create table: %w", err)
 	}
+	for _, c := range addedColumns {
+		if _, err := s.db.ExecContext(ctx, "SELECT "+c.name+" FROM "+s.table+" WHERE 1 = 0"); err == nil {
+			continue
+		}
+		def := map[Dialect]string{Postgres: c.postgres, MySQL: c.my, SQLite: c.sqlit}[s.dialect]
+		stmt := "ALTER TABLE " + s.table + " ADD COLUMN " + c.name + " " + def
+		if c.indexed && s.dialect == MySQL {
+			stmt += ", ADD INDEX " + s.indexName(c.name) + " (" + c.name + ")"
+		}
+		if _, err := s.db.ExecContext(ctx, stmt); err != nil {
+			return fmt.Errorf("sqlstore: create table: adding column %s: %w", c.name, err)
+		}
+	}
+	if s.dialect == MySQL {
+		return nil // indexed in CREATE TABLE or with the column
+	}
+	for _, c := range addedColumns {
+		if !c.indexed {
+			continue
+		}
+		// PostgreSQL creates an index in its table's schema; SQLite wants
+		// the schema on the index's name instead.
+		name, table := s.indexName(c.name), s.table
+		if s.dialect == SQLite && s.schema != "" {
+			name, table = s.schema+"."+name, `"`+s.name+`"`
+		}
+		if _, err := s.db.ExecContext(ctx, "CREATE INDEX IF NOT EXISTS "+name+" ON "+table+" ("+c.name+")"); err != nil {
+			return fmt.Errorf("sqlstore: create table: indexing %s: %w", c.name, err)
+		}
+	}
 	return nil
+}
+
+// indexName returns the quoted name of the index on column.
+func (s *Store) indexName(column string) string {
+	n := s.name + "_" + strings.TrimPrefix(column, "refresh_token_") + "_idx"
+	if s.dialect == MySQL {
+		return "`" + n + "`"
+	}
+	return `"` + n + `"`
 }
 
 // Get returns the record stored for userID, or an error wrapping

@@ -100,9 +100,9 @@ func TestDocSchema(t *testing.T) {
 	}
 	doc := strings.Join(strings.Fields(strings.ReplaceAll(string(src), "//", " ")), " ")
 	for _, d := range dialects {
-		ddl := strings.Join(strings.Fields(createTableSQL(d, DefaultTable)), " ")
+		ddl := strings.Join(strings.Fields(createTableSQL(d, DefaultTable, DefaultTable)), " ")
 		if !strings.Contains(doc, ddl) {
-			t.Errorf("doc.go lacks the %v schema:\n%s", d, createTableSQL(d, DefaultTable))
+			t.Errorf("doc.go lacks the %v schema:\n%s", d, createTableSQL(d, DefaultTable, DefaultTable))
 		}
 	}
 }

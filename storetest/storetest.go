@@ -110,6 +110,11 @@ func sampleRecord(id string, seed uint64) *serverauth.Record {
 		Status:             serverauth.StatusActive,
 		Created:            at,
 		Updated:            at.Add(time.Minute),
+
+		RefreshTokenPrefixHash: serverauth.RefreshTokenPrefixHash(fmt.Sprintf("1//0prefix-%d", seed)),
+		RefreshTokenHash:       serverauth.RefreshTokenHash(fmt.Sprintf("1//0token-%d", seed)),
+		Consented:              at.Add(-time.Minute),
+		Profile:                randomBytes(r, 64+int(seed%16)),
 	}
 }
 
@@ -147,6 +152,12 @@ func recordDiff(got, want *serverauth.Record) string {
 	}
 	d = timeDiff(d, "Created", got.Created, want.Created)
 	d = timeDiff(d, "Updated", got.Updated, want.Updated)
+	if got.RefreshTokenPrefixHash != want.RefreshTokenPrefixHash || got.RefreshTokenHash != want.RefreshTokenHash {
+		d = append(d, fmt.Sprintf("refresh token identifiers = %q, %q, want %q, %q",
+			got.RefreshTokenPrefixHash, got.RefreshTokenHash, want.RefreshTokenPrefixHash, want.RefreshTokenHash))
+	}
+	d = timeDiff(d, "Consented", got.Consented, want.Consented)
+	d = bytesDiff(d, "Profile", got.Profile, want.Profile)
 	if got.Version != want.Version {
 		d = append(d, fmt.Sprintf("Version = %d, want %d", got.Version, want.Version))
 	}

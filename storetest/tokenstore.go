@@ -58,12 +58,14 @@ func testRoundTrip(t *testing.T, s serverauth.TokenStore) {
 			r := sampleRecord("revoked", 2)
 			r.RefreshToken = nil
 			r.RefreshTokenExpiry = time.Time{}
+			r.RefreshTokenPrefixHash, r.RefreshTokenHash = "", ""
+			r.Profile = nil
 			r.Status = serverauth.StatusRevoked
 			return r
 		}()},
 		{"zero expiries", func() *serverauth.Record {
 			r := sampleRecord("zero-expiry", 3)
-			r.Expiry, r.RefreshTokenExpiry = time.Time{}, time.Time{}
+			r.Expiry, r.RefreshTokenExpiry, r.Consented = time.Time{}, time.Time{}, time.Time{}
 			return r
 		}()},
 		{"Unix epoch is not zero", func() *serverauth.Record {
@@ -245,6 +247,7 @@ func testPutCopies(t *testing.T, s serverauth.TokenStore) {
 	// Scribble over everything the caller still holds, in place.
 	rec.RefreshToken[0] ^= 0xff
 	rec.AccessToken[len(rec.AccessToken)-1] ^= 0xff
+	rec.Profile[0] ^= 0xff
 	rec.Scopes[0] = "mutated"
 	rec.UserID = "mutated"
 	rec.ClientID = "mutated"
