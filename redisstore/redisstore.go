@@ -30,6 +30,10 @@
 //	  "scopes": ["openid", "email"],
 //	  "client_id": "…apps.googleusercontent.com",
 //	  "status": "active",
+//	  "refresh_token_prefix_hash": "…",     // digests naming the refresh token for
+//	  "refresh_token_hash": "…",            // Google's token-revoked events
+//	  "consented": "…",
+//	  "profile": "base64…",                 // sealed profile claims
 //	  "created": "…",
 //	  "updated": "…"
 //	}
