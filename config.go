@@ -53,7 +53,9 @@ type Config struct {
 	// exchange passes WithRedirectURL. Leave it empty for iOS and Android
 	// server auth codes (they must be exchanged without redirect_uri); set
 	// "postmessage" for codes from the Google Identity Services popup code
-	// client. It is never taken from client_secret.json's redirect_uris.
+	// client. Left empty, SignInHandler chooses per request: "postmessage"
+	// for a browser's request, none for an app's. It is never taken from
+	// client_secret.json's redirect_uris.
 	RedirectURL string
 
 	// HostedDomain, when set, accepts only users of this Google Workspace

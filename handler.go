@@ -56,7 +56,9 @@ type HandlerConfig struct {
 
 	// ExchangeOptions, when set, gives the options of each request's
 	// exchange: a redirect URI, PKCE code verifier or nonce bound to the
-	// request (its session cookie, say). They apply after Config's.
+	// request (its session cookie, say). They apply after the handler's own
+	// choice of redirect URI (see SignInHandler), so a WithRedirectURL here
+	// wins.
 	ExchangeOptions func(*http.Request) []ExchangeOption
 
 	// ResetConsent makes a sign-in that brings no refresh token, for a user
@@ -84,6 +86,17 @@ type HandlerConfig struct {
 // the app may instead send an ID token (id_token), which
 // [Exchanger.SignInWithIDToken] checks. Every response has Cache-Control:
 // no-store.
+//
+// One handler serves apps and browsers: with Config.RedirectURL empty (the
+// default), it picks each exchange's redirect_uri by who sent the request.
+// A request with an Origin header (a browser page, which passed the Origin
+// checks above) exchanges with "postmessage", as Google Identity Services
+// popup codes (initCodeClient with ux_mode "popup") must be; a request
+// without Origin (an iOS or Android app posting its server auth code)
+// exchanges with no redirect_uri. A Config.RedirectURL that is set is used
+// for every request instead, and HandlerConfig.ExchangeOptions overrides
+// either per request (a redirect-mode code, say, needs its exact
+// registered URI and WithCodeVerifier).
 //
 // Success calls OnSignIn with the Result. Errors are JSON {"error",
 // "error_description"} and never echo a code or a token, and the status
@@ -205,8 +218,12 @@ func (h *signInHandler) signIn(w http.ResponseWriter, r *http.Request) (*Result,
 	)
 	if code != "" {
 		var opts []ExchangeOption
+		if origin != "" && h.e.cfg.RedirectURL == "" {
+			// A browser: GIS popup codes are exchanged with postmessage.
+			opts = append(opts, WithRedirectURL(PostMessage))
+		}
 		if h.cfg.ExchangeOptions != nil {
-			opts = h.cfg.ExchangeOptions(r)
+			opts = append(opts, h.cfg.ExchangeOptions(r)...)
 		}
 		res, err = h.e.Exchange(r.Context(), code, opts...)
 	} else {

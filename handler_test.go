@@ -38,6 +38,9 @@ func TestSignInHandler(t *testing.T) {
 	ios := func(f *storeFixture) string {
 		return f.mint(serverauthtest.CodeRequest{Scopes: []string{"openid", "email", "profile", "drive.appdata"}})
 	}
+	popup := func(f *storeFixture) string {
+		return f.mint(serverauthtest.CodeRequest{Origin: serverauthtest.OriginWebPopup, Scopes: []string{"openid", "email", "profile", "drive.appdata"}})
+	}
 	other := serverauthtest.Client{ID: "999999999999-other.apps.googleusercontent.com", Secret: "GOCSPX-o", Type: serverauthtest.ClientWeb, ProjectID: "other"}
 	tests := []handlerCase{
 		{name: "form code", body: func(f *storeFixture) string { return formCode(ios(f)) }, wantStatus: 200},
@@ -48,7 +51,7 @@ func TestSignInHandler(t *testing.T) {
 		{name: "custom CSRF header", hcfg: serverauth.HandlerConfig{CSRFHeader: "X-CSRF"}, body: func(f *storeFixture) string { return formCode(ios(f)) }, wantStatus: 403, wantError: "access_denied"},
 		{name: "custom CSRF header present", hcfg: serverauth.HandlerConfig{CSRFHeader: "X-CSRF"}, header: map[string]string{"X-CSRF": "1"}, body: func(f *storeFixture) string { return formCode(ios(f)) }, wantStatus: 200},
 		{name: "disallowed Origin", hcfg: serverauth.HandlerConfig{AllowedOrigins: []string{"https://app.example"}}, header: map[string]string{"Origin": "https://evil.example"}, body: func(f *storeFixture) string { return formCode(ios(f)) }, wantStatus: 403, wantError: "access_denied"},
-		{name: "allowed Origin", hcfg: serverauth.HandlerConfig{AllowedOrigins: []string{"https://app.example"}}, header: map[string]string{"Origin": "https://app.example"}, body: func(f *storeFixture) string { return formCode(ios(f)) }, wantStatus: 200},
+		{name: "allowed Origin", hcfg: serverauth.HandlerConfig{AllowedOrigins: []string{"https://app.example"}}, header: map[string]string{"Origin": "https://app.example"}, body: func(f *storeFixture) string { return formCode(popup(f)) }, wantStatus: 200},
 		{name: "huge body", body: func(*storeFixture) string { return "code=" + strings.Repeat("a", serverauth.MaxSignInBody) }, wantStatus: 413, wantError: "invalid_request"},
 		{name: "malformed JSON", contentType: "application/json", body: func(*storeFixture) string { return `{"code":` }, wantStatus: 400, wantError: "invalid_request"},
 		{name: "JSON array", contentType: "application/json", body: func(*storeFixture) string { return `["4/0A"]` }, wantStatus: 400, wantError: "invalid_request"},
@@ -61,7 +64,7 @@ func TestSignInHandler(t *testing.T) {
 		{name: "CSRF value required and wrong", hcfg: serverauth.HandlerConfig{CSRFValue: "s3"}, body: func(f *storeFixture) string { return formCode(ios(f)) }, wantStatus: 403, wantError: "access_denied"},
 		{name: "CSRF value required and right", hcfg: serverauth.HandlerConfig{CSRFValue: "XMLHttpRequest"}, body: func(f *storeFixture) string { return formCode(ios(f)) }, wantStatus: 200},
 		{name: "cross-site fetch", header: map[string]string{"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"}, body: func(f *storeFixture) string { return formCode(ios(f)) }, wantStatus: 403, wantError: "access_denied"},
-		{name: "cross-site fetch from an allowed origin", hcfg: serverauth.HandlerConfig{AllowedOrigins: []string{"https://app.example"}}, header: map[string]string{"Sec-Fetch-Site": "cross-site", "Origin": "https://app.example"}, body: func(f *storeFixture) string { return formCode(ios(f)) }, wantStatus: 200},
+		{name: "cross-site fetch from an allowed origin", hcfg: serverauth.HandlerConfig{AllowedOrigins: []string{"https://app.example"}}, header: map[string]string{"Sec-Fetch-Site": "cross-site", "Origin": "https://app.example"}, body: func(f *storeFixture) string { return formCode(popup(f)) }, wantStatus: 200},
 		{name: "same-site fetch", header: map[string]string{"Sec-Fetch-Site": "same-origin"}, body: func(f *storeFixture) string { return formCode(ios(f)) }, wantStatus: 200},
 		{name: "unsupported content type", contentType: "text/plain", body: func(*storeFixture) string { return "4/0A" }, wantStatus: 415, wantError: "invalid_request"},
 		{name: "empty code", body: func(*storeFixture) string { return "code=" }, wantStatus: 400, wantError: "invalid_request"},
@@ -264,5 +267,107 @@ func TestSignInHandlerNoRefreshTokenDoesNotRevokeByDefault(t *testing.T) {
 	}
 	if n := f.g.RequestCount(serverauthtest.EndpointRevoke); n != 0 {
 		t.Fatalf("revocation requests = %d, want 0: the handler must not end the grant on its own", n)
+	}
+}
+
+// TestSignInHandlerServesAppsAndBrowsers: one handler takes mobile server
+// auth codes and GIS popup codes; each request's redirect_uri follows who
+// sent it, unless the configuration or the ExchangeOptions hook says
+// otherwise.
+func TestSignInHandlerServesAppsAndBrowsers(t *testing.T) {
+	const site = "https://app.example"
+	verifier := "v3rifier-0123456789-0123456789-0123456789-01"
+	tests := []struct {
+		name       string
+		cfg        func(*serverauth.Config)
+		hcfg       serverauth.HandlerConfig
+		req        serverauthtest.CodeRequest
+		header     map[string]string
+		wantStatus int
+		wantSent   string // redirect_uri the exchange sent; "-" = absent
+	}{
+		{name: "popup code from an allowed origin", hcfg: serverauth.HandlerConfig{AllowedOrigins: []string{site}},
+			req: serverauthtest.CodeRequest{Origin: serverauthtest.OriginWebPopup}, header: map[string]string{"Origin": site, "Sec-Fetch-Site": "cross-site"},
+			wantStatus: 200, wantSent: serverauth.PostMessage},
+		{name: "popup code from the same origin, no allow-list", req: serverauthtest.CodeRequest{Origin: serverauthtest.OriginWebPopup},
+			header: map[string]string{"Origin": site, "Sec-Fetch-Site": "same-origin"}, wantStatus: 200, wantSent: serverauth.PostMessage},
+		{name: "iOS code, no Origin", hcfg: serverauth.HandlerConfig{AllowedOrigins: []string{site}},
+			req: serverauthtest.CodeRequest{Origin: serverauthtest.OriginIOS}, wantStatus: 200, wantSent: "-"},
+		{name: "Android code, no Origin", hcfg: serverauth.HandlerConfig{AllowedOrigins: []string{site}},
+			req: serverauthtest.CodeRequest{Origin: serverauthtest.OriginAndroid}, wantStatus: 200, wantSent: "-"},
+		{name: "popup code without Origin is exchanged as an app's", req: serverauthtest.CodeRequest{Origin: serverauthtest.OriginWebPopup},
+			wantStatus: 500, wantSent: "-"},
+		{name: "Config.RedirectURL wins over the Origin", cfg: func(c *serverauth.Config) { c.RedirectURL = serverauthtest.DefaultRedirectURI },
+			req:    serverauthtest.CodeRequest{Origin: serverauthtest.OriginWebRedirect, RedirectURI: serverauthtest.DefaultRedirectURI},
+			header: map[string]string{"Origin": site}, wantStatus: 200, wantSent: serverauthtest.DefaultRedirectURI},
+		{name: "Config.RedirectURL postmessage is used for apps too", cfg: func(c *serverauth.Config) { c.RedirectURL = serverauth.PostMessage },
+			req: serverauthtest.CodeRequest{Origin: serverauthtest.OriginIOS}, wantStatus: 500, wantSent: serverauth.PostMessage},
+		{name: "hook overrides the browser default", hcfg: serverauth.HandlerConfig{ExchangeOptions: func(*http.Request) []serverauth.ExchangeOption {
+			return []serverauth.ExchangeOption{serverauth.WithRedirectURL(serverauthtest.DefaultRedirectURI), serverauth.WithCodeVerifier(verifier)}
+		}}, req: serverauthtest.CodeRequest{Origin: serverauthtest.OriginWebRedirect, RedirectURI: serverauthtest.DefaultRedirectURI, CodeChallenge: challenge(verifier), CodeChallengeMethod: "S256"},
+			header: map[string]string{"Origin": site}, wantStatus: 200, wantSent: serverauthtest.DefaultRedirectURI},
+		{name: "hook overrides the app default", hcfg: serverauth.HandlerConfig{ExchangeOptions: func(*http.Request) []serverauth.ExchangeOption {
+			return []serverauth.ExchangeOption{serverauth.WithRedirectURL(serverauth.PostMessage)}
+		}}, req: serverauthtest.CodeRequest{Origin: serverauthtest.OriginWebPopup}, wantStatus: 200, wantSent: serverauth.PostMessage},
+		{name: "hook with no options keeps the default", hcfg: serverauth.HandlerConfig{ExchangeOptions: func(*http.Request) []serverauth.ExchangeOption { return nil }},
+			req: serverauthtest.CodeRequest{Origin: serverauthtest.OriginWebPopup}, header: map[string]string{"Origin": site}, wantStatus: 200, wantSent: serverauth.PostMessage},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var mut []func(*serverauth.Config)
+			if tt.cfg != nil {
+				mut = append(mut, tt.cfg)
+			}
+			f := newStoreFixture(t, serverauthtest.Options{}, mut...)
+			tt.req.Scopes = []string{"openid", "email", "profile", "drive.appdata"}
+			req := httptest.NewRequest(http.MethodPost, "/signin", strings.NewReader(formCode(f.mint(tt.req))))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set("X-Requested-With", "XMLHttpRequest")
+			for k, v := range tt.header {
+				req.Header.Set(k, v)
+			}
+			rec := httptest.NewRecorder()
+			signInHandler(t, f.e, tt.hcfg).ServeHTTP(rec, req)
+			if rec.Code != tt.wantStatus {
+				t.Fatalf("status = %d (%s), want %d", rec.Code, rec.Body, tt.wantStatus)
+			}
+			form := f.lastTokenRequest().Form
+			sent := "-"
+			if v, ok := form["redirect_uri"]; ok {
+				sent = v[0]
+			}
+			if sent != tt.wantSent {
+				t.Errorf("redirect_uri sent = %q, want %q", sent, tt.wantSent)
+			}
+		})
+	}
+}
+
+// TestSignInHandlerOneHandlerForBoth: the same handler value signs in an
+// iOS user and then a browser user, one after the other.
+func TestSignInHandlerOneHandlerForBoth(t *testing.T) {
+	f := newStoreFixture(t, serverauthtest.Options{})
+	h := signInHandler(t, f.e, serverauth.HandlerConfig{AllowedOrigins: []string{"https://app.example"}})
+	scopes := []string{"openid", "email", "profile", "drive.appdata"}
+	web := serverauthtest.DemoUser()
+	web.Sub, web.Email = "104242424242424242424", "web.user.demo@gmail.com"
+	for _, c := range []struct {
+		origin string
+		req    serverauthtest.CodeRequest
+	}{
+		{"", serverauthtest.CodeRequest{Origin: serverauthtest.OriginIOS, Scopes: scopes}},
+		{"https://app.example", serverauthtest.CodeRequest{Origin: serverauthtest.OriginWebPopup, Scopes: scopes, User: web}},
+	} {
+		req := httptest.NewRequest(http.MethodPost, "/signin", strings.NewReader(formCode(f.mint(c.req))))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("X-Requested-With", "XMLHttpRequest")
+		if c.origin != "" {
+			req.Header.Set("Origin", c.origin)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != 200 {
+			t.Fatalf("%s sign-in: status %d (%s), want 200", c.req.Origin, rec.Code, rec.Body)
+		}
 	}
 }

@@ -16,8 +16,13 @@ type exchangeOptionFunc func(*exchangeOptions)
 
 func (f exchangeOptionFunc) applyExchange(o *exchangeOptions) { f(o) }
 
+// PostMessage is the redirect_uri of a code from the Google Identity
+// Services popup code client (initCodeClient with ux_mode "popup"):
+// Google demands exactly this value when it is exchanged.
+const PostMessage = "postmessage"
+
 // WithRedirectURL sets the redirect_uri of this exchange, overriding
-// Config.RedirectURL: "postmessage" for a Google Identity Services popup
+// Config.RedirectURL: PostMessage for a Google Identity Services popup
 // code, the exact registered URI for a redirect-mode code, or "" for an iOS
 // or Android server auth code.
 func WithRedirectURL(u string) ExchangeOption {
