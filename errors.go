@@ -273,7 +273,7 @@ const (
 	ReasonAudience        Reason = "wrong_audience"
 	ReasonPresenter       Reason = "unknown_presenter" // azp not an allowed client
 	ReasonSubject         Reason = "bad_subject"
-	ReasonMissingClaim    Reason = "missing_claim" // exp or iat
+	ReasonMissingClaim    Reason = "missing_claim" // exp or iat; auth_time when RequireRecentAuth asks for it
 	ReasonExpired         Reason = "expired"
 	ReasonIssuedInFuture  Reason = "issued_in_future"
 	ReasonNotYetValid     Reason = "not_yet_valid" // nbf
@@ -281,7 +281,9 @@ const (
 	ReasonHostedDomain    Reason = "wrong_hosted_domain"
 	ReasonNonce           Reason = "nonce_mismatch"
 	ReasonAccessTokenHash Reason = "at_hash_mismatch"
-	ReasonServiceAccount  Reason = "service_account" // email ends in gserviceaccount.com
+	ReasonServiceAccount  Reason = "service_account"  // email ends in gserviceaccount.com
+	ReasonSubjectMismatch Reason = "subject_mismatch" // not the user expected (RequireSubject, WithExpectedSubject)
+	ReasonAuthTooOld      Reason = "auth_too_old"     // auth_time older than RequireRecentAuth allows
 )
 
 var reasonMessages = map[Reason]string{
@@ -304,6 +306,8 @@ var reasonMessages = map[Reason]string{
 	ReasonNonce:           "nonce mismatch",
 	ReasonAccessTokenHash: "at_hash does not match the access token",
 	ReasonServiceAccount:  "a service account, not a user",
+	ReasonSubjectMismatch: "another user than expected",
+	ReasonAuthTooOld:      "the authentication is too old",
 }
 
 // Message is the reason in words.

@@ -210,7 +210,11 @@ func sameBinding(first, dup [32]byte, joined bool) bool {
 // would be asked, so only identical requests share a result.
 func exchangeKey(code, redirect string, o exchangeOptions) [32]byte {
 	h := sha256.New()
-	for _, s := range []string{code, redirect, o.codeVerifier, o.nonce} {
+	subject := ""
+	if o.subject != nil {
+		subject = "sub:" + *o.subject // apart from no expectation
+	}
+	for _, s := range []string{code, redirect, o.codeVerifier, o.nonce, subject} {
 		h.Write([]byte(strconv.Itoa(len(s))))
 		h.Write([]byte{':'})
 		h.Write([]byte(s))
@@ -312,7 +316,7 @@ func (e *Exchanger) finishExchange(ctx context.Context, tok *oauth2.Token, start
 		}
 		return nil, newIDTokenError(ReasonAbsent, detail, nil)
 	}
-	p, err := e.verifier.verify(ctx, rawID, verifyOptions{accessToken: tok.AccessToken, nonce: o.nonce})
+	p, err := e.verifier.verify(ctx, rawID, o.verifyOptions(tok.AccessToken))
 	if err != nil {
 		e.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "serverauth: ID token of an exchange refused", refusalAttrs(err)...)
 		return nil, err

@@ -55,11 +55,19 @@ type HandlerConfig struct {
 	AllowedOrigins []string
 
 	// ExchangeOptions, when set, gives the options of each request's
-	// exchange: a redirect URI, PKCE code verifier or nonce bound to the
-	// request (its session cookie, say). They apply after the handler's own
-	// choice of redirect URI (see SignInHandler), so a WithRedirectURL here
-	// wins.
+	// exchange: a redirect URI, PKCE code verifier, nonce or expected user
+	// (WithExpectedSubject) bound to the request (its session cookie,
+	// say). They apply after the handler's own choice of redirect URI (see
+	// SignInHandler), so a WithRedirectURL here wins.
 	ExchangeOptions func(*http.Request) []ExchangeOption
+
+	// VerifyOptions, when set, gives the checks of each request's ID-token
+	// sign-in (an id_token body): the nonce the app bound to it
+	// (RequireNonce, or RequireNonceSHA256 for an Android Credential
+	// Manager or iOS token whose nonce is the hash of a raw value the app
+	// sent along), a recent authentication (RequireRecentAuth), the
+	// session's user (RequireSubject).
+	VerifyOptions func(*http.Request) []VerifyOption
 
 	// ResetConsent makes a sign-in that brings no refresh token, for a user
 	// with none stored, revoke the grant at Google (Exchanger.ResetConsent)
@@ -227,7 +235,11 @@ func (h *signInHandler) signIn(w http.ResponseWriter, r *http.Request) (*Result,
 		}
 		res, err = h.e.Exchange(r.Context(), code, opts...)
 	} else {
-		res, err = h.e.SignInWithIDToken(r.Context(), idToken)
+		var opts []VerifyOption
+		if h.cfg.VerifyOptions != nil {
+			opts = h.cfg.VerifyOptions(r)
+		}
+		res, err = h.e.SignInWithIDToken(r.Context(), idToken, opts...)
 	}
 	if err != nil {
 		return nil, h.failure(r, res, err)

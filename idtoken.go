@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -101,6 +102,7 @@ type claims struct {
 	HD            present[string]  `json:"hd"`
 	Nonce         present[string]  `json:"nonce"`
 	AtHash        present[string]  `json:"at_hash"`
+	AuthTime      present[float64] `json:"auth_time"`
 }
 
 // present is an optional claim: absent, or a value of type T. JSON null is
@@ -151,10 +153,45 @@ type verifier struct {
 	allowSAccounts bool
 }
 
-// verifyOptions carries the per-call checks of an exchange.
+// verifyOptions carries the per-call checks of a verification; nil
+// pointers are checks not asked for.
 type verifyOptions struct {
-	accessToken string // checked against at_hash when the token has one
-	nonce       string // must equal the nonce claim when set
+	accessToken string         // checked against at_hash when the token has one
+	nonce       *nonceCheck    // the nonce claim must match
+	subject     *string        // the sub claim must equal it
+	maxAuthAge  *time.Duration // auth_time must be present and this recent
+}
+
+// nonceCheck is an expected nonce: the claim itself, or (hashed) the raw
+// value whose SHA-256 the claim is.
+type nonceCheck struct {
+	want   string
+	hashed bool
+}
+
+// matches reports whether the nonce claim got satisfies the check, in
+// constant time for a claim of the expected length.
+func (n *nonceCheck) matches(got string) bool {
+	if n.want == "" {
+		return false // a lost nonce never passes
+	}
+	if !n.hashed {
+		return subtle.ConstantTimeCompare([]byte(got), []byte(n.want)) == 1
+	}
+	sum := sha256.Sum256([]byte(n.want))
+	var claim []byte
+	var err error
+	switch len(got) {
+	case hex.EncodedLen(sha256.Size):
+		claim, err = hex.DecodeString(got)
+	case base64.RawURLEncoding.EncodedLen(sha256.Size):
+		claim, err = base64.RawURLEncoding.DecodeString(got)
+	case base64.URLEncoding.EncodedLen(sha256.Size):
+		claim, err = base64.URLEncoding.DecodeString(got)
+	default:
+		return false
+	}
+	return err == nil && subtle.ConstantTimeCompare(claim, sum[:]) == 1
 }
 
 // verify checks raw against the policy and returns its profile. Every check
@@ -251,8 +288,23 @@ func (v *verifier) check(c *claims, o verifyOptions) error {
 	if numericDate(exp).Sub(numericDate(iat)) > maxIDTokenLifetime+l {
 		return idErr(ReasonLifetime, "lifetime exceeds one hour plus leeway")
 	}
-	if o.nonce != "" && (!c.Nonce.set || subtle.ConstantTimeCompare([]byte(c.Nonce.v), []byte(o.nonce)) != 1) {
-		return idErr(ReasonNonce, "nonce does not match the one sent")
+	if o.nonce != nil && (!c.Nonce.set || !o.nonce.matches(c.Nonce.v)) {
+		detail := "nonce does not match the one sent"
+		switch {
+		case o.nonce.want == "":
+			detail = "no nonce was expected (an empty expected nonce: the session lost it?); every token is refused"
+		case !c.Nonce.set:
+			detail = "the token has no nonce claim: pass the nonce to Google when signing in"
+		}
+		return idErr(ReasonNonce, "%s", detail)
+	}
+	if o.subject != nil && c.Sub != *o.subject { // sub is never empty here
+		return idErr(ReasonSubjectMismatch, "the token is for another user than the one expected (the signed-in user)")
+	}
+	if o.maxAuthAge != nil {
+		if err := checkAuthTime(c, *o.maxAuthAge, now, l); err != nil {
+			return err
+		}
 	}
 	if o.accessToken != "" && c.AtHash.set && !atHashMatches(c.AtHash.v, o.accessToken) {
 		return idErr(ReasonAccessTokenHash, "at_hash does not match the access token")
@@ -262,6 +314,27 @@ func (v *verifier) check(c *claims, o verifyOptions) error {
 	}
 	if !v.allowSAccounts && isServiceAccount(c.Email) {
 		return idErr(ReasonServiceAccount, "service-account ID tokens are not user sign-ins")
+	}
+	return nil
+}
+
+// checkAuthTime applies RequireRecentAuth: auth_time present, not in the
+// future and at most maxAge (plus leeway) ago.
+func checkAuthTime(c *claims, maxAge time.Duration, now time.Time, leeway time.Duration) error {
+	switch {
+	case maxAge <= 0:
+		return idErr(ReasonAuthTooOld, "RequireRecentAuth was given %s: the maximum age must be positive", maxAge)
+	case !c.AuthTime.set:
+		return idErr(ReasonMissingClaim, "auth_time is required for a recent authentication: request it from Google (max_age in the authorization request)")
+	case !finiteTime(c.AuthTime.v):
+		return idErr(ReasonMalformed, "auth_time out of range")
+	}
+	at := numericDate(c.AuthTime.v)
+	if at.After(now.Add(leeway)) {
+		return idErr(ReasonIssuedInFuture, "auth_time %s is after now plus leeway %s; check the server clock", at.UTC().Format(time.RFC3339), leeway)
+	}
+	if now.Sub(at) > maxAge+leeway {
+		return idErr(ReasonAuthTooOld, "the user authenticated at %s, more than %s ago (leeway %s): have them sign in again", at.UTC().Format(time.RFC3339), maxAge, leeway)
 	}
 	return nil
 }
@@ -336,11 +409,18 @@ func errDetail(err error) string {
 }
 
 // VerifyIDToken verifies an ID token that a client sent directly (a later
-// sign-in, when the app has a fresh ID token but no new code) with the same
-// policy as the ID token of an exchange, and returns its profile. A failure
-// is an *IDTokenError wrapping ErrInvalidIDToken.
-func (e *Exchanger) VerifyIDToken(ctx context.Context, rawIDToken string) (*Profile, error) {
-	p, err := e.verifier.verify(ctx, rawIDToken, verifyOptions{})
+// sign-in, when the app has a fresh ID token but no new code; a GIS
+// credential; an Android Credential Manager or iOS ID token) with the same
+// policy as the ID token of an exchange, and returns its profile. opts add
+// checks: RequireNonce or RequireNonceSHA256 for a token bound to a nonce,
+// RequireRecentAuth, RequireSubject. A failure is an *IDTokenError wrapping
+// ErrInvalidIDToken.
+func (e *Exchanger) VerifyIDToken(ctx context.Context, rawIDToken string, opts ...VerifyOption) (*Profile, error) {
+	var o verifyOptions
+	for _, opt := range opts {
+		opt.applyVerify(&o)
+	}
+	p, err := e.verifier.verify(ctx, rawIDToken, o)
 	if err != nil {
 		e.cfg.Logger.LogAttrs(ctx, slog.LevelDebug, "serverauth: ID token refused", refusalAttrs(err)...)
 		return nil, err

@@ -7,6 +7,8 @@ package serverauth_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -113,6 +115,65 @@ func Example_backend() {
 	// Output:
 	// signed in: jane.doe.demo@gmail.com
 	// state: 200 OK map[]
+}
+
+// README: "ID tokens bound to a nonce".
+func nonceSignIn(exchanger *serverauth.Exchanger) (http.Handler, error) {
+	signIn, err := exchanger.SignInHandler(serverauth.HandlerConfig{
+		VerifyOptions: func(r *http.Request) []serverauth.VerifyOption {
+			return []serverauth.VerifyOption{serverauth.RequireNonceSHA256(sessionNonce(r))}
+		},
+	})
+	return signIn, err
+}
+
+// sessionNonce stands for the app's session lookup: the raw nonce the
+// backend handed out to this session.
+func sessionNonce(r *http.Request) string {
+	c, err := r.Cookie("demo_session_nonce")
+	if err != nil {
+		return ""
+	}
+	return c.Value
+}
+
+// The README's nonce check, run against the fake Google: the app's ID
+// token carries the SHA-256 of the raw nonce its session holds.
+func Example_nonce() {
+	google := serverauthtest.NewServer(serverauthtest.Options{})
+	defer google.Close()
+	cfg := google.Config()
+	cfg.Store = serverauth.NewMemoryStore()
+	exchanger, err := serverauth.New(cfg)
+	if err != nil {
+		log.Fatal(err)
+	}
+	signIn, err := nonceSignIn(exchanger)
+	if err != nil {
+		log.Fatal(err)
+	}
+	raw := "bd2f1c0a8e7d4b6f9a3c5e7d9b1f3a5c"
+	sum := sha256.Sum256([]byte(raw))
+	// An earlier sign-in stored the user's grant; its ID token carries the
+	// hashed nonce, as a Credential Manager token would.
+	code, _ := google.MintCode(serverauthtest.CodeRequest{Origin: serverauthtest.OriginAndroid, Nonce: hex.EncodeToString(sum[:])})
+	res, err := exchanger.Exchange(context.Background(), code)
+	if err != nil {
+		log.Fatal(err)
+	}
+	idToken := res.Token.Extra("id_token").(string)
+	for _, session := range []string{raw, "another session's nonce"} {
+		req := httptest.NewRequest(http.MethodPost, "/signin", strings.NewReader(url.Values{"id_token": {idToken}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("X-Requested-With", "XMLHttpRequest")
+		req.AddCookie(&http.Cookie{Name: "demo_session_nonce", Value: session})
+		rec := httptest.NewRecorder()
+		signIn.ServeHTTP(rec, req)
+		fmt.Println(rec.Code)
+	}
+	// Output:
+	// 200
+	// 401
 }
 
 // README: "Encryption keys and rotation". Compiled, not run.

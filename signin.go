@@ -14,15 +14,19 @@ import (
 //
 // The Result has UserID, Profile and the stored GrantedScopes; Token is
 // nil. Without a Store, or with Config.SignInOnly and no stored grant, the
-// verified identity is all there is to check.
+// verified identity is all there is to check. opts add checks to the
+// verification, as for VerifyIDToken (a nonce bound to the app's request,
+// say).
 //
-// Errors: an *IDTokenError (ErrInvalidIDToken); an error wrapping
-// ErrNoRefreshToken when no grant is stored for the user (they must sign in
-// with a code first); ErrReauthRequired when the stored grant is dead
-// (revoked, expired, reauthentication demanded); a *ScopeError beside the
-// Result when a required scope is not granted.
-func (e *Exchanger) SignInWithIDToken(ctx context.Context, rawIDToken string) (*Result, error) {
-	p, err := e.VerifyIDToken(ctx, rawIDToken)
+// Errors: an *IDTokenError (ErrInvalidIDToken), with a nil Result; beside
+// a Result with the verified UserID and Profile (so the app knows whom to
+// send through the code flow): an error wrapping ErrNoRefreshToken when no
+// grant is stored for the user (they must sign in with a code first),
+// ErrReauthRequired when the stored grant is dead (revoked, expired,
+// reauthentication demanded), a *ScopeError when a required scope is not
+// granted.
+func (e *Exchanger) SignInWithIDToken(ctx context.Context, rawIDToken string, opts ...VerifyOption) (*Result, error) {
+	p, err := e.VerifyIDToken(ctx, rawIDToken, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -35,13 +39,13 @@ func (e *Exchanger) SignInWithIDToken(ctx context.Context, rawIDToken string) (*
 	case errors.Is(err, ErrNotFound) && e.cfg.SignInOnly:
 		return res, nil
 	case errors.Is(err, ErrNotFound):
-		return nil, fmt.Errorf("%w: user %q has not granted offline access yet: sign them in with a server auth code", ErrNoRefreshToken, p.Subject)
+		return res, fmt.Errorf("%w: user %q has not granted offline access yet: sign them in with a server auth code", ErrNoRefreshToken, p.Subject)
 	case err != nil:
 		return nil, fmt.Errorf("serverauth: reading tokens of user %q: %w", p.Subject, err)
 	}
 	res.GrantedScopes = append([]string(nil), rec.Scopes...)
 	if !rec.Status.refreshable() && !e.cfg.SignInOnly {
-		return nil, fmt.Errorf("%w: the grant of user %q is %s; sign them in with a server auth code again", ErrReauthRequired, p.Subject, rec.Status)
+		return res, fmt.Errorf("%w: the grant of user %q is %s; sign them in with a server auth code again", ErrReauthRequired, p.Subject, rec.Status)
 	}
 	if missing := missingScopes(e.cfg.Scopes, rec.Scopes); len(missing) > 0 {
 		return res, &ScopeError{Missing: missing}
