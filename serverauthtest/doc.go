@@ -53,6 +53,89 @@
 // backendError, rateLimitExceeded and userRateLimitExceeded errors. Outside
 // Go, POST /emulator/faults arms the same faults (see [EmulatorFaultRequest]).
 //
+// # Signing in from a browser
+//
+// By default the authorization endpoint (/o/oauth2/v2/auth) consents at once,
+// as the login_hint user or the first of Options.Accounts, and redirects back
+// with a code, so that tests need no browser. With Options.ConsentPage (the
+// default of cmd/fakegoogle) it shows the pages a person clicks through, as
+// Google does. They are the contract browser tests rely on:
+//
+//   - The account chooser: one <button> per account in Options.Accounts
+//     (default [DemoAccounts]), whose text is exactly its email address (the
+//     login_hint account first); a form with an <input type="email"
+//     name="account" id="email"> and a "Next" button to use another address;
+//     and a "Cancel" button (id "cancel").
+//   - The consent page, after an account is chosen: the sign-in scopes
+//     (openid, email, profile) listed and consented as a block; each other
+//     scope a checkbox <input type="checkbox" name="scope" value="SCOPE URL">,
+//     ticked, which the user can untick: the grant, the redirect's scope and
+//     the token response's scope then omit it (Google's granular consent,
+//     shown when the request has a sign-in scope and another one, or two
+//     other scopes; a lone other scope has no checkbox and comes with the
+//     consent); a checkbox <input type="checkbox" name="ongoing_access"
+//     id="ongoing_access">, ticked: unticked, the grant is time-limited for
+//     the duration chosen in <select name="access_duration"> (1 hour, 1 day,
+//     1 week (the default) or 30 days), and the token responses carry
+//     refresh_token_expires_in; and the buttons "Continue" (id "continue")
+//     and "Cancel" (id "cancel").
+//   - Continue redirects to the registered redirect URI with code, scope
+//     (what was granted), authuser, prompt and state; Cancel, and unticking
+//     every scope asked for, with error=access_denied and state (RFC 6749
+//     §4.1.2.1). The consent page is shown every time, as with
+//     prompt=consent; refresh tokens still follow Google's rule (first
+//     consent or prompt=consent).
+//
+// The client and redirect_uri are checked against the registered client
+// before anything is shown, as without the pages. The pages are plain HTML
+// and CSS from the fake itself, every value escaped by html/template, served
+// with a Content-Security-Policy (only their own nonce'd style and script;
+// form posts only to the fake and the client's redirect target), no framing
+// and no caching; each form carries a per-page token, which must come back
+// both in the form and in an HttpOnly SameSite=Strict cookie set with the
+// page, so another site cannot make a browser answer a page it did not show.
+// A page can be answered once, within 30 minutes.
+//
+// redirect_uri=postmessage, as Google Identity Services' popup code client
+// uses, is accepted with an origin parameter that is one of the client's
+// JavaScript origins ([Client].JavaScriptOrigins, Options.JavaScriptOrigins;
+// default the origins of its redirect URIs): the answer then goes to the
+// window that opened the popup, by postMessage to that origin only, and the
+// code is exchanged with redirect_uri=postmessage ([OriginWebPopup]).
+//
+// # Google Identity Services stand-in
+//
+// GET /gsi/client serves a stand-in for https://accounts.google.com/gsi/client:
+// a page written for Google works against the fake once its script tag
+// points at the fake instead. It implements
+//
+//   - google.accounts.oauth2.initCodeClient({client_id, scope, ux_mode
+//     ("popup", the default, or "redirect"), redirect_uri, state, hint or
+//     login_hint, include_granted_scopes, select_account, callback,
+//     error_callback}) and its requestCode(): popup mode opens the fake's
+//     chooser in a popup and calls callback with {code, scope, state,
+//     authuser, prompt}, or {error: "access_denied", state} after Cancel;
+//     error_callback gets {type: "popup_closed"} or {type:
+//     "popup_failed_to_open"}. Only messages from the fake's origin and from
+//     that popup are taken. Redirect mode sends the page to the
+//     authorization endpoint (redirect_uri defaults to the page's URL).
+//     Codes are offline (access_type=offline), as GIS's code client's;
+//     hasGrantedAllScopes, hasGrantedAnyScope and revoke work too;
+//     initTokenClient throws.
+//   - google.accounts.id.initialize({client_id, login_uri, callback,
+//     ux_mode, nonce, login_hint}), renderButton (a "Sign in with Google"
+//     button) and prompt (a One Tap-like card whose button opens the
+//     chooser), and the HTML API (<div id="g_id_onload" data-client_id=…
+//     data-login_uri=…> and <div class="g_id_signin">). Choosing an account
+//     mints an ID token for it ([Google.GISCredential]: aud and azp the
+//     client ID, nonce as given). With a callback, it gets {credential,
+//     select_by, clientId}; without one, the credential goes to login_uri
+//     (which must be a registered redirect URI) as Google sends it: a POST
+//     of application/x-www-form-urlencoded credential and g_csrf_token, the
+//     same g_csrf_token set as a cookie of the page's site first. ux_mode
+//     "redirect" takes the whole page to the chooser, which then posts the
+//     same form.
+//
 // The same emulator, [Google], is an http.Handler: cmd/fakegoogle serves it
 // over plain HTTP on loopback for mobile and web developers.
 package serverauthtest

@@ -25,7 +25,8 @@ const (
 	EndpointDrive     Endpoint = "drive"     // /drive/v3/…, /upload/drive/v3/…
 	EndpointAuth      Endpoint = "auth"      // /o/oauth2/v2/auth, /o/oauth2/auth
 	EndpointDiscovery Endpoint = "discovery" // /.well-known/openid-configuration
-	EndpointEmulator  Endpoint = "emulator"  // /emulator/codes, /emulator/faults
+	EndpointEmulator  Endpoint = "emulator"  // /emulator/…
+	EndpointGSI       Endpoint = "gsi"       // /gsi/client, the Google Identity Services stand-in
 )
 
 // Request is a copy of a request the fake received.
@@ -55,6 +56,7 @@ type Google struct {
 	mux       *http.ServeMux
 	drive     *drive.Emulator
 	faults    *faults
+	pages     *pendingPages // the chooser and consent pages awaiting an answer
 
 	// guards everything below
 	mu sync.Mutex
@@ -131,6 +133,9 @@ func (t *token) alive(now time.Time) bool {
 // New returns a fake Google configured by opts. It starts nothing; serve it
 // with [NewServer] or any http.Server.
 func New(opts Options) *Google {
+	if opts.SelfIssuer {
+		panic("serverauthtest: New: Options.SelfIssuer needs NewServer, which knows its URL; with New set Options.Issuer to the URL the fake is served at")
+	}
 	nowOption := opts.Now
 	opts = opts.withDefaults()
 	g := &Google{
@@ -155,11 +160,13 @@ func New(opts Options) *Google {
 		g.published = append(g.published, g.newKey())
 	}
 	g.signing = g.published[0]
-	g.RegisterClient(Client{ID: opts.WebClientID, Secret: opts.WebClientSecret, Type: ClientWeb, ProjectID: opts.ProjectID, RedirectURIs: opts.RedirectURIs})
+	g.RegisterClient(Client{ID: opts.WebClientID, Secret: opts.WebClientSecret, Type: ClientWeb, ProjectID: opts.ProjectID,
+		RedirectURIs: opts.RedirectURIs, JavaScriptOrigins: opts.JavaScriptOrigins})
 	g.RegisterClient(Client{ID: opts.IOSClientID, Type: ClientIOS, ProjectID: opts.ProjectID})
 	g.RegisterClient(Client{ID: opts.AndroidClientID, Type: ClientAndroid, ProjectID: opts.ProjectID})
 	g.drive = drive.New(g.now, g.driveLookup, opts.Drive)
 	g.faults = newFaults(opts.FaultSeed)
+	g.pages = newPendingPages()
 
 	mux := http.NewServeMux()
 	handle := func(e Endpoint, h http.HandlerFunc, paths ...string) {
@@ -176,6 +183,10 @@ func New(opts Options) *Google {
 	handle(EndpointUserInfo, g.handleUserInfo, UserInfoPath, "/oauth2/v3/userinfo")
 	handle(EndpointDrive, g.drive.ServeHTTP, "/drive/v3/", "/upload/drive/v3/")
 	handle(EndpointAuth, g.handleAuth, "/o/oauth2/v2/auth", "/o/oauth2/auth")
+	handle(EndpointAuth, g.handleChooserPost, chooserPostPath)
+	handle(EndpointAuth, g.handleConsentPost, consentPostPath)
+	handle(EndpointAuth, g.handleGSISelect, gsiSelectPath)
+	handle(EndpointGSI, g.handleGSIClient, gsiClientPath)
 	handle(EndpointDiscovery, g.handleDiscovery, "/.well-known/openid-configuration")
 	handle(EndpointEmulator, g.handleEmulatorCodes, "/emulator/codes")
 	handle(EndpointEmulator, g.handleEmulatorFaults, "/emulator/faults")
@@ -361,6 +372,7 @@ func (g *Google) RegisterClient(c Client) {
 		c.ProjectID = g.opts.ProjectID
 	}
 	c.RedirectURIs = slices.Clone(c.RedirectURIs)
+	c.JavaScriptOrigins = slices.Clone(c.JavaScriptOrigins)
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if _, ok := g.clients[c.ID]; !ok {
@@ -383,6 +395,10 @@ func (g *Google) AndroidClientID() string { return g.opts.AndroidClientID }
 
 // ProjectID returns the project of the default clients.
 func (g *Google) ProjectID() string { return g.opts.ProjectID }
+
+// Issuer returns the iss of the ID tokens the fake signs, which its
+// discovery document names too.
+func (g *Google) Issuer() string { return g.opts.Issuer }
 
 // RedirectURIs returns the web client's registered redirect URIs.
 func (g *Google) RedirectURIs() []string { return slices.Clone(g.opts.RedirectURIs) }

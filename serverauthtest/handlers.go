@@ -12,7 +12,6 @@ import (
 	"html"
 	"io"
 	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -467,98 +466,4 @@ func userForEmail(email string) User {
 		u.HostedDomain = domain
 	}
 	return u
-}
-
-// handleAuth serves the authorization endpoint as a browser sees it: it
-// validates the request, consents at once as [DemoUser] (or the login_hint
-// user) and redirects back with a code (RFC 6749 §4.1.1–4.1.2). Errors that
-// make the redirect URI untrustworthy are shown as an HTML page; others are
-// redirected (§4.1.2.1). access_type defaults to online, as at Google.
-func (g *Google) handleAuth(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet && r.Method != http.MethodPost {
-		googleHTMLError(w, http.StatusMethodNotAllowed)
-		return
-	}
-	q := r.Form
-	clientID, redirectURI := q.Get("client_id"), q.Get("redirect_uri")
-	g.mu.Lock()
-	c, ok := g.clients[clientID]
-	g.mu.Unlock()
-	if !ok || c.Type != ClientWeb {
-		googleHTMLPage(w, http.StatusUnauthorized, "Access blocked: Authorization Error", "Error 401: invalid_client. The OAuth client was not found.")
-		return
-	}
-	if !slices.Contains(c.RedirectURIs, redirectURI) {
-		googleHTMLPage(w, http.StatusBadRequest, "Access blocked: This app’s request is invalid",
-			"Error 400: redirect_uri_mismatch. You can’t sign in because this app sent an invalid request. redirect_uri="+redirectURI)
-		return
-	}
-	back := func(v url.Values) {
-		if s := q.Get("state"); s != "" {
-			v.Set("state", s)
-		}
-		sep := "?"
-		if strings.Contains(redirectURI, "?") {
-			sep = "&"
-		}
-		http.Redirect(w, r, redirectURI+sep+v.Encode(), http.StatusFound)
-	}
-	fail := func(code, desc string) { back(url.Values{"error": {code}, "error_description": {desc}}) }
-	if rt := q.Get("response_type"); rt != "code" {
-		fail("unsupported_response_type", "Invalid response_type: "+rt)
-		return
-	}
-	scopes := strings.Fields(q.Get("scope"))
-	if len(scopes) == 0 {
-		fail("invalid_request", "Missing required parameter: scope")
-		return
-	}
-	access := q.Get("access_type")
-	if access != "" && access != "online" && access != "offline" {
-		fail("invalid_request", "Invalid access_type: "+access)
-		return
-	}
-	method := q.Get("code_challenge_method")
-	if q.Get("code_challenge") == "" && method != "" {
-		fail("invalid_request", "Missing code_challenge")
-		return
-	}
-	if method != "" && method != "plain" && method != "S256" {
-		fail("invalid_request", "Invalid code_challenge_method: "+method)
-		return
-	}
-	u := DemoUser()
-	if hint := q.Get("login_hint"); strings.Contains(hint, "@") {
-		u = userForEmail(hint)
-	}
-	req := CodeRequest{
-		User:                u,
-		Scopes:              scopes,
-		Origin:              OriginWebRedirect,
-		ClientID:            clientID,
-		RedirectURI:         redirectURI,
-		Prompt:              q.Get("prompt"),
-		OnlineAccess:        access != "offline",
-		CodeChallenge:       q.Get("code_challenge"),
-		CodeChallengeMethod: method,
-		Nonce:               q.Get("nonce"),
-	}
-	g.mu.Lock()
-	firstConsent := !g.consented[consentKey{u.Sub, clientID}]
-	g.mu.Unlock()
-	code, err := g.MintCode(req)
-	if err != nil {
-		fail("invalid_request", err.Error())
-		return
-	}
-	prompt := "none"
-	if firstConsent || hasPromptConsent(req.Prompt) {
-		prompt = "consent"
-	}
-	back(url.Values{
-		"code":     {code},
-		"scope":    {strings.Join(normalizeScopes(scopes), " ")},
-		"authuser": {"0"},
-		"prompt":   {prompt},
-	})
 }

@@ -86,6 +86,12 @@ type Client struct {
 	Type         string   // ClientWeb, ClientIOS or ClientAndroid
 	ProjectID    string   // the Cloud project; empty means Options.ProjectID
 	RedirectURIs []string // web clients only: the registered redirect URIs
+
+	// JavaScriptOrigins are, for web clients, the registered JavaScript
+	// origins ("http://localhost:3000"): the pages that may run the Google
+	// Identity Services popup flows (redirect_uri=postmessage) and receive
+	// their codes and ID tokens. Nil means the origins of RedirectURIs.
+	JavaScriptOrigins []string
 }
 
 // User is a Google account as the fake reports it.
@@ -114,6 +120,34 @@ func DemoUser() User {
 		FamilyName:    "Doe",
 		Picture:       "https://lh3.googleusercontent.com/a/ACg8ocL3kDemoPictureJaneDoe0123456789=s96-c",
 		Locale:        "en",
+	}
+}
+
+// DemoAccounts returns the accounts the fake's account chooser lists by
+// default: [DemoUser], a second consumer account and a Workspace account
+// (hd corp.example). Each call returns new copies.
+func DemoAccounts() []User {
+	return []User{
+		DemoUser(),
+		{
+			Sub:           "108765432109876543210",
+			Email:         "john.roe.demo@gmail.com",
+			EmailVerified: true,
+			Name:          "John Roe",
+			GivenName:     "John",
+			FamilyName:    "Roe",
+			Locale:        "en",
+		},
+		{
+			Sub:           "107654321098765432109",
+			Email:         "sam.lee@corp.example",
+			EmailVerified: true,
+			Name:          "Sam Lee",
+			GivenName:     "Sam",
+			FamilyName:    "Lee",
+			Locale:        "en-GB",
+			HostedDomain:  "corp.example",
+		},
 	}
 }
 
@@ -190,9 +224,34 @@ type Options struct {
 	// []string{DefaultRedirectURI}.
 	RedirectURIs []string
 
-	// Issuer is the ID tokens' iss: "https://accounts.google.com" (the
-	// default) or "accounts.google.com"; Google emits both.
+	// Issuer is the ID tokens' iss and the discovery document's issuer:
+	// "https://accounts.google.com" (the default) or "accounts.google.com",
+	// which Google emits both, or the URL the fake is served at, for
+	// generic OpenID Connect clients that demand an issuer equal to the
+	// discovery URL (OpenID Connect Discovery 1.0 §4.3). serverauth itself
+	// accepts only Google's two.
 	Issuer string
+
+	// SelfIssuer makes [NewServer] set Issuer to the server's own URL
+	// ("https://127.0.0.1:port"). [New] cannot know that URL and panics
+	// when SelfIssuer is set: give it Issuer instead.
+	SelfIssuer bool
+
+	// ConsentPage makes the authorization endpoint show an account chooser
+	// and a consent page a person clicks through, as Google does, instead of
+	// consenting at once as the first of Accounts (or the login_hint user).
+	// cmd/fakegoogle turns it on; tests leave it off unless they drive a
+	// browser. The pages are described in the package documentation.
+	ConsentPage bool
+
+	// Accounts are the accounts the chooser lists, in order, and the first
+	// is the one that consents when ConsentPage is off. Nil means
+	// [DemoAccounts].
+	Accounts []User
+
+	// JavaScriptOrigins are the web client's registered JavaScript origins
+	// (see [Client]). Nil means the origins of RedirectURIs.
+	JavaScriptOrigins []string
 
 	// MobileAZP is the azp of the ID token issued when an iOS or Android
 	// code is exchanged. Undocumented by Google; the default is
@@ -269,6 +328,12 @@ func (o Options) withDefaults() Options {
 	} else {
 		o.RedirectURIs = append([]string(nil), o.RedirectURIs...)
 	}
+	if o.Accounts == nil {
+		o.Accounts = DemoAccounts()
+	} else {
+		o.Accounts = append([]User(nil), o.Accounts...)
+	}
+	o.JavaScriptOrigins = append([]string(nil), o.JavaScriptOrigins...)
 	dur := func(d *time.Duration, v time.Duration) {
 		if *d <= 0 {
 			*d = v

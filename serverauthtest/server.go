@@ -8,7 +8,6 @@ import (
 	"log"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 
 	"github.com/serverauth/serverauth"
@@ -32,8 +31,14 @@ type Server struct {
 // NewServer starts a fake Google configured by opts. Close it when done
 // (t.Cleanup(s.Close)).
 func NewServer(opts Options) *Server {
+	self := opts.SelfIssuer
+	opts.SelfIssuer = false
 	g := New(opts)
 	ts := httptest.NewUnstartedServer(g)
+	if self {
+		// Before the first request: nothing reads the issuer yet.
+		g.opts.Issuer = "https://" + ts.Listener.Addr().String()
+	}
 	ts.Config.ErrorLog = log.New(handshakeFilter{os.Stderr}, "", log.LstdFlags)
 	// HTTP/1.1 only (httptest's default, made explicit): FaultReset and
 	// friends hijack the connection, which HTTP/2 cannot.
@@ -110,12 +115,9 @@ func (s *Server) Config() serverauth.Config {
 // ClientSecretJSON returns a client_secret.json of the "web" kind, as the
 // Cloud console downloads it, with its URLs pointing at this server.
 func (s *Server) ClientSecretJSON() []byte {
-	origins := []string{}
-	for _, r := range s.RedirectURIs() {
-		if u, err := url.Parse(r); err == nil && u.Host != "" {
-			origins = append(origins, u.Scheme+"://"+u.Host)
-		}
-	}
+	s.mu.Lock()
+	origins := append([]string{}, s.clients[s.WebClientID()].jsOrigins()...)
+	s.mu.Unlock()
 	type web struct {
 		ClientID                string   `json:"client_id"`
 		ProjectID               string   `json:"project_id"`

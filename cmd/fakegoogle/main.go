@@ -7,6 +7,7 @@
 //
 //	go run ./cmd/fakegoogle [-addr 127.0.0.1:8085] [-client-id ID] [-client-secret S]
 //	    [-ios-client-id ID] [-android-client-id ID] [-redirect-uri URI]... [-issuer ISS]
+//	    [-js-origin ORIGIN]... [-auto-consent]
 //	    [-mobile-azp presenter|server|none] [-accept-postmessage-for-mobile]
 //
 // On start it prints the URLs, the client IDs and secret in use, and a curl
@@ -23,11 +24,19 @@
 //     {"origin":"android"}; see serverauthtest.EmulatorCodeRequest for the
 //     other fields). The iOS simulator shares the Mac's loopback; for an
 //     Android emulator or device run "adb reverse tcp:8085 tcp:8085" first.
-//   - Web developers: for the popup code flow, mint with
-//     {"origin":"web-popup"} and exchange with redirect_uri=postmessage; for
-//     the redirect flow, send the browser to /o/oauth2/v2/auth, which
-//     consents at once (as the user in login_hint, if any) and redirects
-//     back with a code, like Google.
+//   - Web developers: send the browser to /o/oauth2/v2/auth, which shows
+//     an account chooser and a consent page (untick a scope, or "ongoing
+//     access" for a time-limited grant; Cancel answers access_denied) and
+//     redirects back with a code, like Google; -auto-consent skips the pages
+//     and consents at once as the login_hint user or the first test account.
+//     A page written for Google Identity Services works against the fake
+//     when its script tag loads <fake>/gsi/client instead of
+//     https://accounts.google.com/gsi/client: the popup code client
+//     (exchange its codes with redirect_uri=postmessage) and "Sign in with
+//     Google" posting an ID token to a login_uri. The page's origin must be
+//     registered (-js-origin, default the origins of the -redirect-uri
+//     values). See the serverauthtest package documentation for the pages
+//     and the stand-in.
 //
 // To see how an app or backend copes when Google fails, arm faults with
 // POST /emulator/faults (serverauthtest.EmulatorFaultRequest):
@@ -105,7 +114,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	var (
 		opts      serverauthtest.Options
 		redirects stringList
+		origins   stringList
 		azp       string
+		auto      bool
 	)
 	addr := fs.String("addr", "127.0.0.1:8085", "loopback `host:port` to listen on (port 0 picks a free one)")
 	fs.StringVar(&opts.WebClientID, "client-id", serverauthtest.DefaultWebClientID, "web (server) client `ID`")
@@ -113,6 +124,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.StringVar(&opts.IOSClientID, "ios-client-id", serverauthtest.DefaultIOSClientID, "iOS client `ID`")
 	fs.StringVar(&opts.AndroidClientID, "android-client-id", serverauthtest.DefaultAndroidClientID, "Android client `ID`")
 	fs.Var(&redirects, "redirect-uri", "registered redirect `URI` of the web client (repeatable; default "+serverauthtest.DefaultRedirectURI+")")
+	fs.Var(&origins, "js-origin", "registered JavaScript `origin` of the web client, for the Google Identity Services popups (repeatable; default the origins of the redirect URIs)")
+	fs.BoolVar(&auto, "auto-consent", false, "consent at once at the authorization endpoint, as the first test account or the login_hint user, instead of showing the account chooser and consent page")
 	fs.StringVar(&opts.Issuer, "issuer", serverauthtest.DefaultIssuer, "iss of the ID tokens: https://accounts.google.com or accounts.google.com")
 	fs.StringVar(&azp, "mobile-azp", "presenter", "azp of ID tokens for iOS and Android codes: presenter, server or none")
 	fs.BoolVar(&opts.AcceptPostmessageForMobile, "accept-postmessage-for-mobile", false, "accept redirect_uri=postmessage when exchanging iOS and Android codes")
@@ -125,6 +138,10 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if len(redirects) > 0 {
 		opts.RedirectURIs = redirects
 	}
+	if len(origins) > 0 {
+		opts.JavaScriptOrigins = origins
+	}
+	opts.ConsentPage = !auto
 	switch azp {
 	case "presenter":
 		opts.MobileAZP = serverauthtest.AZPPresenter
