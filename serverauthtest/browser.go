@@ -399,16 +399,23 @@ func (g *Google) accountFor(email string) (User, error) {
 	return u, nil
 }
 
-// checkEmail accepts a plausible email address: one @, a local part and a
-// domain with a dot, no spaces or control characters, at most 254 bytes.
+// checkEmail accepts a plausible email address: a local part of RFC 5322
+// atext characters and dots, one @, and a domain of letters, digits,
+// hyphens and at least one inner dot; at most 254 bytes.
 func checkEmail(email string) error {
 	if email == "" {
 		return errors.New("Enter an email address")
 	}
 	local, domain, ok := strings.Cut(email, "@")
-	if !ok || local == "" || !strings.Contains(domain, ".") || strings.Contains(domain, "@") || len(email) > 254 ||
-		strings.HasPrefix(domain, ".") || strings.HasSuffix(domain, ".") ||
-		strings.IndexFunc(email, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0 {
+	valid := ok && local != "" && len(email) <= 254 &&
+		strings.Contains(domain, ".") && !strings.HasPrefix(domain, ".") && !strings.HasSuffix(domain, ".") &&
+		strings.IndexFunc(local, func(r rune) bool {
+			return !(r < unicode.MaxASCII && (unicode.IsLetter(r) || unicode.IsDigit(r) || strings.ContainsRune(".!#$%&'*+/=?^_`{|}~-", r)))
+		}) < 0 &&
+		strings.IndexFunc(domain, func(r rune) bool {
+			return !(r < unicode.MaxASCII && (unicode.IsLetter(r) || unicode.IsDigit(r) || r == '-' || r == '.'))
+		}) < 0
+	if !valid {
 		return errors.New("Enter a valid email address, such as you@example.com")
 	}
 	return nil
