@@ -136,6 +136,42 @@
 //     "redirect" takes the whole page to the chooser, which then posts the
 //     same form.
 //
+// # Controls over HTTP
+//
+// Every control has an HTTP twin under /emulator/, for apps and tests in
+// other languages or processes (JSON bodies, Content-Type:
+// application/json):
+//
+//   - POST /emulator/codes mints a code ([EmulatorCodeRequest]; with
+//     refresh_token_expires_in, a time-limited grant).
+//   - POST /emulator/faults arms faults, GET shows them, DELETE clears them
+//     ([EmulatorFaultRequest]).
+//   - POST /emulator/clock {"advance_seconds": N} moves the fake's clock
+//     ([Google.AdvanceClock]); GET shows it ([EmulatorClock]).
+//   - POST /emulator/users/{sub}/expire-access-tokens expires the user's
+//     access tokens ([Google.ExpireAccessTokens]); .../revoke revokes the
+//     user's grants ([Google.RevokeUser]); .../require-reauth {"on": bool}
+//     ([Google.RequireReauth]); .../delete ([Google.DeleteAccount]).
+//   - GET /emulator/counts reads the counters, POST {"code": …} one code's
+//     exchange count, DELETE zeroes them ([EmulatorCounts]).
+//   - GET and POST /emulator/settings read and change refresh-token
+//     rotation and the access-token lifetime ([EmulatorSettings]).
+//
+// /emulator/ answers CORS requests, preflights included, from loopback
+// origins only (http or https on localhost, 127.0.0.0/8 or [::1], any
+// port), so a page served by a local dev server can drive the fake; pages
+// on other origins get no CORS header. cmd/fakegoogle also refuses a
+// non-loopback Host or Origin and bodies that are not JSON.
+//
+// # Issuer and discovery
+//
+// ID tokens carry Options.Issuer, Google's "https://accounts.google.com" by
+// default, and the discovery document names it. Generic OpenID Connect
+// clients demand that the issuer equal the URL discovery was fetched from
+// (OpenID Connect Discovery 1.0 §4.3): Options.SelfIssuer makes it the
+// server's own URL (cmd/fakegoogle: -tls, or -issuer self). serverauth
+// accepts only Google's issuers. Discovery lists only what the fake serves.
+//
 // The same emulator, [Google], is an http.Handler: cmd/fakegoogle serves it
-// over plain HTTP on loopback for mobile and web developers.
+// on loopback, over HTTP or (-tls) HTTPS, for mobile and web developers.
 package serverauthtest

@@ -254,19 +254,39 @@ func TestDiscovery(t *testing.T) {
 		PKCE  []string `json:"code_challenge_methods_supported"`
 		Algs  []string `json:"id_token_signing_alg_values_supported"`
 		Grant []string `json:"grant_types_supported"`
+		Resp  []string `json:"response_types_supported"`
 	}
 	if err := json.Unmarshal(r.raw, &doc); err != nil {
 		t.Fatal(err)
 	}
 	if !reflect.DeepEqual(doc.Auth, []string{"client_secret_post", "client_secret_basic"}) ||
 		!reflect.DeepEqual(doc.PKCE, []string{"plain", "S256"}) || !reflect.DeepEqual(doc.Algs, []string{"RS256"}) ||
-		len(doc.Grant) != 4 {
-		t.Errorf("discovery = %+v, want Google's values", doc)
+		!reflect.DeepEqual(doc.Grant, []string{"authorization_code", "refresh_token"}) || !reflect.DeepEqual(doc.Resp, []string{"code"}) {
+		t.Errorf("discovery = %+v, want Google's values for what the fake implements", doc)
 	}
-	// Every advertised URL is served.
-	for _, u := range []string{e.JWKSURL, f.srv.URL + "/oauth2/v1/certs"} {
-		if r := f.get(t, strings.TrimPrefix(u, f.srv.URL), nil); r.status != 200 {
-			t.Errorf("GET %s = %d, want 200", u, r.status)
+	// Every advertised URL is served: no member ending in _endpoint, _uri
+	// or _url names a path the fake answers with 404.
+	for name, v := range r.json {
+		u, ok := v.(string)
+		if !ok || name == "issuer" || !(strings.HasSuffix(name, "_endpoint") || strings.HasSuffix(name, "_uri") || strings.HasSuffix(name, "_url")) {
+			continue
+		}
+		if !strings.HasPrefix(u, f.srv.URL+"/") {
+			t.Errorf("discovery %s = %q, not on the server", name, u)
+			continue
+		}
+		path := strings.TrimPrefix(u, f.srv.URL)
+		var r *response
+		switch name {
+		case "revocation_endpoint": // GET answers Google's 404 page
+			r = f.postForm(t, path, url.Values{}, nil)
+		case "drive_base_url":
+			r = f.get(t, path+"files?spaces=appDataFolder", nil)
+		default:
+			r = f.get(t, path, nil)
+		}
+		if r.status == http.StatusNotFound {
+			t.Errorf("discovery %s: %s = 404", name, u)
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/serverauth/serverauth/serverauthtest/internal/drive"
@@ -57,6 +58,9 @@ type Google struct {
 	drive     *drive.Emulator
 	faults    *faults
 	pages     *pendingPages // the chooser and consent pages awaiting an answer
+
+	clockOffset     atomic.Int64  // AdvanceClock's total, in nanoseconds
+	accessTTLOption time.Duration // Options.AccessTokenLifetime, resolved
 
 	// guards everything below
 	mu sync.Mutex
@@ -141,7 +145,6 @@ func New(opts Options) *Google {
 	g := &Google{
 		opts:          opts,
 		nowOption:     nowOption,
-		now:           opts.Now,
 		clients:       map[string]Client{},
 		users:         map[string]User{},
 		codes:         map[string]*authCode{},
@@ -156,6 +159,8 @@ func New(opts Options) *Google {
 		codeExchanges: map[string]int{},
 		refreshCounts: map[string]int{},
 	}
+	g.now = func() time.Time { return opts.Now().Add(time.Duration(g.clockOffset.Load())) }
+	g.accessTTLOption = opts.AccessTokenLifetime
 	for range opts.Keys {
 		g.published = append(g.published, g.newKey())
 	}
@@ -171,6 +176,9 @@ func New(opts Options) *Google {
 	mux := http.NewServeMux()
 	handle := func(e Endpoint, h http.HandlerFunc, paths ...string) {
 		wrapped := g.serve(e, h)
+		if e == EndpointEmulator {
+			wrapped = emulatorCORS(wrapped)
+		}
 		for _, p := range paths {
 			mux.Handle(p, wrapped)
 		}
@@ -190,6 +198,10 @@ func New(opts Options) *Google {
 	handle(EndpointDiscovery, g.handleDiscovery, "/.well-known/openid-configuration")
 	handle(EndpointEmulator, g.handleEmulatorCodes, "/emulator/codes")
 	handle(EndpointEmulator, g.handleEmulatorFaults, "/emulator/faults")
+	handle(EndpointEmulator, g.handleEmulatorClock, "/emulator/clock")
+	handle(EndpointEmulator, g.handleEmulatorSettings, "/emulator/settings")
+	handle(EndpointEmulator, g.handleEmulatorCounts, "/emulator/counts")
+	handle(EndpointEmulator, g.handleEmulatorUsers, "/emulator/users/")
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { googleHTMLError(w, http.StatusNotFound) })
 	g.mux = mux
 	return g

@@ -284,7 +284,6 @@ func baseURL(r *http.Request) string {
 type discovery struct {
 	Issuer                            string   `json:"issuer"`
 	AuthorizationEndpoint             string   `json:"authorization_endpoint"`
-	DeviceAuthorizationEndpoint       string   `json:"device_authorization_endpoint"`
 	TokenEndpoint                     string   `json:"token_endpoint"`
 	UserinfoEndpoint                  string   `json:"userinfo_endpoint"`
 	RevocationEndpoint                string   `json:"revocation_endpoint"`
@@ -303,7 +302,10 @@ type discovery struct {
 }
 
 // handleDiscovery serves /.well-known/openid-configuration with every URL on
-// this server.
+// this server. It lists only what the fake serves: Google's document also
+// names a device authorization endpoint, the implicit and hybrid response
+// types and the device and JWT-bearer grants, which the fake does not
+// implement, so a client reading discovery is never sent to a 404.
 func (g *Google) handleDiscovery(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		googleHTMLError(w, http.StatusMethodNotAllowed)
@@ -315,19 +317,18 @@ func (g *Google) handleDiscovery(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, discovery{
 		Issuer:                            g.opts.Issuer,
 		AuthorizationEndpoint:             base + "/o/oauth2/v2/auth",
-		DeviceAuthorizationEndpoint:       base + "/device/code",
 		TokenEndpoint:                     e.TokenURL,
 		UserinfoEndpoint:                  base + UserInfoPath,
 		RevocationEndpoint:                e.RevokeURL,
 		JWKSURI:                           e.JWKSURL,
-		ResponseTypesSupported:            []string{"code", "token", "id_token", "code token", "code id_token", "token id_token", "code token id_token", "none"},
+		ResponseTypesSupported:            []string{"code"},
 		SubjectTypesSupported:             []string{"public"},
 		IDTokenSigningAlgValuesSupported:  []string{"RS256"},
 		ScopesSupported:                   []string{"openid", "email", "profile"},
 		TokenEndpointAuthMethodsSupported: []string{"client_secret_post", "client_secret_basic"},
 		ClaimsSupported:                   []string{"aud", "email", "email_verified", "exp", "family_name", "given_name", "iat", "iss", "name", "picture", "sub"},
 		CodeChallengeMethodsSupported:     []string{"plain", "S256"},
-		GrantTypesSupported:               []string{"authorization_code", "refresh_token", "urn:ietf:params:oauth:grant-type:device_code", "urn:ietf:params:oauth:grant-type:jwt-bearer"},
+		GrantTypesSupported:               []string{"authorization_code", "refresh_token"},
 		TokenInfoEndpoint:                 base + TokenInfoPath,
 		PEMCertsURI:                       base + "/oauth2/v1/certs",
 		DriveBaseURL:                      e.DriveURL,
