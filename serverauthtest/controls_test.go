@@ -268,3 +268,27 @@ func TestEmulatorCORS(t *testing.T) {
 		}
 	})
 }
+
+func TestSelfIssuer(t *testing.T) {
+	f := newFixture(t, serverauthtest.Options{SelfIssuer: true})
+	if got := f.srv.Issuer(); got != f.srv.URL {
+		t.Errorf("Issuer() = %q, want the server's URL %q", got, f.srv.URL)
+	}
+	if r := f.get(t, "/.well-known/openid-configuration", nil); r.str("issuer") != f.srv.URL {
+		t.Errorf("discovery issuer = %q, want %q (the URL it is fetched from)", r.str("issuer"), f.srv.URL)
+	}
+	j := f.verifyJWT(t, f.mustExchange(t, f.mint(t, serverauthtest.CodeRequest{})).str("id_token"))
+	if j.claims["iss"] != f.srv.URL {
+		t.Errorf("ID token iss = %v, want %q", j.claims["iss"], f.srv.URL)
+	}
+	if j := f.verifyJWT(t, f.srv.IDToken(serverauthtest.User{}, "")); j.claims["iss"] != f.srv.URL {
+		t.Errorf("IDToken iss = %v, want %q", j.claims["iss"], f.srv.URL)
+	}
+
+	defer func() {
+		if r := recover(); r == nil || !strings.Contains(r.(string), "SelfIssuer") {
+			t.Errorf("New(SelfIssuer) recovered %v, want a panic naming SelfIssuer", r)
+		}
+	}()
+	serverauthtest.New(serverauthtest.Options{SelfIssuer: true})
+}

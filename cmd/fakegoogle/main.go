@@ -1,19 +1,35 @@
 // Command fakegoogle serves a fake of Google's OAuth 2.0 and OpenID Connect
-// endpoints (and the Drive v3 app data folder) over plain HTTP on loopback,
-// so that a Sign-In backend can be run and tried locally without Google.
+// endpoints (and the Drive v3 app data folder, the sign-in pages and the
+// Google Identity Services script) on loopback, over plain HTTP or HTTPS,
+// so that a Sign-In backend and its web pages can be run and tried locally
+// without Google.
 // It is the emulator of package serverauthtest, with the same behaviour.
 //
 // Usage:
 //
 //	go run ./cmd/fakegoogle [-addr 127.0.0.1:8085] [-client-id ID] [-client-secret S]
-//	    [-ios-client-id ID] [-android-client-id ID] [-redirect-uri URI]... [-issuer ISS]
-//	    [-js-origin ORIGIN]... [-auto-consent]
+//	    [-ios-client-id ID] [-android-client-id ID] [-redirect-uri URI]... [-js-origin ORIGIN]...
+//	    [-auto-consent] [-tls [-tls-cert FILE]] [-issuer self|google|accounts.google.com]
+//	    [-access-token-lifetime 3599s] [-rotate-refresh-tokens]
 //	    [-mobile-azp presenter|server|none] [-accept-postmessage-for-mobile]
 //
-// On start it prints the URLs, the client IDs and secret in use, and a curl
-// command that mints a code. Point the backend at it by setting every field
-// of serverauth.Endpoints to the printed URLs (serverauth allows http only
-// on loopback hosts) and its client ID and secret to the printed ones.
+// On start it prints the URLs, the client IDs and secret in use, and curl
+// commands that mint a code, exchange it, arm a fault and move the clock.
+// Point the backend at it by setting every field of serverauth.Endpoints to
+// the printed URLs (serverauth allows http only on loopback hosts) and its
+// client ID and secret to the printed ones.
+//
+// -tls serves HTTPS with a self-signed ECDSA certificate for 127.0.0.1, ::1
+// and localhost, made at start; it prints the path of its PEM (-tls-cert
+// FILE to choose it; by default a temporary file, removed on exit) and its
+// SHA-256 fingerprint. Trust that file in the client (curl --cacert, Go's
+// x509.CertPool, NODE_EXTRA_CA_CERTS, Python's cafile). -issuer sets the
+// ID tokens' iss and discovery's issuer: "self", the fake's own URL, which
+// generic OpenID Connect clients (go-oidc, openid-client, oauthlib) demand
+// since they compare it with the URL they fetched discovery from, the
+// default with -tls; "google" (https://accounts.google.com), the default
+// without -tls and the only one serverauth accepts besides
+// "accounts.google.com". Discovery lists only endpoints the fake serves.
 //
 // The Sign-In SDKs always talk to the real Google, so the fake cannot sit
 // behind them. Instead, get codes from the fake and post them to the backend
@@ -64,12 +80,29 @@
 // discovery document and elsewhere, uses the address it listens on, never the
 // request's Host.
 //
+// Controls for other languages and multi-process tests (JSON bodies; see the
+// serverauthtest package documentation for each):
+//
+//	POST   /emulator/clock {"advance_seconds": 3600}      move the fake's clock (GET shows it)
+//	POST   /emulator/users/SUB/expire-access-tokens       expire the user's access tokens now
+//	POST   /emulator/users/SUB/revoke                     revoke the user's grants, as from their Google account
+//	POST   /emulator/users/SUB/require-reauth {"on": true} Workspace reauthentication (invalid_rapt)
+//	POST   /emulator/users/SUB/delete                     delete the account
+//	POST   /emulator/codes {"refresh_token_expires_in": 600, …} mint a code, here of a time-limited grant
+//	GET    /emulator/counts                               requests by endpoint, refreshes by user, faults
+//	POST   /emulator/counts {"code": "…"}                 how often a code was exchanged (DELETE zeroes all)
+//	POST   /emulator/settings {"rotate_refresh_tokens": true, "access_token_lifetime_seconds": 60}
+//
+// A web page on a loopback origin may call them from the browser: /emulator/
+// answers CORS (preflight included) for loopback origins only.
+//
 // It stops on SIGINT or SIGTERM, finishing requests in flight (stalled ones
 // are ended).
 package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -117,6 +150,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		origins   stringList
 		azp       string
 		auto      bool
+		issuer    string
+		useTLS    bool
+		certPath  string
 	)
 	addr := fs.String("addr", "127.0.0.1:8085", "loopback `host:port` to listen on (port 0 picks a free one)")
 	fs.StringVar(&opts.WebClientID, "client-id", serverauthtest.DefaultWebClientID, "web (server) client `ID`")
@@ -126,7 +162,11 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.Var(&redirects, "redirect-uri", "registered redirect `URI` of the web client (repeatable; default "+serverauthtest.DefaultRedirectURI+")")
 	fs.Var(&origins, "js-origin", "registered JavaScript `origin` of the web client, for the Google Identity Services popups (repeatable; default the origins of the redirect URIs)")
 	fs.BoolVar(&auto, "auto-consent", false, "consent at once at the authorization endpoint, as the first test account or the login_hint user, instead of showing the account chooser and consent page")
-	fs.StringVar(&opts.Issuer, "issuer", serverauthtest.DefaultIssuer, "iss of the ID tokens: https://accounts.google.com or accounts.google.com")
+	fs.StringVar(&issuer, "issuer", "", "iss of the ID tokens and discovery's issuer: `self` (the fake's own URL, for generic OpenID Connect clients), google (https://accounts.google.com, which serverauth requires) or accounts.google.com (default self with -tls, google without)")
+	fs.BoolVar(&useTLS, "tls", false, "serve HTTPS with a new self-signed certificate for 127.0.0.1, ::1 and localhost, whose PEM path and SHA-256 fingerprint are printed")
+	fs.StringVar(&certPath, "tls-cert", "", "with -tls, write the certificate's PEM to `file` (default a temporary file, removed on exit)")
+	fs.DurationVar(&opts.AccessTokenLifetime, "access-token-lifetime", serverauthtest.DefaultAccessTokenLifetime, "expires_in of access tokens (POST /emulator/settings changes it while running)")
+	fs.BoolVar(&opts.RotateRefreshTokens, "rotate-refresh-tokens", false, "return a new refresh token on every refresh and revoke the old one (Google does not rotate)")
 	fs.StringVar(&azp, "mobile-azp", "presenter", "azp of ID tokens for iOS and Android codes: presenter, server or none")
 	fs.BoolVar(&opts.AcceptPostmessageForMobile, "accept-postmessage-for-mobile", false, "accept redirect_uri=postmessage when exchanging iOS and Android codes")
 	if err := fs.Parse(args); err != nil {
@@ -142,6 +182,27 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		opts.JavaScriptOrigins = origins
 	}
 	opts.ConsentPage = !auto
+	if opts.AccessTokenLifetime <= 0 {
+		return fmt.Errorf("fakegoogle: -access-token-lifetime %s is not positive", opts.AccessTokenLifetime)
+	}
+	if certPath != "" && !useTLS {
+		return errors.New("fakegoogle: -tls-cert needs -tls")
+	}
+	if issuer == "" {
+		issuer = "google"
+		if useTLS {
+			issuer = "self"
+		}
+	}
+	switch issuer {
+	case "self":
+	case "google", serverauthtest.DefaultIssuer:
+		opts.Issuer = serverauthtest.DefaultIssuer
+	case "accounts.google.com":
+		opts.Issuer = issuer
+	default:
+		return fmt.Errorf("fakegoogle: -issuer %q is not self, google or accounts.google.com", issuer)
+	}
 	switch azp {
 	case "presenter":
 		opts.MobileAZP = serverauthtest.AZPPresenter
@@ -160,14 +221,39 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("fakegoogle: %w", err)
 	}
-	g := serverauthtest.New(opts)
+	defer ln.Close()
 	base := "http://" + ln.Addr().String()
-	printBanner(stdout, base, g, opts.Issuer)
+	var cert *tlsInfo
+	if useTLS {
+		base = "https://" + ln.Addr().String()
+		c, pemBytes, err := selfSigned(time.Now())
+		if err != nil {
+			return fmt.Errorf("fakegoogle: generating the certificate: %w", err)
+		}
+		path, temporary, err := writeCertPEM(certPath, pemBytes)
+		if err != nil {
+			return err
+		}
+		if temporary {
+			defer os.Remove(path)
+		}
+		cert = &tlsInfo{cert: c, path: path, fingerprint: fingerprint(c.Leaf.Raw)}
+	}
+	if issuer == "self" {
+		opts.Issuer = base
+	}
+	g := serverauthtest.New(opts)
+	printBanner(stdout, base, g, cert)
 
 	srv := &http.Server{Handler: guard(g, ln.Addr().String()), ReadHeaderTimeout: 10 * time.Second}
 	srv.RegisterOnShutdown(g.ClearFaults) // ends stalled requests
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	if cert != nil {
+		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert.cert}, MinVersion: tls.VersionTLS12}
+		go func() { served <- srv.ServeTLS(ln, "", "") }()
+	} else {
+		go func() { served <- srv.Serve(ln) }()
+	}
 	select {
 	case err := <-served:
 		return fmt.Errorf("fakegoogle: %w", err)
@@ -198,11 +284,19 @@ func checkLoopback(addr string) error {
 	return fmt.Errorf("fakegoogle: -addr %q is not a loopback address (use 127.0.0.1 or [::1])", addr)
 }
 
+// tlsInfo is the certificate of -tls and where its PEM is.
+type tlsInfo struct {
+	cert        tls.Certificate
+	path        string
+	fingerprint string
+}
+
 // printBanner prints what a developer needs to point a backend at the fake.
-func printBanner(w io.Writer, base string, g *serverauthtest.Google, issuer string) {
+func printBanner(w io.Writer, base string, g *serverauthtest.Google, cert *tlsInfo) {
+	issuer := g.Issuer()
 	e := serverauthtest.EndpointsAt(base)
 	fmt.Fprintf(w, "fakegoogle: serving a fake Google at %s\n\n", base)
-	for _, l := range [][2]string{
+	lines := [][2]string{
 		{"web client ID", g.WebClientID()},
 		{"web client secret", g.WebClientSecret()},
 		{"iOS client ID", g.IOSClientID()},
@@ -210,6 +304,13 @@ func printBanner(w io.Writer, base string, g *serverauthtest.Google, issuer stri
 		{"project ID", g.ProjectID()},
 		{"redirect URIs", strings.Join(g.RedirectURIs(), " ")},
 		{"issuer", issuer},
+	}
+	curl := "curl -s"
+	if cert != nil {
+		lines = append(lines, [2]string{"certificate", cert.path}, [2]string{"SHA-256", cert.fingerprint})
+		curl += " --cacert " + cert.path
+	}
+	lines = append(lines, [][2]string{
 		{"", ""},
 		{"discovery", base + "/.well-known/openid-configuration"},
 		{"TokenURL", e.TokenURL},
@@ -219,21 +320,29 @@ func printBanner(w io.Writer, base string, g *serverauthtest.Google, issuer stri
 		{"userinfo", base + serverauthtest.UserInfoPath},
 		{"DriveURL", e.DriveURL},
 		{"authorization", base + "/o/oauth2/v2/auth"},
-	} {
+		{"GIS script", base + "/gsi/client"},
+	}...)
+	for _, l := range lines {
 		if l[0] == "" {
 			fmt.Fprintln(w)
 			continue
 		}
 		fmt.Fprintf(w, "  %-18s %s\n", l[0]+":", l[1])
 	}
+	if issuer == base {
+		fmt.Fprintf(w, "\nThe issuer is the fake's own URL, for generic OpenID Connect clients; serverauth accepts\n"+
+			"only Google's issuers: run with -issuer google for a serverauth backend.\n")
+	}
 	fmt.Fprintf(w, "\nMint a server auth code as the iOS app would receive it:\n\n"+
-		"  curl -s -X POST %s/emulator/codes -H 'Content-Type: application/json' \\\n"+
+		"  %[1]s -X POST %[2]s/emulator/codes -H 'Content-Type: application/json' \\\n"+
 		"    -d '{\"origin\":\"ios\",\"scope\":\"openid email profile drive.appdata\"}'\n\n"+
 		"Exchange it as the backend does:\n\n"+
-		"  curl -s %s -d grant_type=authorization_code --data-urlencode code=CODE \\\n"+
-		"    --data-urlencode client_id=%s --data-urlencode client_secret=%s\n\n"+
+		"  %[1]s %[3]s -d grant_type=authorization_code --data-urlencode code=CODE \\\n"+
+		"    --data-urlencode client_id=%[4]s --data-urlencode client_secret=%[5]s\n\n"+
 		"Make Google fail: the next two token requests get 503 (kinds: go doc ./cmd/fakegoogle; DELETE clears):\n\n"+
-		"  curl -s -X POST %s/emulator/faults -H 'Content-Type: application/json' \\\n"+
-		"    -d '{\"endpoint\":\"token\",\"kind\":\"unavailable\",\"count\":2}'\n\n",
-		base, e.TokenURL, g.WebClientID(), g.WebClientSecret(), base)
+		"  %[1]s -X POST %[2]s/emulator/faults -H 'Content-Type: application/json' \\\n"+
+		"    -d '{\"endpoint\":\"token\",\"kind\":\"unavailable\",\"count\":2}'\n\n"+
+		"Move the fake's clock an hour on (other controls: go doc ./cmd/fakegoogle):\n\n"+
+		"  %[1]s -X POST %[2]s/emulator/clock -H 'Content-Type: application/json' -d '{\"advance_seconds\":3600}'\n\n",
+		curl, base, e.TokenURL, g.WebClientID(), g.WebClientSecret())
 }

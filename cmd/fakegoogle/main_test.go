@@ -17,6 +17,14 @@ import (
 // the program is stopped, and must return nil, when the test ends.
 func start(t *testing.T, args ...string) string {
 	t.Helper()
+	base, _ := startBanner(t, args...)
+	return base
+}
+
+// startBanner is start that also returns the banner up to the first curl
+// example and its command.
+func startBanner(t *testing.T, args ...string) (base, banner string) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
@@ -32,14 +40,23 @@ func start(t *testing.T, args ...string) string {
 	})
 	sc := bufio.NewScanner(pr)
 	const prefix = "fakegoogle: serving a fake Google at "
+	var b strings.Builder
 	for sc.Scan() {
-		if base, ok := strings.CutPrefix(sc.Text(), prefix); ok {
+		line := sc.Text()
+		b.WriteString(line + "\n")
+		if v, ok := strings.CutPrefix(line, prefix); ok {
+			base = v
+		}
+		if strings.HasPrefix(line, "Exchange it as the backend does") {
 			go io.Copy(io.Discard, pr)
-			return base
+			if base == "" {
+				t.Fatalf("no %q line in the output:\n%s", prefix, b.String())
+			}
+			return base, b.String()
 		}
 	}
-	t.Fatalf("no %q line in the output", prefix)
-	return ""
+	t.Fatalf("no banner in the output:\n%s", b.String())
+	return "", ""
 }
 
 func getJSON(t *testing.T, req *http.Request) (int, map[string]any) {
