@@ -77,6 +77,7 @@ type authzRequest struct {
 	prompt      string
 	loginHint   string
 	online      bool
+	includeAll  bool // include_granted_scopes=true
 	challenge   string
 	method      string
 	loginURI    string // kindIDToken: where the credential goes
@@ -260,6 +261,7 @@ func (g *Google) handleAuth(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.nonce, a.prompt, a.loginHint = q.Get("nonce"), q.Get("prompt"), q.Get("login_hint")
+	a.includeAll = q.Get("include_granted_scopes") == "true"
 	if !g.opts.ConsentPage {
 		u := g.hintedUser(a.loginHint)
 		g.grant(w, r, a, u, nil, 0)
@@ -297,18 +299,19 @@ func (g *Google) grant(w http.ResponseWriter, r *http.Request, a *authzRequest, 
 		granted = a.scopes
 	}
 	req := CodeRequest{
-		User:                u,
-		Scopes:              a.scopes,
-		GrantedScopes:       granted,
-		Origin:              OriginWebRedirect,
-		ClientID:            a.client.ID,
-		RedirectURI:         a.redirectURI,
-		Prompt:              a.prompt,
-		OnlineAccess:        a.online,
-		CodeChallenge:       a.challenge,
-		CodeChallengeMethod: a.method,
-		Nonce:               a.nonce,
-		RefreshTokenTTL:     rtTTL,
+		User:                 u,
+		Scopes:               a.scopes,
+		GrantedScopes:        granted,
+		Origin:               OriginWebRedirect,
+		ClientID:             a.client.ID,
+		RedirectURI:          a.redirectURI,
+		Prompt:               a.prompt,
+		OnlineAccess:         a.online,
+		CodeChallenge:        a.challenge,
+		CodeChallengeMethod:  a.method,
+		Nonce:                a.nonce,
+		IncludeGrantedScopes: a.includeAll,
+		RefreshTokenTTL:      rtTTL,
 	}
 	if a.redirectURI == postMessage {
 		req.Origin, req.RedirectURI = OriginWebPopup, ""

@@ -103,6 +103,13 @@
 // window that opened the popup, by postMessage to that origin only, and the
 // code is exchanged with redirect_uri=postmessage ([OriginWebPopup]).
 //
+// With include_granted_scopes=true in the authorization request (or
+// [CodeRequest.IncludeGrantedScopes]) the grant is incremental, as Google's
+// is: the exchange's tokens cover every scope the user granted the client
+// so far, and the refresh token from the first consent now refreshes into
+// those scopes too; the exchange returns no new refresh token unless the
+// consent was forced.
+//
 // # Google Identity Services stand-in
 //
 // GET /gsi/client serves a stand-in for https://accounts.google.com/gsi/client:

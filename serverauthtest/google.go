@@ -71,8 +71,9 @@ type Google struct {
 	codes       map[string]*authCode
 	tokens      map[string]*token // access and refresh tokens by value
 	consented   map[consentKey]bool
-	reauth      map[string]bool // by sub
-	deleted     map[string]bool // by sub
+	granted     map[consentKey][]string // every scope granted, for include_granted_scopes
+	reauth      map[string]bool         // by sub
+	deleted     map[string]bool         // by sub
 
 	allKeys     map[string]*signingKey // every key this fake had, by kid
 	published   []*signingKey          // in the JWKS, oldest first
@@ -107,6 +108,7 @@ type authCode struct {
 	challenge    string
 	method       string
 	nonce        string
+	includeAll   bool // include_granted_scopes
 	rtTTL        time.Duration
 	expires      time.Time
 	used         bool
@@ -150,6 +152,7 @@ func New(opts Options) *Google {
 		codes:         map[string]*authCode{},
 		tokens:        map[string]*token{},
 		consented:     map[consentKey]bool{},
+		granted:       map[consentKey][]string{},
 		reauth:        map[string]bool{},
 		deleted:       map[string]bool{},
 		allKeys:       map[string]*signingKey{},
@@ -442,6 +445,11 @@ func (g *Google) RevokeUser(sub string) {
 			delete(g.consented, k)
 		}
 	}
+	for k := range g.granted {
+		if k.sub == sub {
+			delete(g.granted, k)
+		}
+	}
 }
 
 // RequireReauth turns on or off a Workspace reauthentication demand for sub:
@@ -483,6 +491,11 @@ func (g *Google) revokeGrantLocked(t *token) {
 	for k := range g.consented {
 		if k.sub == sub && g.clients[k.client].ProjectID == project {
 			delete(g.consented, k)
+		}
+	}
+	for k := range g.granted {
+		if k.sub == sub && g.clients[k.client].ProjectID == project {
+			delete(g.granted, k)
 		}
 	}
 }

@@ -341,26 +341,27 @@ func (g *Google) handleDiscovery(w http.ResponseWriter, r *http.Request) {
 // an email but no sub gets a sub derived from the email. Scopes are
 // space-separated.
 type EmulatorCodeRequest struct {
-	Sub                 string `json:"sub"`
-	Email               string `json:"email"`
-	EmailVerified       *bool  `json:"email_verified"`
-	Name                string `json:"name"`
-	GivenName           string `json:"given_name"`
-	FamilyName          string `json:"family_name"`
-	Picture             string `json:"picture"`
-	Locale              string `json:"locale"`
-	HD                  string `json:"hd"`
-	Scope               string `json:"scope"`         // requested; empty: openid email profile
-	GrantedScope        string `json:"granted_scope"` // granted subset; empty: all of scope
-	ClientID            string `json:"client_id"`     // the presenting client; empty: by origin
-	Origin              string `json:"origin"`        // "ios" (default), "android", "web-popup", "web-redirect"
-	RedirectURI         string `json:"redirect_uri"`  // web-redirect only
-	Prompt              string `json:"prompt"`
-	AccessType          string `json:"access_type"` // "offline" (default) or "online"
-	Nonce               string `json:"nonce"`
-	CodeChallenge       string `json:"code_challenge"`
-	CodeChallengeMethod string `json:"code_challenge_method"`
-	RefreshTokenTTL     int64  `json:"refresh_token_expires_in"` // seconds; > 0: a time-based grant
+	Sub                  string `json:"sub"`
+	Email                string `json:"email"`
+	EmailVerified        *bool  `json:"email_verified"`
+	Name                 string `json:"name"`
+	GivenName            string `json:"given_name"`
+	FamilyName           string `json:"family_name"`
+	Picture              string `json:"picture"`
+	Locale               string `json:"locale"`
+	HD                   string `json:"hd"`
+	Scope                string `json:"scope"`         // requested; empty: openid email profile
+	GrantedScope         string `json:"granted_scope"` // granted subset; empty: all of scope
+	ClientID             string `json:"client_id"`     // the presenting client; empty: by origin
+	Origin               string `json:"origin"`        // "ios" (default), "android", "web-popup", "web-redirect"
+	RedirectURI          string `json:"redirect_uri"`  // web-redirect only
+	Prompt               string `json:"prompt"`
+	AccessType           string `json:"access_type"` // "offline" (default) or "online"
+	Nonce                string `json:"nonce"`
+	CodeChallenge        string `json:"code_challenge"`
+	CodeChallengeMethod  string `json:"code_challenge_method"`
+	RefreshTokenTTL      int64  `json:"refresh_token_expires_in"` // seconds; > 0: a time-based grant
+	IncludeGrantedScopes bool   `json:"include_granted_scopes"`
 }
 
 // codeRequest converts the JSON request, naming the field at fault.
@@ -391,15 +392,16 @@ func (e *EmulatorCodeRequest) codeRequest() (CodeRequest, error) {
 		}
 	}
 	req := CodeRequest{
-		User:                u,
-		Origin:              Origin(e.Origin),
-		ClientID:            e.ClientID,
-		RedirectURI:         e.RedirectURI,
-		Prompt:              e.Prompt,
-		Nonce:               e.Nonce,
-		CodeChallenge:       e.CodeChallenge,
-		CodeChallengeMethod: e.CodeChallengeMethod,
-		RefreshTokenTTL:     time.Duration(e.RefreshTokenTTL) * time.Second,
+		User:                 u,
+		Origin:               Origin(e.Origin),
+		ClientID:             e.ClientID,
+		RedirectURI:          e.RedirectURI,
+		Prompt:               e.Prompt,
+		Nonce:                e.Nonce,
+		CodeChallenge:        e.CodeChallenge,
+		CodeChallengeMethod:  e.CodeChallengeMethod,
+		RefreshTokenTTL:      time.Duration(e.RefreshTokenTTL) * time.Second,
+		IncludeGrantedScopes: e.IncludeGrantedScopes,
 	}
 	if e.Scope != "" {
 		if req.Scopes = strings.Fields(e.Scope); len(req.Scopes) == 0 {

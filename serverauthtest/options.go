@@ -198,6 +198,13 @@ type CodeRequest struct {
 	// Nonce is copied into the ID token issued for the code.
 	Nonce string
 
+	// IncludeGrantedScopes is include_granted_scopes=true (incremental
+	// authorization): the exchange's tokens cover every scope the user
+	// granted the client before as well as these, and the grant's existing
+	// refresh tokens cover the new scopes too, as Google's grant is one per
+	// user and client.
+	IncludeGrantedScopes bool
+
 	// RefreshTokenTTL > 0 makes this a time-based access grant: responses
 	// carry refresh_token_expires_in, and the refresh token dies after it.
 	RefreshTokenTTL time.Duration

@@ -145,6 +145,7 @@ func (g *Google) MintCode(req CodeRequest) (string, error) {
 		challenge:    req.CodeChallenge,
 		method:       method,
 		nonce:        req.Nonce,
+		includeAll:   req.IncludeGrantedScopes,
 		rtTTL:        req.RefreshTokenTTL,
 		expires:      g.now().Add(g.opts.CodeTTL),
 	}
@@ -458,6 +459,16 @@ func (g *Google) exchangeCode(client Client, form url.Values) (*tokenResponse, *
 	ac.used = true
 	var rt *token
 	ck := consentKey{ac.user.Sub, ac.presenter}
+	all := unionScopes(g.granted[ck], ac.scopes)
+	g.granted[ck] = all
+	if ac.includeAll {
+		ac.scopes = all
+		for _, t := range g.tokens {
+			if t.refresh && !t.revoked && t.sub == ac.user.Sub && t.presenter == ac.presenter {
+				t.scopes = unionScopes(t.scopes, all)
+			}
+		}
+	}
 	if !ac.online && (ac.forceConsent || !g.consented[ck]) {
 		rt = &token{
 			value:     randomToken("1//0", 99),
@@ -642,4 +653,16 @@ func (g *Google) refreshToken(client Client, form url.Values) (*tokenResponse, *
 		})
 	}
 	return resp, nil
+}
+
+// unionScopes returns the scopes of a followed by those of b it lacks, in a
+// new slice.
+func unionScopes(a, b []string) []string {
+	out := slices.Clone(a)
+	for _, s := range b {
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
 }
