@@ -28,6 +28,20 @@
 // sign-in that carries only an ID token is checked with
 // [Exchanger.VerifyIDToken].
 //
+// # Browsers
+//
+// One [Exchanger.SignInHandler] takes codes from apps and from the Google
+// Identity Services popup code client: a request with an Origin header is
+// exchanged with redirect_uri=postmessage, one without with none.
+// [Exchanger.WebSignIn] is the server-side redirect flow (PKCE, state and
+// nonce bound to the browser in an encrypted cookie, RFC 9700 §2.1), for
+// the first sign-in and for incremental authorization, which keeps the
+// stored refresh token. [Exchanger.GISLoginHandler] is the login_uri of the
+// Sign in with Google button and One Tap (the g_csrf_token double-submit
+// check). ID tokens bound to a nonce (Android Credential Manager, iOS
+// GoogleSignIn, GIS) are checked with [RequireNonce] and
+// [RequireNonceSHA256].
+//
 // # What it checks, and the holes it closes
 //
 //   - The code is sent to Google exactly once: client credentials go one

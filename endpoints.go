@@ -12,6 +12,7 @@ const (
 	GoogleRevokeURL = "https://oauth2.googleapis.com/revoke"
 	GoogleJWKSURL   = "https://www.googleapis.com/oauth2/v3/certs"
 	GoogleDriveURL  = "https://www.googleapis.com/drive/v3/"
+	GoogleAuthURL   = "https://accounts.google.com/o/oauth2/v2/auth"
 )
 
 // Endpoints holds the URLs of the Google services the library talks to.
@@ -27,6 +28,12 @@ type Endpoints struct {
 	RevokeURL string // RFC 7009 revocation endpoint
 	JWKSURL   string // ID-token signing keys, JWK Set format (v3 certs)
 	DriveURL  string // Drive v3 base path; uploads go to /upload/drive/v3/ on the same host
+
+	// AuthURL is the authorization endpoint the browser is sent to by
+	// WebSignIn. It is outside the all-or-none rule of the four above, so
+	// that configurations without it keep working, but WebSignIn refuses to
+	// send browsers to Google while TokenURL points elsewhere: set it too.
+	AuthURL string
 }
 
 // withDefaults returns e with every empty field set to Google's URL.
@@ -40,6 +47,7 @@ func (e Endpoints) withDefaults() Endpoints {
 	def(&e.RevokeURL, GoogleRevokeURL)
 	def(&e.JWKSURL, GoogleJWKSURL)
 	def(&e.DriveURL, GoogleDriveURL)
+	def(&e.AuthURL, GoogleAuthURL)
 	return e
 }
 
@@ -51,6 +59,7 @@ func (e Endpoints) validate() error {
 		{"RevokeURL", e.RevokeURL},
 		{"JWKSURL", e.JWKSURL},
 		{"DriveURL", e.DriveURL},
+		{"AuthURL", e.AuthURL},
 	} {
 		u, err := url.Parse(f.v)
 		if err != nil || u.Host == "" || u.User != nil || u.Fragment != "" {

@@ -28,6 +28,15 @@ const defaultCSRFHeader = "X-Requested-With"
 // sign-in made with an ID token alone.
 type SignInFunc func(w http.ResponseWriter, r *http.Request, res *Result)
 
+// SignInErrorFunc answers a failed browser sign-in ([WebSignIn]'s
+// callback, [Exchanger.GISLoginHandler]). err says why; branch on it with
+// errors.Is and errors.As, never on its text, and show the user none of
+// it. res is nil, except beside an error that still verified who the user
+// is (a *ScopeError, ErrNoRefreshToken, ErrReauthRequired): then its
+// UserID and Profile are verified, and the app may sign the user in and
+// ask again for what is missing.
+type SignInErrorFunc func(w http.ResponseWriter, r *http.Request, res *Result, err error)
+
 // HandlerConfig configures [Exchanger.SignInHandler]. The zero value is the
 // secure default.
 type HandlerConfig struct {
@@ -242,7 +251,7 @@ func (h *signInHandler) signIn(w http.ResponseWriter, r *http.Request) (*Result,
 		res, err = h.e.SignInWithIDToken(r.Context(), idToken, opts...)
 	}
 	if err != nil {
-		return nil, h.failure(r, res, err)
+		return nil, failure(h.e, r, res, err, h.cfg.ResetConsent)
 	}
 	return res, nil
 }
@@ -323,9 +332,9 @@ func first(v []string) string {
 }
 
 // failure maps a failed sign-in to its response by the error's type and
-// class, never by its text.
-func (h *signInHandler) failure(r *http.Request, res *Result, err error) *httpError {
-	ctx, log := r.Context(), h.e.cfg.Logger
+// class, never by its text. resetConsent is HandlerConfig.ResetConsent.
+func failure(e *Exchanger, r *http.Request, res *Result, err error, resetConsent bool) *httpError {
+	ctx, log := r.Context(), e.cfg.Logger
 	var (
 		scopeErr *ScopeError
 		saveErr  *SaveError
@@ -340,11 +349,11 @@ func (h *signInHandler) failure(r *http.Request, res *Result, err error) *httpEr
 	case errors.As(err, &scopeErr):
 		return &httpError{http.StatusForbidden, "insufficient_scope", "sign in again and grant: " + strings.Join(scopeErr.Missing, " "), 0}
 	case errors.Is(err, ErrNoRefreshToken):
-		if h.cfg.ResetConsent && res != nil && res.Token != nil {
+		if resetConsent && res != nil && res.Token != nil {
 			// Mobile apps cannot force the consent screen: reset the grant
 			// so that the next sign-in shows it and Google issues a
 			// refresh token.
-			if rerr := h.e.ResetConsent(ctx, res); rerr != nil {
+			if rerr := e.ResetConsent(ctx, res); rerr != nil {
 				log.LogAttrs(ctx, slog.LevelWarn, "serverauth: resetting consent failed", slog.String("error", rerr.Error()))
 			}
 			return &httpError{http.StatusForbidden, "consent_required", "offline access was not granted; sign in again and accept the consent screen", 0}

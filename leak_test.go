@@ -320,6 +320,58 @@ func TestNoSecretLeaks(t *testing.T) {
 		h.ServeHTTP(rw, req)
 		scan.out("handler response", rw.Body.String())
 	}
+	// The redirect flow and the GIS login_uri handler: responses, the
+	// pending sign-in and every error they hand to OnError.
+	web := f.newReplica(withAuthURL)
+	var webErrs []error
+	ws, err := web.WebSignIn(serverauth.WebSignInConfig{RedirectURL: serverauthtest.DefaultRedirectURI,
+		OnError: func(w http.ResponseWriter, r *http.Request, res *serverauth.Result, err error) {
+			webErrs = append(webErrs, err)
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wf := &webFixture{storeFixture: f, ws: ws}
+	webRound := func(what string, edit func(cb *url.URL) *url.URL, opts ...serverauth.StartOption) {
+		loc, ck := wf.start(opts...)
+		scan.plant("state", loc.Query().Get("state"))
+		scan.plant("nonce", loc.Query().Get("nonce"))
+		scan.plant("state cookie", ck.Value)
+		cb := wf.authorize(loc)
+		scan.plant("code", cb.Query().Get("code"), url.QueryEscape(cb.Query().Get("code")))
+		rw := wf.callback(edit(cb), ck)
+		scan.out(what+" response", rw.Body.String(), rw.Header().Get("Location"))
+	}
+	webRound("web sign-in", func(cb *url.URL) *url.URL { return cb })
+	webRound("web another user", func(cb *url.URL) *url.URL { return cb }, serverauth.StartForUser("42"))
+	webRound("web forged state", func(cb *url.URL) *url.URL { return withQuery(cb, "state", "forged") })
+	webRound("web denied", func(cb *url.URL) *url.URL {
+		return withQuery(cb, "code", "", "error", "access_denied", "error_description", "4/0Aecho-"+cb.Query().Get("code"))
+	})
+	loc, ck := wf.start()
+	attacker, _ := wf.start()
+	injected := wf.authorize(attacker).Query().Get("code")
+	scan.plant("code", injected)
+	rw := wf.callback(withQuery(wf.authorize(loc), "code", injected), ck)
+	scan.out("web injected code", rw.Body.String())
+	store := &memStateStore{m: map[string]*serverauth.PendingSignIn{}}
+	ws2, _ := web.WebSignIn(serverauth.WebSignInConfig{RedirectURL: serverauthtest.DefaultRedirectURI, StateStore: store})
+	ws2.Start(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/login", nil))
+	pending := store.m[""]
+	scan.plant("pending sign-in", pending.CodeVerifier, pending.Nonce, pending.State)
+	scan.out("pending sign-in", pending)
+	for _, err := range webErrs {
+		scan.out("web error", err)
+	}
+	if len(webErrs) < 4 {
+		t.Errorf("OnError saw %d errors, want the forged, denied, other-user and injected ones", len(webErrs))
+	}
+	gis, _ := web.GISLoginHandler(serverauth.GISLoginConfig{WebSignIn: ws})
+	for _, post := range []gisPost{{body: gisForm(idt, "c"), cookie: "c"}, {body: gisForm(idt, "c"), cookie: "d"}, {body: gisForm(bad, "c"), cookie: "c"}} {
+		rw := post.serve(t, gis)
+		scan.out("GIS response", rw.Body.String(), rw.Header().Get("Location"))
+	}
+
 	scan.out("save error", &serverauth.SaveError{UserID: "u", Result: res, Err: errors.New("store down")})
 	scan.check(t)
 }

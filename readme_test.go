@@ -12,9 +12,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"os"
@@ -174,6 +176,111 @@ func Example_nonce() {
 	// Output:
 	// 200
 	// 401
+}
+
+// README: "Web sign-in without JavaScript: the redirect flow".
+func newWebSignIn(exchanger *serverauth.Exchanger, mux *http.ServeMux, redirectURL string) error {
+	web, err := exchanger.WebSignIn(serverauth.WebSignInConfig{
+		RedirectURL: redirectURL, // "https://app.example.com/auth/callback", registered for the web client
+		OnSignIn: func(w http.ResponseWriter, r *http.Request, res *serverauth.Result) {
+			startSession(w, res.UserID) // your session cookie; then a redirect to "/"
+		},
+		OnError: func(w http.ResponseWriter, r *http.Request, res *serverauth.Result, err error) {
+			if errors.Is(err, serverauth.ErrScopeNotGranted) {
+				startSession(w, res.UserID) // signed in, but Drive was unticked
+				http.Redirect(w, r, "/why-drive", http.StatusSeeOther)
+				return
+			}
+			http.Error(w, "Sign-in failed. Try again.", http.StatusForbidden)
+		},
+	})
+	if err != nil {
+		return err
+	}
+	mux.HandleFunc("GET /login", func(w http.ResponseWriter, r *http.Request) {
+		if err := web.Start(w, r); err != nil {
+			http.Error(w, "sign-in unavailable", http.StatusInternalServerError)
+		}
+	})
+	mux.HandleFunc("GET /auth/callback", web.Callback)
+	// Later, for the signed-in user: ask again for what they unticked. The
+	// stored grant keeps its refresh token.
+	mux.HandleFunc("GET /grant-drive", func(w http.ResponseWriter, r *http.Request) {
+		err := web.Start(w, r, serverauth.StartForUser(sessionUser(r)), serverauth.StartReturnTo("/"))
+		if err != nil {
+			http.Error(w, "sign-in unavailable", http.StatusInternalServerError)
+		}
+	})
+	// README: the GIS login_uri block.
+	gis, err := exchanger.GISLoginHandler(serverauth.GISLoginConfig{
+		WebSignIn: web,
+		OnSignIn: func(w http.ResponseWriter, r *http.Request, res *serverauth.Result) {
+			startSession(w, res.UserID)
+		},
+	})
+	if err != nil {
+		return err
+	}
+	mux.Handle("POST /login/gis", gis) // data-login_uri="https://app.example.com/login/gis"
+	return nil
+}
+
+// startSession and sessionUser stand for the app's own sessions. (A bare
+// user ID in a cookie is no session: use a signed or server-side one.)
+func startSession(w http.ResponseWriter, userID string) {
+	http.SetCookie(w, &http.Cookie{Name: "demo_session", Value: userID, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode})
+}
+
+func sessionUser(r *http.Request) string {
+	c, err := r.Cookie("demo_session")
+	if err != nil {
+		return ""
+	}
+	return c.Value
+}
+
+// The README's redirect flow, run against the fake Google by a client
+// that follows redirects and keeps cookies, as a browser does.
+func Example_webSignIn() {
+	mux := http.NewServeMux()
+	app := httptest.NewServer(mux)
+	defer app.Close()
+	google := serverauthtest.NewServer(serverauthtest.Options{RedirectURIs: []string{app.URL + "/auth/callback"}})
+	defer google.Close()
+	cfg := google.Config()
+	cfg.Endpoints.AuthURL = google.URL + "/o/oauth2/v2/auth"
+	cfg.Scopes = []string{"email", "drive.appdata"}
+	cfg.Store = serverauth.NewMemoryStore()
+	exchanger, err := serverauth.New(cfg)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := newWebSignIn(exchanger, mux, app.URL+"/auth/callback"); err != nil {
+		log.Fatal(err)
+	}
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		appData, err := exchanger.AppData(r.Context(), sessionUser(r))
+		if err != nil {
+			appDataError(w, err)
+			return
+		}
+		files, _ := appData.List(r.Context())
+		fmt.Fprintf(w, "signed in as %s; %d app data files", sessionUser(r), len(files))
+	})
+
+	browser := google.Client() // trusts the fake's certificate
+	browser.Jar, _ = cookiejar.New(nil)
+	resp, err := browser.Get(app.URL + "/login")
+	if err != nil {
+		log.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	fmt.Println(resp.Request.URL.Path, resp.StatusCode)
+	fmt.Println(string(body))
+	// Output:
+	// / 200
+	// signed in as 109876543210987654321; 0 app data files
 }
 
 // README: "Encryption keys and rotation". Compiled, not run.
