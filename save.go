@@ -51,7 +51,7 @@ func (e *Exchanger) Save(ctx context.Context, res *Result) error {
 	}
 	// The grant was replaced: what memory held about the user is stale.
 	e.users.invalidate(userID)
-	e.users.cache.Store(userID, newCachedToken(res.Token.AccessToken, res.Token.Expiry, res.Token.Expiry.Add(-e.margin(res.Token.Expiry.Sub(saved.Updated)))))
+	e.users.cache.Store(userID, *newCachedToken(res.Token.AccessToken, res.Token.Expiry, res.Token.Expiry.Add(-e.margin(res.Token.Expiry.Sub(saved.Updated)))))
 	if len(saved.RefreshToken) == 0 && !e.cfg.SignInOnly {
 		return &noRefreshTokenError{}
 	}

@@ -2,16 +2,19 @@ package serverauth
 
 import (
 	"context"
+	"math"
 	"time"
 
 	"golang.org/x/oauth2"
 )
 
-// cachedToken is one user's access token in memory.
+// cachedToken is one user's access token in memory. The token cache keeps
+// it by value, and Token hands out a pointer to its tok: immutable once
+// published, so callers share it without a copy.
 type cachedToken struct {
-	tok        *oauth2.Token // access token, type and expiry only
-	refreshAt  time.Time     // when to stop handing it out
-	authHeader string        // "Bearer <token>", built once
+	refreshAt  int64        // when to stop handing it out, Unix nanoseconds; first, beside the cache's key
+	tok        oauth2.Token // access token, type and expiry only
+	authHeader string       // "Bearer <token>", built once
 }
 
 // newCachedToken builds a cache entry; the token is kept once, as a slice
@@ -19,16 +22,34 @@ type cachedToken struct {
 func newCachedToken(accessToken string, expiry, refreshAt time.Time) *cachedToken {
 	header := "Bearer " + accessToken
 	return &cachedToken{
-		tok:        &oauth2.Token{AccessToken: header[len("Bearer "):], TokenType: "Bearer", Expiry: expiry},
-		refreshAt:  refreshAt,
+		tok:        oauth2.Token{AccessToken: header[len("Bearer "):], TokenType: "Bearer", Expiry: expiry},
+		refreshAt:  unixNanos(refreshAt),
 		authHeader: header,
+	}
+}
+
+// usableAt reports whether the token may still be handed out at now.
+func (ct *cachedToken) usableAt(now time.Time) bool { return unixNanos(now) < ct.refreshAt }
+
+// unixNanos is t in Unix nanoseconds, clamped to the int64 range (beyond
+// years 1678 to 2262, where t.UnixNano is undefined).
+func unixNanos(t time.Time) int64 {
+	const limit = math.MaxInt64/int64(time.Second) - 1
+	switch s := t.Unix(); {
+	case s < -limit:
+		return math.MinInt64
+	case s > limit:
+		return math.MaxInt64
+	default:
+		return s*1e9 + int64(t.Nanosecond())
 	}
 }
 
 // Token returns a valid access token for the user, refreshing it with the
 // stored refresh token when it is within the refresh margin of its expiry.
-// A cached token is returned from memory without touching the store; the
-// returned token must not be modified and carries no refresh token.
+// A cached token is returned from memory without touching the store or
+// allocating: callers for the same user share one *oauth2.Token, which
+// must not be modified, and which carries no refresh token.
 //
 // Concurrent callers for one user share one refresh, each able to give up
 // through its own ctx; the refresh runs detached, with its own timeout, and
@@ -44,13 +65,13 @@ func newCachedToken(accessToken string, expiry, refreshAt time.Time) *cachedToke
 // kept in memory and written by the next call for the user or by Flush).
 func (e *Exchanger) Token(ctx context.Context, userID string) (*oauth2.Token, error) {
 	if ct, ok := e.users.cached(userID); ok {
-		return ct.tok, nil
+		return &ct.tok, nil
 	}
 	ct, err := e.tokenSlow(ctx, userID, "")
 	if err != nil {
 		return nil, err
 	}
-	return ct.tok, nil
+	return &ct.tok, nil
 }
 
 // fromRecord returns the record's access token, cached unless the user was
@@ -93,7 +114,7 @@ type userTokenSource struct {
 
 func (s *userTokenSource) Token() (*oauth2.Token, error) {
 	if ct, ok := s.e.users.cached(s.userID); ok {
-		return ct.tok, nil
+		return &ct.tok, nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), refreshTimeout)
 	defer cancel()

@@ -61,7 +61,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return resp, err
 	}
 	// The token was refused (revoked, or expired early): one refresh, one retry.
-	t.e.users.cache.CompareAndDelete(t.userID, func(c *cachedToken) bool { return c == ct })
+	t.e.users.cache.CompareAndDelete(t.userID, func(c *cachedToken) bool { return c.authHeader == ct.authHeader })
 	fresh, ferr := t.e.tokenSlow(req.Context(), t.userID, ct.tok.AccessToken)
 	switch {
 	case errors.Is(ferr, ErrReauthRequired) || errors.Is(ferr, ErrNoRefreshToken) || errors.Is(ferr, ErrNotFound):

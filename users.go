@@ -28,7 +28,7 @@ import (
 type users struct {
 	now func() time.Time
 
-	cache     *lru.Map[*cachedToken]              // by user; internally locked
+	cache     *lru.Map[cachedToken]               // by user; internally locked
 	refreshes *flight.Group[string, *cachedToken] // one refresh per flight key; internally locked
 
 	mu sync.Mutex // guards the fields below
@@ -61,7 +61,7 @@ const maxTrackedFailures = 100000
 func newUsers(now func() time.Time, cacheSize int) *users {
 	return &users{
 		now:         now,
-		cache:       lru.New[*cachedToken](cacheSize),
+		cache:       lru.New[cachedToken](cacheSize),
 		refreshes:   flight.New[string, *cachedToken](now, cacheSize),
 		invalidated: make(map[string]uint64),
 		running:     make(map[uint64]int),
@@ -82,7 +82,7 @@ func flightKey(userID string, rejected bool) string {
 // cached returns the user's cached token if it is still good to hand out.
 func (u *users) cached(userID string) (*cachedToken, bool) {
 	ct, ok := u.cache.Load(userID)
-	if ok && u.now().Before(ct.refreshAt) {
+	if ok && ct.usableAt(u.now()) {
 		return ct, true
 	}
 	return nil, false
@@ -128,7 +128,7 @@ func (u *users) remember(userID string, epoch uint64, ct *cachedToken) bool {
 	if u.invalidated[userID] > epoch {
 		return false
 	}
-	u.cache.Store(userID, ct)
+	u.cache.Store(userID, *ct)
 	return true
 }
 

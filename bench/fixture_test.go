@@ -5,10 +5,10 @@ import (
 	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
-	"fmt"
 	"io"
 	"math/big"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -25,12 +25,20 @@ const (
 
 // fakeToken returns a token-looking string of n bytes, distinct per seed.
 func fakeToken(prefix string, seed, n int) string {
-	s := fmt.Sprintf("%s%d-", prefix, seed)
-	return s + strings.Repeat("x", max(n-len(s), 0))
+	b := make([]byte, 0, max(n, len(prefix)+21))
+	b = strconv.AppendInt(append(b, prefix...), int64(seed), 10)
+	b = append(b, '-')
+	for len(b) < n {
+		b = append(b, 'x')
+	}
+	return string(b)
 }
 
 // userID returns the n-th benchmark user's ID, 21 digits like Google's sub.
-func userID(n int) string { return fmt.Sprintf("1%020d", n) }
+func userID(n int) string {
+	s := strconv.Itoa(n)
+	return "1" + strings.Repeat("0", max(20-len(s), 0)) + s
+}
 
 // realFake is a fake Google on the real clock, shared by every benchmark
 // that needs one: the comparison libraries read time.Now, so its ID tokens

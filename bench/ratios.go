@@ -115,6 +115,46 @@ func ops(v float64) string {
 	return fmt.Sprintf("%.0f", 1e9/v)
 }
 
+// spread returns the min, median and max of the per-round ratios a/b: the
+// k-th sample of a over the k-th of b, which ran in the same round of
+// -count (every sub-benchmark of a round runs before the next round).
+func spread(a, b string, procs int) (lo, mid, hi float64) {
+	x, y := samples[key{a, procs, "ns/op"}], samples[key{b, procs, "ns/op"}]
+	n := min(len(x), len(y))
+	if n == 0 {
+		return math.NaN(), math.NaN(), math.NaN()
+	}
+	r := make([]float64, n)
+	for k := range n {
+		r[k] = x[k] / y[k]
+	}
+	slices.Sort(r)
+	mid = r[n/2]
+	if n%2 == 0 {
+		mid = (r[n/2-1] + r[n/2]) / 2
+	}
+	return r[0], mid, r[n-1]
+}
+
+// spreadOf prints spread as "median× (min–max, n rounds)".
+func spreadOf(a, b string, procs int) string {
+	lo, mid, hi := spread(a, b, procs)
+	if math.IsNaN(mid) {
+		return "—"
+	}
+	return fmt.Sprintf("%.2f× (%.2f–%.2f, %d rounds)", mid, lo, hi, min(len(samples[key{a, procs, "ns/op"}]), len(samples[key{b, procs, "ns/op"}])))
+}
+
+// minMedMax prints a benchmark's time as "median (min–max)".
+func minMedMax(name string, procs int) string {
+	s := slices.Clone(samples[key{name, procs, "ns/op"}])
+	if len(s) == 0 {
+		return "—"
+	}
+	slices.Sort(s)
+	return fmt.Sprintf("%s (%s–%s)", dur(ns(name, procs)), dur(s[0]), dur(s[len(s)-1]))
+}
+
 func report() {
 	fmt.Println("### 1. ID-token verification (same token, 2048-bit key, warm caches)")
 	fmt.Println()
@@ -153,6 +193,34 @@ func report() {
 	fmt.Printf("- serial serverauth / serial ReuseTokenSource: %s (GOMAXPROCS=1), %s (GOMAXPROCS=2)\n",
 		ratio(ns("Token/mode=serial/impl=serverauth", 1), ns("Token/mode=serial/impl=reuse-token-source", 1)),
 		ratio(ns("Token/mode=serial/impl=serverauth", 2), ns("Token/mode=serial/impl=reuse-token-source", 2)))
+	fmt.Println()
+	fmt.Println("### 2a. Token on a realistic population: 10 000 users signed in through real exchanges, hot set of 256")
+	fmt.Println()
+	fmt.Println("Times are median (min–max) of the rounds; ratios are per round (each pair ran in the same round), median (min–max).")
+	fmt.Println()
+	fmt.Println("| case | GOMAXPROCS=1 | GOMAXPROCS=2 | allocs/op |")
+	fmt.Println("|---|---|---|---|")
+	pop := "TokenPopulation/mode="
+	for _, c := range []string{
+		"serial/set=hot/impl=serverauth", "serial/set=hot/impl=sync-map", "serial/set=hot/impl=reuse-token-source", "serial/set=hot/impl=clock",
+		"serial/set=all/impl=serverauth", "serial/set=all/impl=sync-map",
+		"parallel/set=hot/impl=serverauth", "parallel/set=hot/impl=sync-map", "parallel/set=hot/impl=reuse-token-source", "parallel/set=hot/impl=clock",
+	} {
+		n := pop + c
+		fmt.Printf("| %s | %s | %s | %s |\n", c, minMedMax(n, 1), minMedMax(n, 2), num(med(n, 1, "allocs/op")))
+	}
+	fmt.Println()
+	for _, procs := range []int{1, 2} {
+		fmt.Printf("- GOMAXPROCS=%d: hot serverauth / ReuseTokenSource %s; hot serverauth / sync.Map %s; all serverauth / ReuseTokenSource %s; all serverauth / sync.Map %s\n", procs,
+			spreadOf(pop+"serial/set=hot/impl=serverauth", pop+"serial/set=hot/impl=reuse-token-source", procs),
+			spreadOf(pop+"serial/set=hot/impl=serverauth", pop+"serial/set=hot/impl=sync-map", procs),
+			spreadOf(pop+"serial/set=all/impl=serverauth", pop+"serial/set=hot/impl=reuse-token-source", procs),
+			spreadOf(pop+"serial/set=all/impl=serverauth", pop+"serial/set=all/impl=sync-map", procs))
+	}
+	for _, impl := range []string{"serverauth", "sync-map", "reuse-token-source", "clock"} {
+		n := pop + "parallel/set=hot/impl=" + impl
+		fmt.Printf("- throughput gain from 1 to 2 cores, %s: %s (medians)\n", impl, ratio(ns(n, 1), ns(n, 2)))
+	}
 	fmt.Println()
 	fmt.Println("| Client transport, per request | GOMAXPROCS=1 | overhead over the base | B/op | allocs/op |")
 	fmt.Println("|---|---|---|---|---|")
@@ -222,12 +290,15 @@ func report() {
 	}
 	fmt.Println()
 
-	fmt.Println("### 6. Memory per cached user (100 000 users)")
+	fmt.Println("### 6. Memory per cached user")
 	fmt.Println()
-	for _, c := range []string{"Memory/cache-100k-users", "Memory/cache+memory-store-100k-users"} {
+	for _, c := range []string{"Memory/cache-1m-users-167B-tokens", "Memory/cache-1m-users-250B-tokens"} {
 		v := med(c, 1, "B/user")
-		fmt.Printf("- %s: %s B/user (%s MB per 100 000 users)\n", strings.TrimPrefix(c, "Memory/"), num(math.Round(v)), num(math.Round(v*1e5/1e6*10)/10))
+		fmt.Printf("- %s: %s B/user, %s B/user beyond the access token itself (%s MB per million users)\n", strings.TrimPrefix(c, "Memory/"),
+			num(math.Round(v)), num(math.Round(med(c, 1, "B/user-beyond-token"))), num(math.Round(v)))
 	}
+	v := med("Memory/cache+memory-store-100k-users", 1, "B/user")
+	fmt.Printf("- cache+memory-store-100k-users: %s B/user (%s MB per 100 000 users)\n", num(math.Round(v)), num(math.Round(v*1e5/1e6*10)/10))
 	def := med("Memory/exchanges-10k-default-window", 1, "B/exchange")
 	off := med("Memory/exchanges-10k-no-window", 1, "B/exchange")
 	fmt.Printf("- heap held per exchange, default DuplicateCodeWindow: %s B; window off: %s B; one retained exchange: %s B\n",
