@@ -38,6 +38,12 @@ type GISLoginConfig struct {
 	// (StartForUser), to grant offline access and the scopes. Nil hands
 	// these to OnError.
 	WebSignIn *WebSignIn
+
+	// StartOptions, when set, adds options to the WebSignIn.Start of such a
+	// user, after StartForUser: StartReturnTo the page they should land on
+	// (the redirect flow's OnSignIn answers the callback, not this
+	// handler's), say.
+	StartOptions func(r *http.Request, res *Result) []StartOption
 }
 
 // ErrCSRF means a browser request failed its CSRF check: for
@@ -91,7 +97,11 @@ func (h *gisLoginHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	res, err := h.e.SignInWithIDToken(r.Context(), credential, opts...)
 	if err != nil {
 		if res != nil && h.cfg.WebSignIn != nil && needsGrant(err) {
-			serr := h.cfg.WebSignIn.Start(w, r, StartForUser(res.UserID))
+			opts := []StartOption{StartForUser(res.UserID)}
+			if h.cfg.StartOptions != nil {
+				opts = append(opts, h.cfg.StartOptions(r, res)...)
+			}
+			serr := h.cfg.WebSignIn.Start(w, r, opts...)
 			if serr == nil {
 				return
 			}

@@ -170,7 +170,9 @@ func wantIs(target error) func(*testing.T, error) {
 // grant is stored and they are signed in.
 func TestGISLoginHandlerSendsNewUsersThroughWebSignIn(t *testing.T) {
 	wf := newWebFixture(t, serverauth.WebSignInConfig{})
-	h, err := wf.e.GISLoginHandler(serverauth.GISLoginConfig{WebSignIn: wf.ws})
+	h, err := wf.e.GISLoginHandler(serverauth.GISLoginConfig{WebSignIn: wf.ws, StartOptions: func(r *http.Request, res *serverauth.Result) []serverauth.StartOption {
+		return []serverauth.StartOption{serverauth.StartReturnTo("/welcome?user=" + res.UserID)}
+	}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +186,7 @@ func TestGISLoginHandlerSendsNewUsersThroughWebSignIn(t *testing.T) {
 		t.Fatalf("sent to %s: want the user's account, consent and the callback", loc)
 	}
 	ck := rec.Result().Cookies()[0]
-	if rec := wf.callback(wf.authorize(loc), ck); rec.Code != http.StatusSeeOther || len(wf.signedIn) != 1 || !wf.signedIn[0].RefreshTokenIssued {
+	if rec := wf.callback(wf.authorize(loc), ck); rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/welcome?user="+user.Sub || len(wf.signedIn) != 1 || !wf.signedIn[0].RefreshTokenIssued {
 		t.Fatalf("callback = %d, signed in %v", rec.Code, wf.signedIn)
 	}
 	if stored, err := wf.store.Get(context.Background(), user.Sub); err != nil || len(stored.RefreshToken) == 0 {
