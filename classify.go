@@ -29,8 +29,12 @@ type errorContext struct {
 	redirectURI string // what the exchange sent as redirect_uri ("" = omitted)
 	pkce        bool   // the exchange sent a code_verifier
 	code        string // the code, to spot encoding mistakes
-	now         time.Time
-	secrets     []string // masked out of every text kept
+	clientID    string // the client the request was sent as, for hints
+	// previousSecret: Config.PreviousClientSecret is set (on refresh and
+	// revoke, the request already fell back to it).
+	previousSecret bool
+	now            time.Time
+	secrets        []string // masked out of every text kept
 }
 
 // newTokenError turns a failure of a token-endpoint call (an
@@ -106,9 +110,9 @@ func googleAPIError(body []byte) (msg, status string, ok bool) {
 // and body.
 func classify(te *TokenError, resp *http.Response, body []byte) ErrorClass {
 	switch te.Code {
-	case "invalid_grant":
+	case "invalid_grant", "admin_policy_enforced", "org_internal":
 		return ClassRejected
-	case "invalid_client", "unauthorized_client", "redirect_uri_mismatch", "invalid_request",
+	case "invalid_client", "unauthorized_client", "deleted_client", "redirect_uri_mismatch", "invalid_request",
 		"unsupported_grant_type", "invalid_scope", "unsupported_response_type", "access_denied", "invalid_token":
 		return ClassMisconfigured
 	case "internal_failure", "server_error", "temporarily_unavailable", "backend_error":
@@ -173,6 +177,14 @@ func (te *TokenError) retryDecision() retry.Decision {
 	return retry.Stop
 }
 
+// clientName quotes a client ID for a hint, or says "this Exchanger's".
+func clientName(id string) string {
+	if id == "" {
+		return "this Exchanger uses"
+	}
+	return strconv.Quote(id)
+}
+
 // isReauthSubtype reports Google's reauthentication subtypes.
 func isReauthSubtype(te *TokenError) bool {
 	return te.Subtype == "invalid_rapt" || te.Subtype == "rapt_required" ||
@@ -181,11 +193,16 @@ func isReauthSubtype(te *TokenError) bool {
 
 func sentinelsFor(te *TokenError) []error {
 	var s []error
-	if te.Code == "invalid_grant" {
+	switch te.Code {
+	case "invalid_grant":
 		s = append(s, ErrInvalidGrant)
 		if isReauthSubtype(te) || te.Op == OpRefresh {
 			s = append(s, ErrReauthRequired)
 		}
+	case "deleted_client":
+		s = append(s, ErrClientDeleted)
+	case "admin_policy_enforced", "org_internal":
+		s = append(s, ErrAccessBlocked)
 	}
 	return s
 }
@@ -217,8 +234,20 @@ func hintFor(te *TokenError, ec errorContext) string {
 		return "the code was already used, has expired (codes live minutes), or was issued to another client: each code can be exchanged once; make sure the app posts it once and nothing else redeems it"
 	case te.Code == "redirect_uri_mismatch":
 		return "the exchange sent " + sent + ": codes from iOS and Android apps must be exchanged with no redirect_uri (leave Config.RedirectURL empty), Google Identity Services popup codes with \"postmessage\", and redirect-mode codes with the exact registered URI used in the authorization request (WithRedirectURL)"
+	case te.Code == "deleted_client":
+		return "the OAuth client " + clientName(ec.clientID) + " was deleted in its Google Cloud project (Google deletes clients left unused for months): an operator must restore it in the Google Cloud console (Google Auth Platform > Clients, deleted clients can be restored for a while) or create a new web client and configure its ID and secret; until then no sign-in or refresh can work"
+	case te.Code == "admin_policy_enforced":
+		return "the user's Google Workspace admin blocks this app or one of its scopes: the admin must allow the app (Admin console > Security > Access and data control > API controls > App access control); signing in again cannot change it"
+	case te.Code == "org_internal":
+		return "the app's OAuth consent screen has the Internal user type, so only users of its Google Workspace organization may use it: make the audience External (Google Auth Platform > Audience) to admit others"
+	case te.Code == "invalid_client" && ec.op == OpExchange && ec.previousSecret:
+		return "the client ID or secret is wrong, or the code was issued for another client; a code exchange uses only Config.ClientSecret (a code is sent once, so it is never retried with PreviousClientSecret): check that the new secret is the one the web client shows in the Google Cloud console"
+	case te.Code == "invalid_client" && ec.previousSecret:
+		return "Google refused both Config.ClientSecret and Config.PreviousClientSecret: the client ID or both secrets are wrong; use the web (server) client's current client_secret.json"
 	case te.Code == "invalid_client":
 		return "the client ID or secret is wrong, or the code was issued for another client: use the web (server) client's client_secret.json, the same client the app names as its server client ID (iOS GIDServerClientID, Android requestServerAuthCode)"
+	case te.Code == "unauthorized_client" && te.Op == OpRefresh:
+		return "the refresh token was issued to a different OAuth client than " + clientName(ec.clientID) + ", or this client may not use refresh tokens: refresh with the same web client that exchanged the code; a grant stored under another client ID needs the user to sign in again (this error is permanent and never retried)"
 	case te.Code == "unauthorized_client":
 		return "the refresh token or code belongs to a different OAuth client: refresh with the same web client that exchanged the code"
 	case te.Code == "invalid_scope":

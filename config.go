@@ -36,6 +36,21 @@ type Config struct {
 	ClientID          string
 	ClientSecret      string
 
+	// PreviousClientSecret is the web client's secret before the current
+	// one, while a rotation is under way: add a new secret to the client in
+	// the Google Cloud console, deploy it as the current secret (in
+	// ClientSecret or the client_secret.json) with the old one here, and a
+	// refresh that Google refuses with invalid_client under the current
+	// secret is sent once more with this one. A code exchange is never
+	// retried with it: a code is sent once. Revoke sends no client
+	// credentials (Google's revocation endpoint needs none), so a rotation
+	// cannot break it. The log says which secret works (at Info when the
+	// current one does again, at Warn when only the previous one does) and
+	// Stats.PreviousSecretUses counts the refreshes that needed this one:
+	// once it stops growing on every replica, delete the old secret in the
+	// console and clear this field. Empty means no fallback.
+	PreviousClientSecret string
+
 	// AllowedClientIDs lists the other OAuth clients of the same project
 	// (the iOS and Android client IDs) whose sign-ins this backend accepts:
 	// an ID token's azp claim, when present, must be the server client ID or
@@ -113,6 +128,15 @@ type Config struct {
 	// never reach it.
 	Logger *slog.Logger
 
+	// Observer is told about every operation the library performs (code
+	// exchanges, refreshes, revocations, ID-token verifications, key
+	// fetches, store calls, leases, Drive requests), with its outcome,
+	// duration and counts, for metrics and traces; see Observer. The module
+	// github.com/serverauth/serverauth/otel provides one for
+	// OpenTelemetry. Nil observes nothing; Exchanger.Stats counts either
+	// way.
+	Observer Observer
+
 	// DuplicateCodeWindow is how long the result of an exchange is kept (in
 	// memory, keyed by a hash of the code) so that the same code posted
 	// again, by a client retry or a double tap, gets the same result without
@@ -186,8 +210,8 @@ func (c *Config) httpClient() *http.Client {
 
 // String shows the configuration without the client secret.
 func (c Config) String() string {
-	return fmt.Sprintf("serverauth.Config{ClientID:%q ClientSecret:%s ClientSecretsFile:%q AllowedClientIDs:%q Scopes:%q RedirectURL:%q HostedDomain:%q Store:%T Cipher:%T}",
-		c.ClientID, redact.Present(c.ClientSecret != "" || len(c.ClientSecretsJSON) > 0), c.ClientSecretsFile, c.AllowedClientIDs, c.Scopes, c.RedirectURL, c.HostedDomain, c.Store, c.Cipher)
+	return fmt.Sprintf("serverauth.Config{ClientID:%q ClientSecret:%s PreviousClientSecret:%s ClientSecretsFile:%q AllowedClientIDs:%q Scopes:%q RedirectURL:%q HostedDomain:%q Store:%T Cipher:%T}",
+		c.ClientID, redact.Present(c.ClientSecret != "" || len(c.ClientSecretsJSON) > 0), redact.Present(c.PreviousClientSecret != ""), c.ClientSecretsFile, c.AllowedClientIDs, c.Scopes, c.RedirectURL, c.HostedDomain, c.Store, c.Cipher)
 }
 
 // GoString is String, so %#v shows no secret either.

@@ -43,7 +43,67 @@ var (
 	// backend can act for them: the grant is dead (revoked, expired) or the
 	// Workspace admin demands reauthentication (invalid_rapt).
 	ErrReauthRequired = errors.New("serverauth: user must sign in again")
+
+	// ErrGrantExpired means a time-limited grant reached its end (Google's
+	// refresh_token_expires_in, or the refresh_token_timeout and
+	// authorization_expires_in of the IETF draft on refresh-token
+	// expiration): the library refused to refresh it, without calling
+	// Google. The user must grant access again. It comes in a *GrantError,
+	// which also unwraps to ErrReauthRequired.
+	ErrGrantExpired = errors.New("serverauth: the time-limited grant has ended")
+
+	// ErrClientDeleted means Google answered deleted_client: the OAuth
+	// client this Exchanger uses was deleted in its Cloud project (by
+	// someone, or by Google, which deletes clients unused for months). Only
+	// an operator can fix it: restore the client in the Google Cloud
+	// console while it can still be restored, or configure a new one. It is
+	// never retried and is logged at Error level.
+	ErrClientDeleted = errors.New("serverauth: the OAuth client was deleted")
+
+	// ErrAccessBlocked means a policy keeps this user from this app, and
+	// signing in again cannot change it: the user's Google Workspace admin
+	// blocks the app or a scope (admin_policy_enforced), or the app's
+	// consent screen is Internal and the user is outside its organization
+	// (org_internal).
+	ErrAccessBlocked = errors.New("serverauth: access blocked by policy")
 )
+
+// GrantError means a stored grant cannot be used, found without calling
+// Google: it is dead (Status says how: revoked, expired, reauth_required),
+// or it is a time-limited grant past its end (Ends). It unwraps to
+// [ErrReauthRequired] and, for an ended time-limited grant, to
+// [ErrGrantExpired]. Its Error names the user ID, no token.
+type GrantError struct {
+	UserID string
+	Status Status
+	// Ends is when a time-limited grant ended; zero for a dead grant.
+	Ends time.Time
+	// Idle says Ends came from the idle limit (refresh_token_timeout): the
+	// refresh token went unused that long. Otherwise it came from
+	// refresh_token_expires_in or authorization_expires_in.
+	Idle bool
+}
+
+func (e *GrantError) Error() string {
+	switch {
+	case e.Ends.IsZero():
+		return fmt.Sprintf("serverauth: the grant of user %q is %s; they must sign in and consent again", e.UserID, e.Status)
+	case e.Idle:
+		return fmt.Sprintf("serverauth: the grant of user %q ended at %s: its refresh token went unused longer than its refresh_token_timeout; "+
+			"ask them to sign in and grant access again (access_type=offline, prompt=consent)", e.UserID, e.Ends.UTC().Format(time.RFC3339))
+	}
+	return fmt.Sprintf("serverauth: the time-limited grant of user %q ended at %s: the user chose access for a limited time on Google's consent screen; "+
+		"ask them to sign in and grant access again (access_type=offline, prompt=consent), where they can allow ongoing access", e.UserID, e.Ends.UTC().Format(time.RFC3339))
+}
+
+// Unwrap returns ErrReauthRequired and, for an ended time-limited grant,
+// ErrGrantExpired.
+func (e *GrantError) Unwrap() []error {
+	if !e.Ends.IsZero() {
+		return []error{ErrGrantExpired, ErrReauthRequired}
+	}
+	return []error{ErrReauthRequired}
+}
 
 // ConfigError is a bad [Config] (or [HandlerConfig]) field, as New and
 // SignInHandler report it. It unwraps to [ErrInvalidConfig].
@@ -111,14 +171,27 @@ func ClassOf(err error) ErrorClass {
 	return 0
 }
 
-// Op names the call to Google a [TokenError] comes from.
+// Op names an operation of the library: the call to Google a
+// [TokenError] comes from (OpExchange, OpRefresh, OpRevoke), and the
+// operation an [Observation] reports.
 type Op string
 
-// The token operations.
+// The operations. The first three are the token operations a TokenError
+// names; the others appear only in Observations.
 const (
-	OpExchange Op = "exchange" // redeeming an authorization code
-	OpRefresh  Op = "refresh"  // redeeming a refresh token
-	OpRevoke   Op = "revoke"   // revoking a token (RFC 7009)
+	OpExchange Op = "exchange" // Exchange: redeeming an authorization code, verifying its ID token, saving the grant
+	OpRefresh  Op = "refresh"  // redeeming a refresh token at Google (the request and its retries)
+	OpRevoke   Op = "revoke"   // revoking a token at Google (RFC 7009)
+
+	OpToken       Op = "token"        // a Token call (or Client, TokenSource, Drive) that found no usable token in memory
+	OpVerify      Op = "verify"       // verifying an ID token
+	OpKeyFetch    Op = "key_fetch"    // fetching Google's signing keys
+	OpStoreLoad   Op = "store_load"   // TokenStore.Get
+	OpStoreSave   Op = "store_save"   // TokenStore.Put
+	OpStoreDelete Op = "store_delete" // TokenStore.Delete
+	OpLease       Op = "lease"        // taking the store's refresh lease, waiting while another process holds it
+	OpDrive       Op = "drive"        // one HTTP request to the Drive API through Drive or AppData
+	OpRISCEvent   Op = "risc_event"   // handling a Cross-Account Protection (RISC) event, reported through Exchanger.Observe
 )
 
 func (c ErrorClass) String() string {
@@ -284,6 +357,7 @@ const (
 	ReasonServiceAccount  Reason = "service_account"  // email ends in gserviceaccount.com
 	ReasonSubjectMismatch Reason = "subject_mismatch" // not the user expected (RequireSubject, WithExpectedSubject)
 	ReasonAuthTooOld      Reason = "auth_too_old"     // auth_time older than RequireRecentAuth allows
+	ReasonGrantMismatch   Reason = "grant_mismatch"   // a refreshed ID token's iss, sub, aud or azp differs from the stored grant's
 )
 
 var reasonMessages = map[Reason]string{
@@ -308,6 +382,7 @@ var reasonMessages = map[Reason]string{
 	ReasonServiceAccount:  "a service account, not a user",
 	ReasonSubjectMismatch: "another user than expected",
 	ReasonAuthTooOld:      "the authentication is too old",
+	ReasonGrantMismatch:   "the ID token of a refresh does not match the stored grant",
 }
 
 // Message is the reason in words.

@@ -58,8 +58,16 @@ type Result struct {
 	RefreshTokenIssued bool
 
 	// RefreshTokenExpiry is when the refresh token stops working, for
-	// time-based access grants (refresh_token_expires_in); zero otherwise.
+	// time-limited grants: the earlier of refresh_token_expires_in (Google's
+	// time-based access, when the user leaves "ongoing access" unticked)
+	// and authorization_expires_in (the grant's lifetime, in the IETF
+	// draft on refresh-token expiration), from when the exchange was sent.
+	// Zero when the response set neither.
 	RefreshTokenExpiry time.Time
+
+	// RefreshTokenTimeout is refresh_token_timeout (the same draft): the
+	// refresh token dies when left unused this long. Zero when absent.
+	RefreshTokenTimeout time.Duration
 }
 
 // String describes r without its tokens.
@@ -271,7 +279,7 @@ func (e *Exchanger) exchange(ctx context.Context, code, redirect string, o excha
 	err := e.retry.Do(ctx, func(ctx context.Context) (retry.Decision, error) {
 		sent.Store(false)
 		start = e.cfg.Now()
-		t, err := e.oauthConfig(redirect).Exchange(ctx, code, authOpts...)
+		t, err := e.oauthConfig(redirect, e.cfg.ClientSecret).Exchange(ctx, code, authOpts...)
 		if err != nil {
 			te = newTokenError(err, errorContext{
 				op: OpExchange, redirectURI: redirect, pkce: o.codeVerifier != "", code: code,
@@ -300,13 +308,14 @@ func (e *Exchanger) finishExchange(ctx context.Context, tok *oauth2.Token, start
 	// token, and the Result lives on for the duplicate-code window.
 	rawID, _ := tok.Extra("id_token").(string)
 	scope, _ := tok.Extra("scope").(string)
-	rtExpiry := refreshTokenExpiry(tok, start)
+	limits := parseGrantLimits(tok, start)
 	tok = tok.WithExtra(map[string]any{"id_token": rawID, "scope": scope})
 	res := &Result{
-		Token:              tok,
-		GrantedScopes:      granted,
-		RefreshTokenIssued: tok.RefreshToken != "",
-		RefreshTokenExpiry: rtExpiry,
+		Token:               tok,
+		GrantedScopes:       granted,
+		RefreshTokenIssued:  tok.RefreshToken != "",
+		RefreshTokenExpiry:  limits.end,
+		RefreshTokenTimeout: limits.timeout,
 	}
 	if rawID == "" {
 		// No identity, no result: the tokens would belong to nobody known.
@@ -354,18 +363,72 @@ func grantedScopes(tok *oauth2.Token) []string {
 	return normalizeScopes([]string{s})
 }
 
-// refreshTokenExpiry reads refresh_token_expires_in (a number, or a numeric
-// string) for time-based access grants.
-func refreshTokenExpiry(tok *oauth2.Token, start time.Time) time.Time {
+// grantLimits are the limits a token response sets on a grant. Google
+// sends refresh_token_expires_in for time-based access (the user left
+// "ongoing access" unticked on the consent screen); the IETF draft on
+// refresh-token expiration (draft-ietf-oauth-refresh-token-expiration)
+// adds refresh_token_timeout, an idle limit, and authorization_expires_in,
+// the grant's own lifetime. Any of them may come on any response, also on
+// a refresh without a new refresh token, and one left out of a response
+// says nothing about the next.
+type grantLimits struct {
+	// end is the earlier of start + refresh_token_expires_in and start +
+	// authorization_expires_in: after it no refresh can work. Zero when
+	// the response has neither.
+	end time.Time
+	// timeout is refresh_token_timeout: the refresh token dies when unused
+	// this long. Zero when absent.
+	timeout time.Duration
+}
+
+// maxLimitSeconds bounds the lifetimes accepted (about 317 years): a
+// larger or non-positive value is ignored as nonsense.
+const maxLimitSeconds = 1e10
+
+// parseGrantLimits reads a token response's grant limits (each a JSON
+// number or a numeric string of seconds), counted from start, when the
+// request was sent, so that they err early.
+func parseGrantLimits(tok *oauth2.Token, start time.Time) grantLimits {
+	var l grantLimits
+	for _, name := range []string{"refresh_token_expires_in", "authorization_expires_in"} {
+		if d, ok := extraSeconds(tok, name); ok {
+			l.end = earliest(l.end, start.Add(d))
+		}
+	}
+	if d, ok := extraSeconds(tok, "refresh_token_timeout"); ok {
+		l.timeout = d
+	}
+	return l
+}
+
+// extraSeconds reads a response member holding a positive number of
+// seconds.
+func extraSeconds(tok *oauth2.Token, name string) (time.Duration, bool) {
 	var secs float64
-	switch v := tok.Extra("refresh_token_expires_in").(type) {
+	switch v := tok.Extra(name).(type) {
 	case float64:
 		secs = v
 	case string:
-		secs, _ = strconv.ParseFloat(v, 64)
+		var err error
+		if secs, err = strconv.ParseFloat(strings.TrimSpace(v), 64); err != nil {
+			return 0, false
+		}
+	default:
+		return 0, false
 	}
-	if secs <= 0 || secs > 1e10 {
-		return time.Time{}
+	if !(secs > 0 && secs <= maxLimitSeconds) { // also refuses NaN
+		return 0, false
 	}
-	return start.Add(time.Duration(secs) * time.Second)
+	return time.Duration(secs * float64(time.Second)), true
+}
+
+// earliest returns the earlier of two times, a zero time meaning none.
+func earliest(a, b time.Time) time.Time {
+	switch {
+	case a.IsZero():
+		return b
+	case b.IsZero() || a.Before(b):
+		return a
+	}
+	return b
 }

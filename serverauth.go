@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -27,6 +28,8 @@ type Exchanger struct {
 	owner    string                                    // this Exchanger's lease owner ID
 	codes    *flight.Group[[32]byte, *exchangeOutcome] // the duplicate-code window
 	users    *users                                    // every user's in-memory state
+	stats    stats                                     // counters for Stats
+	secret   secretInUse                               // which client secret Google last accepted
 }
 
 // Bounds of an exchange.
@@ -44,6 +47,9 @@ func New(cfg Config) (*Exchanger, error) {
 	}
 	if err := cfg.validate(); err != nil {
 		return nil, err
+	}
+	if p := cfg.PreviousClientSecret; p != "" && (p == creds.ClientSecret || strings.TrimSpace(p) != p) {
+		return nil, configErr("PreviousClientSecret", "must be the secret before the current one: it is the current secret itself or has surrounding whitespace")
 	}
 	cfg = cfg.withDefaults()
 	cfg.ClientID, cfg.ClientSecret = creds.ClientID, creds.ClientSecret
@@ -72,10 +78,11 @@ func New(cfg Config) (*Exchanger, error) {
 			Now:     cfg.Now,
 			Retry:   e.retry,
 			OnFetch: e.logKeyFetch,
+			Observe: e.observeKeyFetch,
 		}),
 	}
 	e.codes = flight.New[[32]byte, *exchangeOutcome](cfg.Now, maxRetainedCodes)
-	e.users = newUsers(cfg.Now, cfg.TokenCacheSize)
+	e.users = newUsers(cfg.Now, cfg.TokenCacheSize, &e.stats.cacheHits)
 	return e, nil
 }
 
@@ -89,15 +96,15 @@ func newOwnerID() string {
 // ClientID returns the server client's ID.
 func (e *Exchanger) ClientID() string { return e.cfg.ClientID }
 
-// oauthConfig returns the x/oauth2 configuration for the token endpoint,
-// with the client credentials sent one explicit way: in the form body.
+// oauthConfig returns the x/oauth2 configuration for the token endpoint
+// with the given client secret, sent one explicit way: in the form body.
 // AuthStyleAutoDetect would re-send a failed request, and with it a
 // one-time code, with the credentials moved; Google accepts either (RFC 6749
 // §2.3.1), and a code can be redeemed only once.
-func (e *Exchanger) oauthConfig(redirectURL string) *oauth2.Config {
+func (e *Exchanger) oauthConfig(redirectURL, secret string) *oauth2.Config {
 	return &oauth2.Config{
 		ClientID:     e.cfg.ClientID,
-		ClientSecret: e.cfg.ClientSecret,
+		ClientSecret: secret,
 		Endpoint: oauth2.Endpoint{
 			TokenURL:  e.cfg.Endpoints.TokenURL,
 			AuthStyle: oauth2.AuthStyleInParams,

@@ -66,8 +66,16 @@ type Record struct {
 	Expiry       time.Time // the access token's expiry
 
 	// RefreshTokenExpiry is when the refresh token stops working, for
-	// time-based access grants (refresh_token_expires_in); zero otherwise.
+	// time-limited grants: the earliest end Google's responses stated
+	// (refresh_token_expires_in, authorization_expires_in); zero when none
+	// did. The library refreshes no grant past it.
 	RefreshTokenExpiry time.Time
+
+	// RefreshTokenTimeout is the grant's idle limit (refresh_token_timeout):
+	// the refresh token dies when unused this long, counted from Updated
+	// (every exchange and refresh writes the record). Zero when none is
+	// known.
+	RefreshTokenTimeout time.Duration
 
 	Scopes   []string // granted scopes, normalised, as Google reported them last
 	ClientID string   // the OAuth client that presented the code (azp)

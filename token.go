@@ -15,6 +15,7 @@ type cachedToken struct {
 	refreshAt  int64        // when to stop handing it out, Unix nanoseconds; first, beside the cache's key
 	tok        oauth2.Token // access token, type and expiry only
 	authHeader string       // "Bearer <token>", built once
+	fromStore  bool         // read from the store, not refreshed here
 }
 
 // newCachedToken builds a cache entry; the token is kept once, as a slice
@@ -89,6 +90,7 @@ func (e *Exchanger) fromRecord(rec *Record, rejected string, epoch uint64) (*cac
 		return nil, false
 	}
 	ct := newCachedToken(at, rec.Expiry, refreshAt)
+	ct.fromStore = true
 	e.users.remember(rec.UserID, epoch, ct)
 	return ct, true
 }

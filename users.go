@@ -3,6 +3,7 @@ package serverauth
 import (
 	"crypto/sha256"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/serverauth/serverauth/internal/flight"
@@ -26,7 +27,8 @@ import (
 // (it belongs to a grant that was just ended or replaced). remember takes
 // the epoch the refresh started in and caches only if it is still current.
 type users struct {
-	now func() time.Time
+	now  func() time.Time
+	hits *atomic.Uint64 // counts cache hits (Stats.TokenCacheHits)
 
 	cache     *lru.Map[cachedToken]               // by user; internally locked
 	refreshes *flight.Group[string, *cachedToken] // one refresh per flight key; internally locked
@@ -39,8 +41,9 @@ type users struct {
 	invalidated map[string]uint64
 	// running counts the refreshes in progress by the seq they started at.
 	running map[uint64]int
-	// failures is each user's streak of failed refreshes (the backoff).
-	failures map[string]int
+	// failures is each user's streak of failed refreshes and the end of
+	// the backoff it set.
+	failures map[string]failureStreak
 	// pending holds refreshed records whose save failed, by user, until the
 	// store takes them or a newer record makes them moot. Never evicted.
 	pending map[string]*pendingWrite
@@ -54,18 +57,25 @@ type pendingWrite struct {
 	redeemed [32]byte // SHA-256 of the refresh token the refresh redeemed
 }
 
+// failureStreak is a user's run of failed refreshes.
+type failureStreak struct {
+	n     int       // attempts that failed in a row
+	until time.Time // the backoff's end: the refresh outcome is shared until then
+}
+
 // maxTrackedFailures bounds the failure streaks remembered; forgetting one
 // only shortens a backoff.
 const maxTrackedFailures = 100000
 
-func newUsers(now func() time.Time, cacheSize int) *users {
+func newUsers(now func() time.Time, cacheSize int, hits *atomic.Uint64) *users {
 	return &users{
 		now:         now,
+		hits:        hits,
 		cache:       lru.New[cachedToken](cacheSize),
 		refreshes:   flight.New[string, *cachedToken](now, cacheSize),
 		invalidated: make(map[string]uint64),
 		running:     make(map[uint64]int),
-		failures:    make(map[string]int),
+		failures:    make(map[string]failureStreak),
 		pending:     make(map[string]*pendingWrite),
 	}
 }
@@ -83,6 +93,7 @@ func flightKey(userID string, rejected bool) string {
 func (u *users) cached(userID string) (*cachedToken, bool) {
 	ct, ok := u.cache.Load(userID)
 	if ok && ct.usableAt(u.now()) {
+		u.hits.Add(1)
 		return ct, true
 	}
 	return nil, false
@@ -187,15 +198,34 @@ func (u *users) pendingUsers() []string {
 	return ids
 }
 
-// failed records a failed refresh of n attempts and returns the streak.
-func (u *users) failed(userID string, n int) int {
+// failed records a failed refresh of n attempts and returns the streak;
+// backoff turns the streak into the wait before the next refresh, which
+// failed records.
+func (u *users) failed(userID string, n int, backoff func(streak int) time.Duration) time.Duration {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if len(u.failures) >= maxTrackedFailures {
 		clear(u.failures) // forgetting backoff state is harmless; growing without bound is not
 	}
-	u.failures[userID] += max(n, 1)
-	return u.failures[userID]
+	f := u.failures[userID]
+	f.n += max(n, 1)
+	d := backoff(f.n)
+	f.until = u.now().Add(d)
+	u.failures[userID] = f
+	return d
+}
+
+// gauges returns the number of pending writes and of users inside a
+// refresh backoff at now.
+func (u *users) gauges(now time.Time) (pending, backoffs int) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for _, f := range u.failures {
+		if now.Before(f.until) {
+			backoffs++
+		}
+	}
+	return len(u.pending), backoffs
 }
 
 // succeeded ends the user's failure streak.

@@ -127,6 +127,45 @@ const (
 	// FaultWrongContentType processes the request and sends the real
 	// status and body with Content-Type "text/html; charset=UTF-8".
 	FaultWrongContentType
+
+	// FaultDeletedClient answers 401 {"error":"deleted_client",
+	// "error_description":"The OAuth client was deleted."}, as Google does
+	// once the OAuth client was deleted (Google deletes clients unused for
+	// months). Token and revoke endpoints only.
+	FaultDeletedClient
+
+	// FaultUnauthorizedClient answers 401 {"error":"unauthorized_client",
+	// "error_description":"Unauthorized"}: the refresh token or code
+	// belongs to another client. Token endpoint only.
+	FaultUnauthorizedClient
+
+	// FaultAdminPolicyEnforced answers as when the user's Google Workspace
+	// admin blocks the app or a scope: on the token endpoint 400
+	// {"error":"admin_policy_enforced",…} (Google's description wording is
+	// unverified; the fake's is "Access to this app is blocked by the
+	// Google Workspace admin."), on the authorization endpoint Google's
+	// "Access blocked" page naming "Error 400: admin_policy_enforced".
+	FaultAdminPolicyEnforced
+
+	// FaultOrgInternal answers as when the app's consent screen is
+	// Internal and the user is outside its organization: on the
+	// authorization endpoint, where Google shows it, a 403 "Access
+	// blocked" page naming "Error 403: org_internal"; on the token
+	// endpoint (the fake's choice, for clients that must classify it) 403
+	// {"error":"org_internal",…}.
+	FaultOrgInternal
+
+	// FaultInvalidRapt answers 400 {"error":"invalid_grant",
+	// "error_description":"reauth related error (invalid_rapt)",
+	// "error_subtype":"invalid_rapt",…}: the Workspace session control
+	// demands reauthentication, once ([Google.RequireReauth] keeps
+	// demanding it). Token endpoint only.
+	FaultInvalidRapt
+
+	// FaultRaptRequired is FaultInvalidRapt with the rapt_required subtype
+	// and description "reauth related error (rapt_required)". Token
+	// endpoint only.
+	FaultRaptRequired
 )
 
 // faultKindNames are the kinds' names in /emulator/faults and String.
@@ -144,6 +183,13 @@ var faultKindNames = [...]string{
 	FaultTruncated:         "truncated",
 	FaultMalformedJSON:     "malformed_json",
 	FaultWrongContentType:  "wrong_content_type",
+
+	FaultDeletedClient:       "deleted_client",
+	FaultUnauthorizedClient:  "unauthorized_client",
+	FaultAdminPolicyEnforced: "admin_policy_enforced",
+	FaultOrgInternal:         "org_internal",
+	FaultInvalidRapt:         "invalid_rapt",
+	FaultRaptRequired:        "rapt_required",
 }
 
 // String returns the kind's name as POST /emulator/faults spells it, such as
@@ -155,7 +201,36 @@ func (k FaultKind) String() string {
 	return "FaultKind(" + strconv.Itoa(int(k)) + ")"
 }
 
-func (k FaultKind) valid() bool { return k >= FaultServerError && k <= FaultWrongContentType }
+func (k FaultKind) valid() bool { return k >= FaultServerError && k <= FaultRaptRequired }
+
+// endpoints returns the endpoints an OAuth error kind can fail; nil means
+// every endpoint that can fail.
+func (k FaultKind) endpoints() []Endpoint {
+	switch k {
+	case FaultDeletedClient:
+		return []Endpoint{EndpointToken, EndpointRevoke}
+	case FaultUnauthorizedClient, FaultInvalidRapt, FaultRaptRequired:
+		return []Endpoint{EndpointToken}
+	case FaultAdminPolicyEnforced, FaultOrgInternal:
+		return []Endpoint{EndpointToken, EndpointAuth}
+	}
+	return nil
+}
+
+// allows reports whether kind k can fail endpoint e.
+func (k FaultKind) allows(e Endpoint) bool {
+	eps := k.endpoints()
+	return eps == nil || slices.Contains(eps, e)
+}
+
+// endpointList names the endpoints k can fail.
+func (k FaultKind) endpointList() string {
+	var names []string
+	for _, e := range k.endpoints() {
+		names = append(names, string(e))
+	}
+	return strings.Join(names, ", ")
+}
 
 // processed reports whether the request is processed before the fault.
 func (k FaultKind) processed() bool {
@@ -251,12 +326,17 @@ func checkFault(method string, e Endpoint, f Fault) {
 	if !f.Kind.valid() {
 		panic(fmt.Sprintf("serverauthtest: %s: invalid fault kind %d", method, f.Kind))
 	}
+	if !f.Kind.allows(e) {
+		panic(fmt.Sprintf("serverauthtest: %s: fault %s answers only at %s, not %s", method, f.Kind, f.Kind.endpointList(), e))
+	}
 }
 
 // FailNext makes the next n requests to endpoint e fail with f, after the
 // faults already queued for e. Queued faults take precedence over
 // [Google.FailFraction]. It panics if n is negative, if f.Kind is not a
-// valid kind or if e cannot fail (the emulator's own endpoint cannot).
+// valid kind, if e cannot fail (the emulator's own endpoint cannot) or if
+// f.Kind is an OAuth error kind that e does not answer (FaultDeletedClient
+// and the kinds after it name their endpoints).
 func (g *Google) FailNext(e Endpoint, n int, f Fault) {
 	checkFault("FailNext", e, f)
 	if n < 0 {
@@ -616,6 +696,30 @@ func writeFaultStatus(e Endpoint, f Fault, w http.ResponseWriter) {
 		writeAPIError(w, http.StatusForbidden, "userRateLimitExceeded", "User Rate Limit Exceeded")
 	case FaultGoogleAPIError:
 		writeAPIError(w, http.StatusNotImplemented, "notImplemented", "Operation is not implemented, or supported, or enabled.")
+	case FaultDeletedClient:
+		writeFaultJSON(w, http.StatusUnauthorized, oauthErrorBody{Error: "deleted_client", ErrorDescription: descDeletedClient})
+	case FaultUnauthorizedClient:
+		writeFaultJSON(w, http.StatusUnauthorized, oauthErrorBody{Error: "unauthorized_client", ErrorDescription: descUnauthorized})
+	case FaultAdminPolicyEnforced:
+		if html {
+			googleHTMLPage(w, http.StatusBadRequest, "Access blocked: this app is blocked",
+				"This app tried to access sensitive info in your Google Account. To keep your account safe, your administrator has blocked this app. Error 400: admin_policy_enforced")
+			return
+		}
+		writeFaultJSON(w, http.StatusBadRequest, oauthErrorBody{Error: "admin_policy_enforced", ErrorDescription: descAdminPolicy})
+	case FaultOrgInternal:
+		if html {
+			googleHTMLPage(w, http.StatusForbidden, "Access blocked: this app can only be used within its organization",
+				"You can’t sign in because this app is only available to users within its organization. Error 403: org_internal")
+			return
+		}
+		writeFaultJSON(w, http.StatusForbidden, oauthErrorBody{Error: "org_internal", ErrorDescription: descOrgInternal})
+	case FaultInvalidRapt, FaultRaptRequired:
+		subtype := "invalid_rapt"
+		if f.Kind == FaultRaptRequired {
+			subtype = "rapt_required"
+		}
+		writeFaultJSON(w, http.StatusBadRequest, oauthErrorBody{Error: "invalid_grant", ErrorDescription: "reauth related error (" + subtype + ")", ErrorURI: reauthErrorURI, ErrorSubtype: subtype})
 	}
 }
 
@@ -675,7 +779,9 @@ func writeThrottlePage(w http.ResponseWriter, status int) {
 // auth, discovery. Kind is a [FaultKind]'s name: server_error, unavailable,
 // bad_gateway_html, throttle_html, too_many_requests, rate_limit_exceeded,
 // google_api_error, reset, reset_after, stall, truncated, malformed_json,
-// wrong_content_type. Count > 0 queues that many faults; Fraction, when
+// wrong_content_type, and the OAuth errors deleted_client,
+// unauthorized_client, admin_policy_enforced, org_internal, invalid_rapt,
+// rapt_required on the endpoints their kinds name. Count > 0 queues that many faults; Fraction, when
 // present, sets the fraction of later requests that fail (0 turns it off).
 // At least one of the two must be given.
 //
@@ -744,6 +850,9 @@ func (req *EmulatorFaultRequest) apply(g *Google) (Endpoint, error) {
 		k, ok := parseFaultKind(req.Kind)
 		if !ok {
 			return "", fmt.Errorf("kind: %q is not one of %s", req.Kind, strings.Join(faultKindNames[1:], ", "))
+		}
+		if !k.allows(e) {
+			return "", fmt.Errorf("kind: %s answers only at %s, not %s", k, k.endpointList(), e)
 		}
 		f.Kind = k
 	}

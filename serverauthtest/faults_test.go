@@ -124,6 +124,17 @@ func wantOAuthFault(status int, code, desc string) func(*testing.T, outcome) {
 	}
 }
 
+// wantSubtype checks Google's reauthentication answer with its subtype.
+func wantSubtype(subtype string) func(*testing.T, outcome) {
+	return func(t *testing.T, o outcome) {
+		t.Helper()
+		wantOAuthFault(400, "invalid_grant", "reauth related error ("+subtype+")")(t, o)
+		if m := o.jsonBody(); m["error_subtype"] != subtype || m["error_uri"] == nil {
+			t.Errorf("answer = %v, want error_subtype %q and an error_uri", o, subtype)
+		}
+	}
+}
+
 // wantAPIFault checks a Google-API-style error answer.
 func wantAPIFault(status int, apiStatus, reason string) func(*testing.T, outcome) {
 	return func(t *testing.T, o outcome) {
@@ -231,6 +242,12 @@ func TestFaultsTokenEndpoint(t *testing.T) {
 		{kind: serverauthtest.FaultTruncated, processed: true, check: wantTruncated},
 		{kind: serverauthtest.FaultMalformedJSON, processed: true, check: wantMalformed(`"access_token": ya29.`)},
 		{kind: serverauthtest.FaultWrongContentType, processed: true, check: wantMislabelled("access_token")},
+		{kind: serverauthtest.FaultDeletedClient, check: wantOAuthFault(401, "deleted_client", "The OAuth client was deleted.")},
+		{kind: serverauthtest.FaultUnauthorizedClient, check: wantOAuthFault(401, "unauthorized_client", "Unauthorized")},
+		{kind: serverauthtest.FaultAdminPolicyEnforced, check: wantOAuthFault(400, "admin_policy_enforced", "")},
+		{kind: serverauthtest.FaultOrgInternal, check: wantOAuthFault(403, "org_internal", "")},
+		{kind: serverauthtest.FaultInvalidRapt, check: wantSubtype("invalid_rapt")},
+		{kind: serverauthtest.FaultRaptRequired, check: wantSubtype("rapt_required")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.kind.String(), func(t *testing.T) {
@@ -469,6 +486,12 @@ func TestFaultsPanics(t *testing.T) {
 		{name: "fraction with zero kind", call: func(g *serverauthtest.Google) {
 			g.FailFraction(serverauthtest.EndpointToken, 0.5, serverauthtest.Fault{})
 		}},
+		{name: "OAuth error on Drive", call: func(g *serverauthtest.Google) {
+			g.FailNext(serverauthtest.EndpointDrive, 1, serverauthtest.Fault{Kind: serverauthtest.FaultDeletedClient})
+		}},
+		{name: "reauth on revoke", call: func(g *serverauthtest.Google) {
+			g.FailFraction(serverauthtest.EndpointRevoke, 0.5, serverauthtest.Fault{Kind: serverauthtest.FaultInvalidRapt})
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -625,6 +648,9 @@ func TestFaultsOtherEndpoints(t *testing.T) {
 		{serverauthtest.EndpointDiscovery, http.MethodGet, "/.well-known/openid-configuration", serverauthtest.FaultWrongContentType, wantMislabelled("issuer")},
 		{serverauthtest.EndpointAuth, http.MethodGet, "/o/oauth2/v2/auth", serverauthtest.FaultServerError, wantHTML(500, "That’s an error.")},
 		{serverauthtest.EndpointAuth, http.MethodGet, "/o/oauth2/v2/auth", serverauthtest.FaultTooManyRequests, wantHTML(429, "automated queries")},
+		{serverauthtest.EndpointAuth, http.MethodGet, "/o/oauth2/v2/auth", serverauthtest.FaultOrgInternal, wantHTML(403, "Access blocked", "Error 403: org_internal")},
+		{serverauthtest.EndpointAuth, http.MethodGet, "/o/oauth2/v2/auth", serverauthtest.FaultAdminPolicyEnforced, wantHTML(400, "Access blocked", "Error 400: admin_policy_enforced")},
+		{serverauthtest.EndpointRevoke, http.MethodPost, "/revoke?token=x", serverauthtest.FaultDeletedClient, wantOAuthFault(401, "deleted_client", "The OAuth client was deleted.")},
 	}
 	for _, tt := range tests {
 		t.Run(string(tt.endpoint)+"/"+tt.kind.String(), func(t *testing.T) {
@@ -828,6 +854,7 @@ func TestEmulatorFaults(t *testing.T) {
 		{name: "missing kind", body: `{"endpoint":"token","count":1}`, field: "kind:"},
 		{name: "unknown endpoint", body: `{"endpoint":"tokens","kind":"reset","count":1}`, field: "endpoint:"},
 		{name: "emulator endpoint", body: `{"endpoint":"emulator","kind":"reset","count":1}`, field: "endpoint:"},
+		{name: "OAuth kind elsewhere", body: `{"endpoint":"jwks","kind":"deleted_client","count":1}`, field: "kind:"},
 		{name: "negative count", body: `{"endpoint":"token","kind":"reset","count":-1}`, field: "count:"},
 		{name: "nothing to do", body: `{"endpoint":"token","kind":"reset"}`, field: "count:"},
 		{name: "fraction above 1", body: `{"endpoint":"token","kind":"reset","fraction":1.5}`, field: "fraction:"},

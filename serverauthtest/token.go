@@ -30,6 +30,9 @@ const (
 	descNoClientID       = "Could not determine client ID from request."
 	descMissingSecret    = "client_secret is missing."
 	descMultipleAuth     = "Multiple client authentication methods used." // the fake's wording; RFC 6749 §2.3, §5.2
+	descDeletedClient    = "The OAuth client was deleted."
+	descAdminPolicy      = "Access to this app is blocked by the Google Workspace admin." // the fake's wording [U]
+	descOrgInternal      = "This app is restricted to users within its organization."     // the fake's wording [U]
 	reauthErrorURI       = "https://support.google.com/a/answer/9368756"
 )
 

@@ -79,6 +79,12 @@ type Config struct {
 
 	// OnFetch, when set, is told the outcome of every fetch (for logging).
 	OnFetch func(keys, skipped int, ttl time.Duration, err error)
+
+	// Observe, when set, is called as a fetch starts, with the context of
+	// the caller that started it; the fetch runs under the context it
+	// returns, and done is called once with the requests made and the
+	// fetch's error.
+	Observe func(ctx context.Context) (_ context.Context, done func(attempts int, err error))
 }
 
 // Cache is a JWK Set cache. It is safe for concurrent use.
@@ -189,13 +195,29 @@ func (c *Cache) fetch(ctx context.Context, seen *set) error {
 	return err
 }
 
+// Fetched returns when the key set in use was fetched; zero before the
+// first successful fetch.
+func (c *Cache) Fetched() time.Time {
+	if s := c.cur.Load(); s != nil {
+		return s.fetched
+	}
+	return time.Time{}
+}
+
 // run performs one fetch.
-func (c *Cache) run(ctx context.Context) (struct{}, error) {
+func (c *Cache) run(ctx context.Context) (_ struct{}, err error) {
 	var (
-		s       *set
-		skipped int
+		s        *set
+		skipped  int
+		attempts int
 	)
-	err := c.cfg.Retry.Do(ctx, func(ctx context.Context) (retry.Decision, error) {
+	if c.cfg.Observe != nil {
+		var done func(int, error)
+		ctx, done = c.cfg.Observe(ctx)
+		defer func() { done(attempts, err) }()
+	}
+	err = c.cfg.Retry.Do(ctx, func(ctx context.Context) (retry.Decision, error) {
+		attempts++
 		var err error
 		s, skipped, err = c.get(ctx)
 		var se statusError
