@@ -81,7 +81,7 @@ func TestClientSecretsNeverTakeRedirectURIs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := e.oauthConfig(e.cfg.RedirectURL).RedirectURL; got != "" {
+	if got := e.oauthConfig(e.cfg.RedirectURL, e.cfg.ClientSecret).RedirectURL; got != "" {
 		t.Errorf("redirect for exchanges = %q, want empty: redirect_uris[0] must never be used", got)
 	}
 }

@@ -256,7 +256,7 @@ const (
 // the Drive client parses them. Only an answer of status 400 or more is
 // touched: the success path costs one status check.
 func (e *Exchanger) driveClient(userID string) *http.Client {
-	return &http.Client{Transport: &scrubTransport{next: e.Client(userID).Transport, e: e, userID: userID}}
+	return &http.Client{Transport: &scrubTransport{next: e.observedTransport(userID, OpDrive), e: e, userID: userID}}
 }
 
 // scrubTransport masks, in the body and headers of an error answer, the

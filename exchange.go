@@ -139,8 +139,18 @@ func (r *Result) clone() *Result {
 // *ScopeError (ErrScopeNotGranted) beside a Result with a verified UserID
 // and Profile when a required scope was not granted.
 func (e *Exchanger) Exchange(ctx context.Context, code string, opts ...ExchangeOption) (*Result, error) {
+	ctx, run := e.begin(ctx, OpExchange)
+	res, err, o := e.exchangeShared(ctx, code, opts)
+	e.end(run, err, o)
+	return res, err
+}
+
+// exchangeShared is Exchange's work; the Observation says whether the
+// exchange was shared and how many requests it made.
+func (e *Exchanger) exchangeShared(ctx context.Context, code string, opts []ExchangeOption) (*Result, error, Observation) {
+	var ob Observation
 	if err := checkCode(code); err != nil {
-		return nil, err
+		return nil, err, ob
 	}
 	var o exchangeOptions
 	for _, opt := range opts {
@@ -156,18 +166,21 @@ func (e *Exchanger) Exchange(ctx context.Context, code string, opts ...ExchangeO
 	// as their own ctx allows.
 	out, err, how := e.codes.DoInline(ctx, exchangeKey(code, redirect, o), exchangeTimeout,
 		func(ctx context.Context) (*exchangeOutcome, error) {
-			res, err := e.exchange(ctx, code, redirect, o)
-			return &exchangeOutcome{res: res, binding: binding}, err
+			res, attempts, err := e.exchange(ctx, code, redirect, o)
+			return &exchangeOutcome{res: res, binding: binding, attempts: attempts}, err
 		},
 		e.retainExchange)
+	ob.Coalesced, ob.Cached = how == flight.Joined, how == flight.Retained
 	switch {
 	case how == flight.Ran:
-		return out.res, err
+		ob.Attempts = out.attempts
+		return out.res, err, ob
 	case out == nil: // the duplicate's ctx ended first
-		return nil, err
+		return nil, err, ob
 	case !sameBinding(out.binding, binding, how == flight.Joined):
 		e.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "serverauth: a redeemed code was posted again; refused")
-		return nil, errCodeRedeemed
+		ob.Reason = "code_redeemed"
+		return nil, errCodeRedeemed, ob
 	}
 	res := out.res.clone()
 	e.cfg.Logger.LogAttrs(ctx, slog.LevelInfo, "serverauth: duplicate code answered from the first exchange")
@@ -182,13 +195,14 @@ func (e *Exchanger) Exchange(ctx context.Context, code string, opts ...ExchangeO
 		}
 		err = errors.Join(errs...)
 	}
-	return res, err
+	return res, err, ob
 }
 
 // exchangeOutcome is what the duplicate-code window keeps of an exchange.
 type exchangeOutcome struct {
-	res     *Result
-	binding [32]byte // SHA-256 of the first caller's retry binding; zero for none
+	res      *Result
+	binding  [32]byte // SHA-256 of the first caller's retry binding; zero for none
+	attempts int      // requests the exchange made
 }
 
 // errCodeRedeemed refuses a spent code locally.
@@ -261,8 +275,9 @@ func checkCode(code string) error {
 	return nil
 }
 
-// exchange performs one exchange at the token endpoint.
-func (e *Exchanger) exchange(ctx context.Context, code, redirect string, o exchangeOptions) (*Result, error) {
+// exchange performs one exchange at the token endpoint and reports the
+// requests it made.
+func (e *Exchanger) exchange(ctx context.Context, code, redirect string, o exchangeOptions) (*Result, int, error) {
 	var sent atomic.Bool
 	ctx = httptrace.WithClientTrace(e.oauth2Context(ctx), &httptrace.ClientTrace{
 		WroteHeaders: func() { sent.Store(true) },
@@ -272,18 +287,21 @@ func (e *Exchanger) exchange(ctx context.Context, code, redirect string, o excha
 		authOpts = append(authOpts, oauth2.VerifierOption(o.codeVerifier))
 	}
 	var (
-		tok   *oauth2.Token
-		te    *TokenError
-		start time.Time
+		tok      *oauth2.Token
+		te       *TokenError
+		start    time.Time
+		attempts int
 	)
 	err := e.retry.Do(ctx, func(ctx context.Context) (retry.Decision, error) {
+		attempts++
 		sent.Store(false)
 		start = e.cfg.Now()
 		t, err := e.oauthConfig(redirect, e.cfg.ClientSecret).Exchange(ctx, code, authOpts...)
 		if err != nil {
 			te = newTokenError(err, errorContext{
 				op: OpExchange, redirectURI: redirect, pkce: o.codeVerifier != "", code: code,
-				now: e.cfg.Now(), secrets: []string{code, e.cfg.ClientSecret, o.codeVerifier},
+				clientID: e.cfg.ClientID, previousSecret: e.cfg.PreviousClientSecret != "",
+				now: e.cfg.Now(), secrets: []string{code, e.cfg.ClientSecret, e.cfg.PreviousClientSecret, o.codeVerifier},
 			})
 			te.notSent = !sent.Load()
 			return te.retryDecision(), te
@@ -292,11 +310,16 @@ func (e *Exchanger) exchange(ctx context.Context, code, redirect string, o excha
 		return retry.Stop, nil
 	})
 	if err != nil {
-		e.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "serverauth: exchange failed",
-			slog.String("class", te.Class.String()), slog.String("error", te.Code), slog.Int("status", te.StatusCode))
-		return nil, te
+		level := slog.LevelWarn
+		if errors.Is(te, ErrClientDeleted) {
+			level = slog.LevelError // only an operator can fix it
+		}
+		e.cfg.Logger.LogAttrs(ctx, level, "serverauth: exchange failed",
+			slog.String("class", te.Class.String()), slog.String("error", te.Code), slog.Int("status", te.StatusCode), slog.String("fix", te.Hint))
+		return nil, attempts, te
 	}
-	return e.finishExchange(ctx, tok, start, o)
+	res, err := e.finishExchange(ctx, tok, start, o)
+	return res, attempts, err
 }
 
 // finishExchange verifies and normalises a token response.
@@ -325,7 +348,7 @@ func (e *Exchanger) finishExchange(ctx context.Context, tok *oauth2.Token, start
 		}
 		return nil, newIDTokenError(ReasonAbsent, detail, nil)
 	}
-	p, err := e.verifier.verify(ctx, rawID, o.verifyOptions(tok.AccessToken))
+	p, err := e.verify(ctx, rawID, o.verifyOptions(tok.AccessToken))
 	if err != nil {
 		e.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "serverauth: ID token of an exchange refused", refusalAttrs(err)...)
 		return nil, err

@@ -420,7 +420,7 @@ func (e *Exchanger) VerifyIDToken(ctx context.Context, rawIDToken string, opts .
 	for _, opt := range opts {
 		opt.applyVerify(&o)
 	}
-	p, err := e.verifier.verify(ctx, rawIDToken, o)
+	p, err := e.verify(ctx, rawIDToken, o)
 	if err != nil {
 		e.cfg.Logger.LogAttrs(ctx, slog.LevelDebug, "serverauth: ID token refused", refusalAttrs(err)...)
 		return nil, err

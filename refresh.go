@@ -8,9 +8,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/go-json-experiment/json"
 	"golang.org/x/oauth2"
 
 	"github.com/serverauth/serverauth/internal/flight"
+	"github.com/serverauth/serverauth/internal/jws"
 	"github.com/serverauth/serverauth/internal/retry"
 )
 
@@ -446,12 +448,16 @@ func (e *Exchanger) redeem(ctx context.Context, rec *Record, rt string) (*oauth2
 // and requires it to name the same grant as the stored record (OpenID
 // Connect Core §12.2): the same iss, sub and aud, and the same azp, or
 // none when the original had none. It returns the new profile to store,
-// nil when there is none to take. A token that fails verification or does
-// not match refuses the whole response: the stored record is kept, nothing
-// of the response is used, and the error says why (an *IDTokenError,
-// ReasonGrantMismatch for a mismatch). When Google's signing keys cannot
-// be had, the refresh is taken without the profile: the tokens came from
-// the token endpoint as on any refresh, and only the claims are unproven.
+// nil when there is none to take.
+//
+// A token that fails verification, or names another grant, refuses the
+// whole response: the stored record is kept, nothing of the response is
+// used, and the error says why (an *IDTokenError; ReasonGrantMismatch for
+// a mismatch). Two failures say nothing against the response and only
+// keep its profile out: a time check (this server's clock may be off) and
+// Google's signing keys being unavailable. The refresh is then taken as a
+// refresh without an ID token is, provided the token's claims, read
+// unverified, still name the same grant.
 func (e *Exchanger) checkRefreshedIDToken(ctx context.Context, rec *Record, tok *oauth2.Token) (*Profile, error) {
 	raw, _ := tok.Extra("id_token").(string)
 	if raw == "" {
@@ -459,12 +465,15 @@ func (e *Exchanger) checkRefreshedIDToken(ctx context.Context, rec *Record, tok 
 	}
 	p, err := e.verify(ctx, raw, verifyOptions{accessToken: tok.AccessToken})
 	var ie *IDTokenError
-	if errors.As(err, &ie) && ie.Class.Temporary() {
-		e.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "serverauth: the ID token of a refresh could not be verified (Google's signing keys are unavailable); the stored profile is kept",
-			slog.String("user_id", rec.UserID))
-		return nil, nil
-	}
-	if err == nil {
+	switch {
+	case errors.As(err, &ie) && unprovenOnly(ie.Reason):
+		claimed, ok := unverifiedIdentity(raw)
+		if err = e.sameGrant(rec, claimed); !ok || err == nil {
+			e.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "serverauth: the ID token of a refresh could not be verified; the refresh is taken and the stored profile kept",
+				slog.String("user_id", rec.UserID), slog.String("reason", string(ie.Reason)), slog.String("detail", ie.Detail))
+			return nil, nil
+		}
+	case err == nil:
 		err = e.sameGrant(rec, p)
 	}
 	if err != nil {
@@ -473,6 +482,37 @@ func (e *Exchanger) checkRefreshedIDToken(ctx context.Context, rec *Record, tok 
 		return nil, err
 	}
 	return p, nil
+}
+
+// unprovenOnly reports whether a refusal leaves a refreshed ID token
+// unproven rather than wrong: a time check, which a skewed clock here
+// fails, or keys that could not be fetched.
+func unprovenOnly(r Reason) bool {
+	switch r {
+	case ReasonKeysUnavailable, ReasonExpired, ReasonIssuedInFuture, ReasonNotYetValid:
+		return true
+	}
+	return false
+}
+
+// unverifiedIdentity reads the identity claims of an ID token without
+// verifying it, to compare them with the grant when verification could
+// not finish. It reports false, with an empty Profile, for a token it
+// cannot read.
+func unverifiedIdentity(raw string) (*Profile, bool) {
+	tok, err := jws.Parse(raw)
+	if err != nil {
+		return &Profile{}, false
+	}
+	var c claims
+	if json.Unmarshal(tok.UnverifiedPayload, &c) != nil || len(c.Aud) != 1 {
+		return &Profile{}, false
+	}
+	p := &Profile{Subject: c.Sub, Issuer: c.Iss, Audience: c.Aud[0]}
+	if c.Azp.set {
+		p.AuthorizedParty = c.Azp.v
+	}
+	return p, true
 }
 
 // sameGrant checks a refreshed ID token's identity against the stored

@@ -43,7 +43,7 @@ func (e *Exchanger) Rekey(ctx context.Context) (RekeyReport, error) {
 		if err != nil {
 			return report, err
 		}
-		rec, err := e.cfg.Store.Get(ctx, userID)
+		rec, err := e.storeGet(ctx, userID)
 		if errors.Is(err, ErrNotFound) {
 			continue
 		}

@@ -35,7 +35,7 @@ func (e *Exchanger) Revoke(ctx context.Context, userID string) error {
 	if err := e.revokePending(ctx, userID); err != nil {
 		return err
 	}
-	rec, err := st.Get(ctx, userID)
+	rec, err := e.storeGet(ctx, userID)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		e.users.invalidate(userID)
@@ -51,7 +51,7 @@ func (e *Exchanger) Revoke(ctx context.Context, userID string) error {
 	if revokeErr != nil && !errors.Is(revokeErr, ErrDecrypt) {
 		return revokeErr // Google unreachable: keep the record so the call can be retried
 	}
-	if err := st.Delete(ctx, userID); err != nil {
+	if err := e.storeDelete(ctx, userID); err != nil {
 		return fmt.Errorf("serverauth: deleting tokens of user %q: %w", userID, err)
 	}
 	e.users.invalidate(userID)
@@ -127,7 +127,7 @@ func (e *Exchanger) ResetConsent(ctx context.Context, res *Result) error {
 		return err
 	}
 	if e.cfg.Store != nil {
-		if err := e.cfg.Store.Delete(ctx, res.UserID); err != nil {
+		if err := e.storeDelete(ctx, res.UserID); err != nil {
 			return fmt.Errorf("serverauth: deleting tokens of user %q: %w", res.UserID, err)
 		}
 	}
@@ -135,43 +135,62 @@ func (e *Exchanger) ResetConsent(ctx context.Context, res *Result) error {
 	return nil
 }
 
-// revokeToken posts token to the revocation endpoint. 200, and 400
-// invalid_token (already revoked or expired; Google deviates from RFC 7009
-// §2.2 here), mean done.
+// revokeToken posts token to the revocation endpoint, as one observed
+// OpRevoke. 200, and 400 invalid_token (already revoked or expired; Google
+// deviates from RFC 7009 §2.2 here), mean done. The request carries no
+// client credentials: Google's revocation endpoint needs none (RFC 7009
+// §2.1 leaves client authentication to the server), so neither a rotated
+// secret nor a wrong one can keep a user from being disconnected.
 func (e *Exchanger) revokeToken(ctx context.Context, token string) error {
-	var te *TokenError
+	ctx, run := e.begin(ctx, OpRevoke)
+	var (
+		te       *TokenError
+		already  bool
+		attempts int
+	)
 	err := e.retry.Do(ctx, func(ctx context.Context) (retry.Decision, error) {
-		te = e.revokeOnce(ctx, token)
+		attempts++
+		already, te = e.revokeOnce(ctx, token)
 		if te == nil {
 			return retry.Stop, nil
 		}
 		return te.retryDecision(), te
 	})
+	o := Observation{Attempts: attempts}
 	if err != nil {
+		e.end(run, te, o)
+		if errors.Is(te, ErrClientDeleted) {
+			e.cfg.Logger.LogAttrs(ctx, slog.LevelError, "serverauth: revoke failed", slog.String("error", te.Code), slog.String("fix", te.Hint))
+		}
 		return te
 	}
+	if already {
+		o.Reason = "already_revoked"
+	}
+	e.end(run, nil, o)
 	return nil
 }
 
-// revokeOnce makes one revocation request.
-func (e *Exchanger) revokeOnce(ctx context.Context, token string) *TokenError {
-	ec := errorContext{op: OpRevoke, now: e.cfg.Now(), secrets: []string{token, e.cfg.ClientSecret}}
+// revokeOnce makes one revocation request; already reports Google's
+// answer that the token was dead before.
+func (e *Exchanger) revokeOnce(ctx context.Context, token string) (already bool, _ *TokenError) {
+	ec := errorContext{op: OpRevoke, clientID: e.cfg.ClientID, now: e.cfg.Now(), secrets: []string{token, e.cfg.ClientSecret, e.cfg.PreviousClientSecret}}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.cfg.Endpoints.RevokeURL, strings.NewReader(url.Values{"token": {token}}.Encode()))
 	if err != nil {
-		return newTokenError(err, ec)
+		return false, newTokenError(err, ec)
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	resp, err := e.cfg.HTTPClient.Do(req)
 	if err != nil {
-		return newTokenError(err, ec)
+		return false, newTokenError(err, ec)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
-		return newTokenError(err, ec)
+		return false, newTokenError(err, ec)
 	}
 	if resp.StatusCode == http.StatusOK {
-		return nil
+		return false, nil
 	}
 	re := &oauth2.RetrieveError{Response: resp, Body: body}
 	var v struct {
@@ -182,7 +201,7 @@ func (e *Exchanger) revokeOnce(ctx context.Context, token string) *TokenError {
 		re.ErrorCode, re.ErrorDescription = v.Error, v.ErrorDescription
 	}
 	if resp.StatusCode == http.StatusBadRequest && re.ErrorCode == "invalid_token" {
-		return nil
+		return true, nil
 	}
-	return newTokenError(re, ec)
+	return false, newTokenError(re, ec)
 }

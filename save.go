@@ -29,7 +29,7 @@ func (e *Exchanger) Save(ctx context.Context, res *Result) error {
 	pending := e.users.pendingOf(userID)
 	var saved *Record
 	for attempt := 0; ; attempt++ {
-		cur, err := st.Get(ctx, userID)
+		cur, err := e.storeGet(ctx, userID)
 		if errors.Is(err, ErrNotFound) {
 			cur, err = &Record{UserID: userID, Created: now}, nil
 		}
@@ -40,7 +40,7 @@ func (e *Exchanger) Save(ctx context.Context, res *Result) error {
 		if err := e.mergeResult(ctx, rec, res, pending); err != nil {
 			return &SaveError{UserID: userID, Result: res, Err: err}
 		}
-		err = st.Put(ctx, rec)
+		err = e.storePut(ctx, rec)
 		if err == nil {
 			saved = rec
 			break
@@ -65,7 +65,7 @@ func (e *Exchanger) mergeResult(ctx context.Context, rec *Record, res *Result, p
 	switch {
 	case res.Token.RefreshToken != "":
 	case pending != nil:
-		rec.RefreshToken, rec.RefreshTokenExpiry = pending.rec.RefreshToken, pending.rec.RefreshTokenExpiry
+		rec.RefreshToken, rec.RefreshTokenExpiry, rec.RefreshTokenTimeout = pending.rec.RefreshToken, pending.rec.RefreshTokenExpiry, pending.rec.RefreshTokenTimeout
 		rec.RefreshTokenPrefixHash, rec.RefreshTokenHash = pending.rec.RefreshTokenPrefixHash, pending.rec.RefreshTokenHash
 	case !rec.Status.refreshable() && rec.Status != StatusReauthRequired:
 		_ = e.setRefreshToken(rec, "") // dead (revoked, expired): kept only to recognise it
@@ -85,7 +85,7 @@ func (e *Exchanger) mergeResult(ctx context.Context, rec *Record, res *Result, p
 		if err := e.setRefreshToken(rec, res.Token.RefreshToken); err != nil {
 			return err
 		}
-		rec.RefreshTokenExpiry = res.RefreshTokenExpiry
+		rec.RefreshTokenExpiry, rec.RefreshTokenTimeout = res.RefreshTokenExpiry, res.RefreshTokenTimeout
 		rec.Consented = e.cfg.Now()
 	}
 	if res.Profile != nil {

@@ -34,7 +34,7 @@ func (e *Exchanger) SignInWithIDToken(ctx context.Context, rawIDToken string, op
 	if e.cfg.Store == nil {
 		return res, nil
 	}
-	rec, err := e.cfg.Store.Get(ctx, p.Subject)
+	rec, err := e.storeGet(ctx, p.Subject)
 	switch {
 	case errors.Is(err, ErrNotFound) && e.cfg.SignInOnly:
 		return res, nil

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
 	"time"
 )
 
@@ -24,6 +25,12 @@ func (e *Exchanger) Client(userID string) *http.Client {
 	return &http.Client{Transport: &transport{e: e, userID: userID}, CheckRedirect: sameOriginRedirects}
 }
 
+// observedTransport is Client's transport with each request observed as
+// op (OpDrive for the Drive client).
+func (e *Exchanger) observedTransport(userID string, op Op) http.RoundTripper {
+	return &transport{e: e, userID: userID, op: op}
+}
+
 // sameOriginRedirects follows at most 10 redirects, and none to another
 // origin: the caller gets that 3xx response instead.
 func sameOriginRedirects(req *http.Request, via []*http.Request) error {
@@ -40,25 +47,52 @@ func sameOriginRedirects(req *http.Request, via []*http.Request) error {
 type transport struct {
 	e      *Exchanger
 	userID string
+	op     Op // when set, each request is one observed operation
 }
 
 func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if t.op == "" {
+		resp, _, err := t.roundTrip(req)
+		return resp, err
+	}
+	ctx, run := t.e.begin(req.Context(), t.op)
+	if ctx != req.Context() {
+		req = req.WithContext(ctx)
+	}
+	resp, attempts, err := t.roundTrip(req)
+	o := Observation{Attempts: attempts}
+	ferr := err
+	if err == nil && resp.StatusCode >= http.StatusBadRequest {
+		ferr = errHTTPStatus
+		o.Reason = strconv.Itoa(resp.StatusCode)
+	}
+	t.e.end(run, ferr, o)
+	return resp, err
+}
+
+// errHTTPStatus marks an observed request answered with an error status.
+var errHTTPStatus = errors.New("serverauth: error status")
+
+// roundTrip sends req with the user's token and reports the requests made.
+func (t *transport) roundTrip(req *http.Request) (*http.Response, int, error) {
+	attempts := 0
 	if req.Response != nil && req.Response.Request != nil && !sameOrigin(req.Response.Request.URL, req.URL) {
 		// A redirect to another origin (the client's own policy refuses
 		// those; this guards a caller's CheckRedirect): no token.
-		return t.e.base.RoundTrip(req)
+		resp, err := t.e.base.RoundTrip(req)
+		return resp, 1, err
 	}
 	ct, ok := t.e.users.cached(t.userID)
 	if !ok {
 		var err error
 		if ct, err = t.e.tokenSlow(req.Context(), t.userID, ""); err != nil {
 			closeBody(req)
-			return nil, err
+			return nil, attempts, err
 		}
 	}
-	resp, err := t.send(req, ct)
+	resp, err := t.send(req, ct, &attempts)
 	if err != nil || resp.StatusCode != http.StatusUnauthorized || !replayable(req) {
-		return resp, err
+		return resp, attempts, err
 	}
 	// The token was refused (revoked, or expired early): one refresh, one retry.
 	t.e.users.cache.CompareAndDelete(t.userID, func(c *cachedToken) bool { return c.authHeader == ct.authHeader })
@@ -67,24 +101,26 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	case errors.Is(ferr, ErrReauthRequired) || errors.Is(ferr, ErrNoRefreshToken) || errors.Is(ferr, ErrNotFound):
 		// The grant is gone: say so with the typed error, not a bare 401.
 		drain(resp)
-		return nil, ferr
+		return nil, attempts, ferr
 	case ferr != nil:
-		return resp, nil // the 401 is the answer
+		return resp, attempts, nil // the 401 is the answer
 	}
 	again, err := rewind(req)
 	if err != nil {
-		return resp, nil
+		return resp, attempts, nil
 	}
 	drain(resp)
-	return t.send(again, fresh)
+	resp, err = t.send(again, fresh, &attempts)
+	return resp, attempts, err
 }
 
 // send makes the request with the token, retrying transient failures
 // (network errors, 5xx, 408, 429, Drive's rate-limit 403s) under the
 // Exchanger's retry policy when the request can safely be repeated.
-func (t *transport) send(req *http.Request, ct *cachedToken) (*http.Response, error) {
+func (t *transport) send(req *http.Request, ct *cachedToken, attempts *int) (*http.Response, error) {
 	a := t.e.retry.Start()
 	for {
+		*attempts++
 		resp, err := t.e.base.RoundTrip(authorize(req, ct))
 		after, transient := transientFailure(resp, err, t.e.cfg.Now())
 		if !transient || !idempotent(req) || !replayable(req) {
