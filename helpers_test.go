@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"iter"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -109,6 +110,10 @@ func (s *countingStore) Lease(ctx context.Context, id, owner string, now time.Ti
 
 func (s *countingStore) Release(ctx context.Context, id, owner string) error {
 	return s.TokenStore.(serverauth.Leaser).Release(ctx, id, owner)
+}
+
+func (s *countingStore) Users(ctx context.Context) iter.Seq2[string, error] {
+	return s.TokenStore.(serverauth.Lister).Users(ctx)
 }
 
 func testKeyring(t *testing.T, ids ...uint32) (*serverauth.Keyring, []serverauth.Key) {

@@ -126,6 +126,7 @@ type token struct {
 	project   string
 	scopes    []string
 	expires   time.Time // zero: does not expire
+	silent    bool      // expires is not announced (refresh_token_expires_in): a Testing-status grant
 	revoked   bool
 	deadSince time.Time // when it was revoked
 	grant     *token    // for an access token, the refresh token issued with it or used to get it; may be nil

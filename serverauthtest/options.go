@@ -24,6 +24,11 @@ const (
 	DefaultIDTokenLifetime     = 3600 * time.Second // exp − iat in Google's ID tokens
 	DefaultJWKSMaxAge          = 21155 * time.Second
 	DefaultJWKSAge             = 12 * time.Second
+
+	// TestingGrantLifetime is how long grants of an app in "Testing"
+	// publishing status live (Options.PublishingStatusTesting): "seven days
+	// from the time of consent" (Google Cloud Help, "Manage App Audience").
+	TestingGrantLifetime = 7 * 24 * time.Hour
 )
 
 // Origin says where an authorization code came from, which decides the
@@ -286,6 +291,14 @@ type Options struct {
 	// the first exchange issued, as RFC 6749 §4.1.2 recommends. Google's
 	// behaviour is undocumented; the default leaves them alive.
 	RevokeOnCodeReuse bool
+
+	// PublishingStatusTesting plays an app whose OAuth consent screen is
+	// External and in "Testing" publishing status: every refresh token it
+	// issues dies seven days (TestingGrantLifetime) after consent, and no
+	// response says so (no refresh_token_expires_in): the first refresh
+	// after that answers invalid_grant "Token has been expired or
+	// revoked.", as for any dead grant.
+	PublishingStatusTesting bool
 
 	// RotateRefreshTokens makes every refresh return a new refresh token
 	// and revoke the old one. Google does not rotate; this lets a client be
