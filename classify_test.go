@@ -103,6 +103,34 @@ func TestTokenErrorClassification(t *testing.T) {
 			wantClass: ClassMisconfigured, wantInString: []string{"same web client"},
 		},
 		{
+			name: "deleted client", op: OpRefresh, ec: errorContext{clientID: "web.apps.googleusercontent.com"},
+			err:       retrieveErr(401, jsonCT, `{"error":"deleted_client","error_description":"The OAuth client was deleted."}`),
+			wantClass: ClassMisconfigured, wantIs: []error{ErrClientDeleted}, wantNotIs: []error{ErrReauthRequired, ErrInvalidGrant},
+			wantInString: []string{"deleted_client", `"web.apps.googleusercontent.com" was deleted`, "restore it"},
+		},
+		{
+			name: "admin policy", op: OpRefresh,
+			err:       retrieveErr(400, jsonCT, `{"error":"admin_policy_enforced","error_description":"x"}`),
+			wantClass: ClassRejected, wantIs: []error{ErrAccessBlocked}, wantNotIs: []error{ErrReauthRequired},
+			wantInString: []string{"Admin console", "cannot change it"},
+		},
+		{
+			name: "org internal", op: OpExchange,
+			err:       retrieveErr(403, jsonCT, `{"error":"org_internal","error_description":"x"}`),
+			wantClass: ClassRejected, wantIs: []error{ErrAccessBlocked},
+			wantInString: []string{"Internal user type", "External"},
+		},
+		{
+			name: "wrong secret during a rotation, exchange", op: OpExchange, ec: errorContext{previousSecret: true},
+			err:       retrieveErr(401, jsonCT, `{"error":"invalid_client","error_description":"Unauthorized"}`),
+			wantClass: ClassMisconfigured, wantInString: []string{"never retried with PreviousClientSecret"},
+		},
+		{
+			name: "both secrets refused, refresh", op: OpRefresh, ec: errorContext{previousSecret: true},
+			err:       retrieveErr(401, jsonCT, `{"error":"invalid_client","error_description":"Unauthorized"}`),
+			wantClass: ClassMisconfigured, wantInString: []string{"refused both"},
+		},
+		{
 			name: "internal failure", op: OpRefresh,
 			err:       retrieveErr(500, jsonCT, `{"error":"internal_failure","error_description":"Backend Error"}`),
 			wantClass: ClassTransient,

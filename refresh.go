@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -596,13 +597,13 @@ func (e *Exchanger) hintTesting(te *TokenError, rec *Record) {
 	if age < testingGrantLifetime-testingWindowBefore || age > testingGrantLifetime+testingWindowAfter {
 		return
 	}
-	client := rec.ClientID
-	if client == "" {
-		client = e.cfg.ClientID
+	client := strconv.Quote(e.cfg.ClientID)
+	if rec.ClientID != "" && rec.ClientID != e.cfg.ClientID {
+		client += " (the user signed in with " + strconv.Quote(rec.ClientID) + ")"
 	}
-	te.Hint = fmt.Sprintf("the grant died %s after consent: the OAuth consent screen of the Cloud project of client %q is probably in \"Testing\" publishing status, "+
-		"where refresh tokens of External apps expire seven days after consent; publish the app (Google Auth Platform > Audience > Publish app, \"In production\") "+
-		"and have the user sign in and consent again", age.Round(time.Hour), client)
+	te.Hint = fmt.Sprintf("the grant died %.1f days after consent: the OAuth consent screen of the Cloud project of client %s is probably in \"Testing\" publishing status, "+
+		"where the grants of External apps expire seven days after consent; publish the app (Google Auth Platform > Audience > Publish app, \"In production\") "+
+		"and have the user sign in and consent again", age.Hours()/24, client)
 }
 
 // oauthCode returns the OAuth error code of an x/oauth2 error, if any.

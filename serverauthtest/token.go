@@ -162,6 +162,22 @@ func hasPromptConsent(prompt string) bool {
 	return slices.Contains(strings.Fields(prompt), "consent")
 }
 
+// UpdateUser changes the profile of the Google account u.Sub, as when the
+// user changes their email address or name: every later ID token, those
+// of refreshes included, carries the new claims. The zero User means
+// [DemoUser]. It panics on a user without Sub.
+func (g *Google) UpdateUser(u User) {
+	if u == (User{}) {
+		u = DemoUser()
+	}
+	if u.Sub == "" {
+		panic("serverauthtest: UpdateUser: User.Sub is empty")
+	}
+	g.mu.Lock()
+	g.users[u.Sub] = u
+	g.mu.Unlock()
+}
+
 // IDToken returns an ID token for u as a mobile SDK holds it for a sign-in
 // (Google's ID-token payload, developers.google.com/identity/openid-connect/openid-connect): aud is the web client ID, azp is presenter (absent
 // when presenter is empty), with the email and profile claims, valid for
