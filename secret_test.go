@@ -97,7 +97,9 @@ func TestRevokeNeedsNoClientSecret(t *testing.T) {
 	f := newStoreFixture(t, serverauthtest.Options{})
 	ctx := context.Background()
 	res := f.signIn(serverauthtest.CodeRequest{})
-	wrong := f.newReplica(func(c *serverauth.Config) { c.ClientSecret, c.PreviousClientSecret = "GOCSPX-wrong1", f.g.WebClientSecret() })
+	wrong := f.newReplica(func(c *serverauth.Config) {
+		c.ClientSecret, c.PreviousClientSecret = "GOCSPX-wrong1", f.g.WebClientSecret()
+	})
 	if err := wrong.Revoke(ctx, res.UserID); err != nil {
 		t.Fatalf("Revoke with a wrong current secret = %v", err)
 	}
