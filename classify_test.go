@@ -3,6 +3,7 @@ package serverauth
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -246,6 +247,36 @@ func TestRetryAfter(t *testing.T) {
 	} {
 		if got := retryAfter(http.Header{"Retry-After": {tt.v}}, now); got != tt.want {
 			t.Errorf("retryAfter(%q) = %s, want %s", tt.v, got, tt.want)
+		}
+	}
+}
+
+func TestErrorReason(t *testing.T) {
+	const jsonCT = "application/json"
+	tokenErr := func(op Op, err error) error { return newTokenError(err, errorContext{op: op}) }
+	tests := []struct {
+		err  error
+		want string
+	}{
+		{nil, ""},
+		{tokenErr(OpRefresh, retrieveErr(400, jsonCT, `{"error":"invalid_grant"}`)), "invalid_grant"},
+		{tokenErr(OpRefresh, retrieveErr(400, jsonCT, `{"error":"invalid_grant","error_subtype":"rapt_required"}`)), "rapt_required"},
+		{tokenErr(OpRefresh, retrieveErr(401, jsonCT, `{"error":"deleted_client"}`)), "deleted_client"},
+		{tokenErr(OpRefresh, retrieveErr(400, jsonCT, `{"error":"user-109876@example.com"}`)), "rejected"}, // an unknown code never becomes a label
+		{tokenErr(OpRefresh, retrieveErr(503, jsonCT, `{"error":"internal_failure"}`)), "transient"},
+		{tokenErr(OpRefresh, errors.New("connection refused")), "no_response"},
+		{tokenErr(OpRefresh, retrieveErr(429, jsonCT, `{"error":"rate_limit_exceeded"}`)), "rate_limited"},
+		{newIDTokenError(ReasonExpired, "", nil), "id_token_expired"},
+		{&GrantError{UserID: "u", Status: StatusRevoked}, "grant_revoked"},
+		{&GrantError{UserID: "u", Status: StatusExpired, Ends: time.Unix(1, 0)}, "grant_expired"},
+		{&SaveError{UserID: "u", Err: errors.New("db down")}, "store_error"},
+		{fmt.Errorf("x: %w", ErrNotFound), "not_found"},
+		{fmt.Errorf("x: %w", context.DeadlineExceeded), "timeout"},
+		{errors.New("user 109876543210987654321 failed"), "error"},
+	}
+	for _, tt := range tests {
+		if got := ErrorReason(tt.err); got != tt.want {
+			t.Errorf("ErrorReason(%v) = %q, want %q", tt.err, got, tt.want)
 		}
 	}
 }

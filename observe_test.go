@@ -226,8 +226,8 @@ func TestObserverFailureReasons(t *testing.T) {
 	if n := len(rec.of(serverauth.OpRefresh)); n != 0 {
 		t.Errorf("%d refreshes inside the backoff, want 0", n)
 	}
-	if st := f.e.Stats(); st.Backoffs != 1 {
-		t.Errorf("Stats().Backoffs = %d, want 1", st.Backoffs)
+	if st := f.e.Stats(); st.Backoffs != 1 || st.Ops[serverauth.OpRefresh].Errors != 1 || st.Ops[serverauth.OpToken].Cached != 1 {
+		t.Errorf("Stats() = %+v, want 1 backoff, 1 failed refresh, 1 cached token call", st)
 	}
 
 	// A dead grant.
@@ -449,4 +449,59 @@ func benchFixture(b *testing.B, obs serverauth.Observer, fromStore bool) benchSe
 	}
 	slices.Sort(users)
 	return benchSetup{e: e, users: users}
+}
+
+// TestExchangerObserve: work done outside the Exchanger (the risc
+// package's events) is observed with the reason it gives, which must be a
+// plain label: a user ID or email becomes "other".
+func TestExchangerObserve(t *testing.T) {
+	f, rec, _ := observedFixture(t, serverauthtest.Options{})
+	ctx := context.Background()
+	errBad := errors.New("bad event")
+	for _, tt := range []struct {
+		reason     string
+		err        error
+		wantReason string
+	}{
+		{"sessions_revoked", nil, "sessions_revoked"},
+		{"109876543210987654321", nil, "other"},
+		{"jane@example.com", nil, "other"},
+		{"", errBad, "error"},
+		{"bad_signature", errBad, "bad_signature"},
+	} {
+		rec.reset()
+		var sawOp serverauth.Op
+		err := f.e.Observe(ctx, serverauth.OpRISCEvent, func(ctx context.Context) (string, error) {
+			sawOp, _ = ctx.Value(opKey{}).(serverauth.Op)
+			return tt.reason, tt.err
+		})
+		if err != tt.err {
+			t.Errorf("Observe returned %v, want %v", err, tt.err)
+		}
+		obs := rec.of(serverauth.OpRISCEvent)
+		wantOutcome := serverauth.OutcomeOK
+		if tt.err != nil {
+			wantOutcome = serverauth.OutcomeError
+		}
+		if len(obs) != 1 || obs[0].Reason != tt.wantReason || obs[0].Outcome != wantOutcome || sawOp != serverauth.OpRISCEvent {
+			t.Errorf("Observe(reason %q, err %v): observations %+v, ran under %q; want reason %q", tt.reason, tt.err, obs, sawOp, tt.wantReason)
+		}
+	}
+	if st := f.e.Stats(); st.Ops[serverauth.OpRISCEvent].Count != 5 || st.Ops[serverauth.OpRISCEvent].Errors != 2 {
+		t.Errorf("Stats().Ops[risc_event] = %+v", st.Ops[serverauth.OpRISCEvent])
+	}
+}
+
+// TestRevokeOfADeadGrantObserved: Google's "already revoked" is a success
+// that says so.
+func TestRevokeOfADeadGrantObserved(t *testing.T) {
+	f, rec, _ := observedFixture(t, serverauthtest.Options{})
+	res := f.signIn(serverauthtest.CodeRequest{})
+	f.g.RevokeUser(res.UserID)
+	if err := f.e.Revoke(context.Background(), res.UserID); err != nil {
+		t.Fatal(err)
+	}
+	if obs := rec.of(serverauth.OpRevoke); len(obs) != 1 || obs[0].Outcome != serverauth.OutcomeOK || obs[0].Reason != "already_revoked" || obs[0].Attempts != 1 {
+		t.Errorf("revoke observations = %+v, want one ok already_revoked", obs)
+	}
 }

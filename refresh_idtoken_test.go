@@ -142,3 +142,57 @@ func claimsJSON(c idTokenClaims) []byte {
 	}
 	return b
 }
+
+// TestRefreshedIDTokenMatchChecks checks each comparison on its own: a
+// record written before profiles were kept has only its user ID and
+// client to compare with; one whose original ID token had no azp must not
+// get one from a refresh.
+func TestRefreshedIDTokenMatchChecks(t *testing.T) {
+	demo := serverauthtest.DemoUser()
+	tests := []struct {
+		name        string
+		opts        serverauthtest.Options
+		dropProfile bool
+		token       func(g *serverauthtest.Server) string
+	}{
+		{"old record, another user", serverauthtest.Options{}, true, func(g *serverauthtest.Server) string {
+			return g.IDToken(serverauthtest.User{Sub: "100000000000000000999", Email: "mallory@example.com"}, g.IOSClientID())
+		}},
+		{"old record, another presenter", serverauthtest.Options{}, true, func(g *serverauthtest.Server) string {
+			return g.IDToken(demo, g.AndroidClientID())
+		}},
+		{"azp where the original had none", serverauthtest.Options{MobileAZP: serverauthtest.AZPNone}, false, func(g *serverauthtest.Server) string {
+			return g.IDToken(demo, g.WebClientID())
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := &tokenProxy{}
+			f := newStoreFixture(t, tt.opts)
+			e := f.newReplica(withTokenProxy(t, f.g, p))
+			ctx := context.Background()
+			res, err := e.Exchange(ctx, f.mint(serverauthtest.CodeRequest{Scopes: []string{"openid", "email", "drive.appdata"}}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.dropProfile {
+				r, _ := f.store.Get(ctx, res.UserID)
+				r.Profile = nil
+				if err := f.store.Put(ctx, r); err != nil {
+					t.Fatal(err)
+				}
+			}
+			f.clock.Advance(2 * time.Hour)
+			p.set(func(gt string, v map[string]any) {
+				if gt == "refresh_token" {
+					v["id_token"] = tt.token(f.g)
+				}
+			})
+			_, err = e.Token(ctx, res.UserID)
+			var ie *serverauth.IDTokenError
+			if !errors.As(err, &ie) || ie.Reason != serverauth.ReasonGrantMismatch {
+				t.Fatalf("Token = %v, want ReasonGrantMismatch", err)
+			}
+		})
+	}
+}
