@@ -3,7 +3,6 @@ package serverauth
 import (
 	"crypto/sha256"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/serverauth/serverauth/internal/flight"
@@ -28,7 +27,7 @@ import (
 // the epoch the refresh started in and caches only if it is still current.
 type users struct {
 	now  func() time.Time
-	hits *atomic.Uint64 // counts cache hits (Stats.TokenCacheHits)
+	hits *hitCounter // counts cache hits (Stats.TokenCacheHits)
 
 	cache     *lru.Map[cachedToken]               // by user; internally locked
 	refreshes *flight.Group[string, *cachedToken] // one refresh per flight key; internally locked
@@ -67,7 +66,7 @@ type failureStreak struct {
 // only shortens a backoff.
 const maxTrackedFailures = 100000
 
-func newUsers(now func() time.Time, cacheSize int, hits *atomic.Uint64) *users {
+func newUsers(now func() time.Time, cacheSize int, hits *hitCounter) *users {
 	return &users{
 		now:         now,
 		hits:        hits,
@@ -93,7 +92,7 @@ func flightKey(userID string, rejected bool) string {
 func (u *users) cached(userID string) (*cachedToken, bool) {
 	ct, ok := u.cache.Load(userID)
 	if ok && ct.usableAt(u.now()) {
-		u.hits.Add(1)
+		u.hits.add(userID)
 		return ct, true
 	}
 	return nil, false
