@@ -124,6 +124,18 @@ type Config struct {
 	// memory (least recently used go first). Zero means 10,000.
 	TokenCacheSize int
 
+	// IDTokenCacheSize bounds how many verified ID tokens VerifyIDToken
+	// (and so SignInWithIDToken and the handlers that take an ID token)
+	// remembers, so that the same token verified again (a GIS credential
+	// or an app's ID token sent on every request, for the hour it lives)
+	// skips the RSA signature check. The cache holds a SHA-256 hash of each
+	// token, never the token, and what its signature established; every
+	// claim rule and every VerifyOption is applied again on each call, an
+	// entry is not used past the token's exp nor after Google's key set
+	// changes, and a token that failed is never remembered. Zero means
+	// 4096; negative turns the cache off.
+	IDTokenCacheSize int
+
 	// Logger receives the library's diagnostics. Nil means silent. Secrets
 	// never reach it.
 	Logger *slog.Logger
@@ -227,6 +239,7 @@ const (
 	defaultDuplicateCodeWindow = 2 * time.Minute
 	defaultRefreshMargin       = time.Minute
 	defaultTokenCacheSize      = 10000
+	defaultIDTokenCacheSize    = 4096
 )
 
 // validate reports the first problem with c, naming the field and the fix.
@@ -284,6 +297,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.TokenCacheSize == 0 {
 		c.TokenCacheSize = defaultTokenCacheSize
+	}
+	if c.IDTokenCacheSize == 0 {
+		c.IDTokenCacheSize = defaultIDTokenCacheSize
 	}
 	if c.Cipher == nil {
 		c.Cipher = plaintextCipher{} // validate allowed it: in-process store or loudly asked

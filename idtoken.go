@@ -151,6 +151,7 @@ type verifier struct {
 	now            func() time.Time
 	keys           *jwks.Cache
 	allowSAccounts bool
+	verified       *verifyCache // nil: every verification is a full one
 }
 
 // verifyOptions carries the per-call checks of a verification; nil
@@ -197,6 +198,21 @@ func (n *nonceCheck) matches(got string) bool {
 // verify checks raw against the policy and returns its profile. Every check
 // runs before any claim is used.
 func (v *verifier) verify(ctx context.Context, raw string, o verifyOptions) (*Profile, error) {
+	now := v.now()
+	vt, err := v.verifySignature(ctx, raw, now)
+	if err != nil {
+		return nil, err
+	}
+	if err := v.check(&vt.claims, o, now); err != nil {
+		return nil, err
+	}
+	return vt.profile(), nil
+}
+
+// verifySignature parses raw, checks its header and its signature under
+// Google's key for its kid, and decodes its claims: everything about a
+// token that does not depend on the call or the time.
+func (v *verifier) verifySignature(ctx context.Context, raw string, now time.Time) (*verifiedToken, error) {
 	tok, err := jws.Parse(raw)
 	if err != nil {
 		var je *jws.Error
@@ -205,26 +221,35 @@ func (v *verifier) verify(ctx context.Context, raw string, o verifyOptions) (*Pr
 		}
 		return nil, newIDTokenError(ReasonMalformed, errDetail(err), nil)
 	}
-	key, err := v.keys.Key(ctx, tok.Header.KeyID)
-	switch {
-	case errors.Is(err, jwks.ErrUnknownKey):
-		return nil, newIDTokenError(ReasonUnknownKey, "kid not in Google's current key set", nil)
-	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
-		return nil, newIDTokenError(ReasonKeysUnavailable, "waiting for signing keys", err)
-	case err != nil:
-		return nil, newIDTokenError(ReasonKeysUnavailable, "could not fetch Google's signing keys", err)
+	key, gen, err := v.keys.Lookup(ctx, tok.Header.KeyID, now)
+	if err != nil {
+		return nil, keyError(err)
 	}
 	if err := tok.Verify(key); err != nil {
 		return nil, newIDTokenError(ReasonSignature, errDetail(err), nil)
 	}
-
-	var c claims
-	if err := json.Unmarshal(tok.UnverifiedPayload, &c); err != nil {
+	vt := &verifiedToken{payload: tok.UnverifiedPayload, kid: tok.Header.KeyID, gen: gen} // verified by now
+	if err := json.Unmarshal(tok.UnverifiedPayload, &vt.claims); err != nil {
 		return nil, idErr(ReasonMalformed, "payload is not a strict JSON object with Google's claim types")
 	}
-	if err := v.check(&c, o); err != nil {
-		return nil, err
+	return vt, nil
+}
+
+// keyError is the refusal for a key lookup that failed.
+func keyError(err error) error {
+	switch {
+	case errors.Is(err, jwks.ErrUnknownKey):
+		return newIDTokenError(ReasonUnknownKey, "kid not in Google's current key set", nil)
+	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+		return newIDTokenError(ReasonKeysUnavailable, "waiting for signing keys", err)
+	default:
+		return newIDTokenError(ReasonKeysUnavailable, "could not fetch Google's signing keys", err)
 	}
+}
+
+// profile is the Profile of a token whose claims passed check.
+func (vt *verifiedToken) profile() *Profile {
+	c := &vt.claims
 	p := &Profile{
 		Subject:       c.Sub,
 		Email:         c.Email,
@@ -238,7 +263,7 @@ func (v *verifier) verify(ctx context.Context, raw string, o verifyOptions) (*Pr
 		Issuer:        c.Iss,
 		IssuedAt:      numericDate(*c.Iat),
 		Expiry:        numericDate(*c.Exp),
-		claims:        tok.UnverifiedPayload, // verified by now
+		claims:        vt.payload,
 	}
 	if c.Azp.set {
 		p.AuthorizedParty = c.Azp.v
@@ -246,11 +271,11 @@ func (v *verifier) verify(ctx context.Context, raw string, o verifyOptions) (*Pr
 	if c.HD.set {
 		p.HostedDomain = c.HD.v
 	}
-	return p, nil
+	return p
 }
 
-// check applies the claim rules (policy steps 5 to 7).
-func (v *verifier) check(c *claims, o verifyOptions) error {
+// check applies the claim rules (policy steps 5 to 7) at now.
+func (v *verifier) check(c *claims, o verifyOptions, now time.Time) error {
 	if c.Iss != issuerHTTPS && c.Iss != issuerBare {
 		return idErr(ReasonIssuer, "iss %s is not Google", quoteShort(c.Iss))
 	}
@@ -272,7 +297,7 @@ func (v *verifier) check(c *claims, o verifyOptions) error {
 	if !finiteTime(exp) || !finiteTime(iat) || (c.Nbf.set && !finiteTime(c.Nbf.v)) {
 		return idErr(ReasonMalformed, "exp, iat or nbf out of range")
 	}
-	now, l := v.now(), v.leeway
+	l := v.leeway
 	if !now.Before(numericDate(exp).Add(l)) {
 		return idErr(ReasonExpired, "expired at %s (leeway %s)", numericDate(exp).UTC().Format(time.RFC3339), l)
 	}
@@ -415,17 +440,31 @@ func errDetail(err error) string {
 // checks: RequireNonce or RequireNonceSHA256 for a token bound to a nonce,
 // RequireRecentAuth, RequireSubject. A failure is an *IDTokenError wrapping
 // ErrInvalidIDToken.
+//
+// Verifying the same token again skips its signature check (see
+// Config.IDTokenCacheSize); every claim rule and opts still apply.
 func (e *Exchanger) VerifyIDToken(ctx context.Context, rawIDToken string, opts ...VerifyOption) (*Profile, error) {
-	var o verifyOptions
-	for _, opt := range opts {
-		opt.applyVerify(&o)
-	}
-	p, err := e.verify(ctx, rawIDToken, o)
+	ctx, run := e.begin(ctx, OpVerify) // observed as e.verify is, with the cache
+	p, err := e.verifier.verifyCached(ctx, rawIDToken, verifyOptionsOf(opts))
+	e.end(run, err, Observation{})
 	if err != nil {
 		e.cfg.Logger.LogAttrs(ctx, slog.LevelDebug, "serverauth: ID token refused", refusalAttrs(err)...)
 		return nil, err
 	}
 	return p, nil
+}
+
+// verifyOptionsOf applies opts. Without any it allocates nothing (the
+// options escape through the sealed interface's method).
+func verifyOptionsOf(opts []VerifyOption) verifyOptions {
+	if len(opts) == 0 {
+		return verifyOptions{}
+	}
+	var o verifyOptions
+	for _, opt := range opts {
+		opt.applyVerify(&o)
+	}
+	return o
 }
 
 // refusalAttrs are the log attributes of a refused ID token: the reason

@@ -80,6 +80,7 @@ func New(cfg Config) (*Exchanger, error) {
 			OnFetch: e.logKeyFetch,
 			Observe: e.observeKeyFetch,
 		}),
+		verified: newVerifyCache(cfg.IDTokenCacheSize),
 	}
 	e.codes = flight.New[[32]byte, *exchangeOutcome](cfg.Now, maxRetainedCodes)
 	e.users = newUsers(cfg.Now, cfg.TokenCacheSize, &e.stats.cacheHits)

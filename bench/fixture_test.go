@@ -34,6 +34,10 @@ func fakeToken(prefix string, seed, n int) string {
 	return string(b)
 }
 
+// verifyTokens is how many distinct ID tokens the verification benchmark
+// cycles through.
+const verifyTokens = 128
+
 // userID returns the n-th benchmark user's ID, 21 digits like Google's sub.
 func userID(n int) string {
 	s := strconv.Itoa(n)
@@ -44,17 +48,24 @@ func userID(n int) string {
 // that needs one: the comparison libraries read time.Now, so its ID tokens
 // must be valid by the real clock. It lives as long as the test binary.
 type realFake struct {
-	srv   *serverauthtest.Server
-	token string // one ID token: aud = web client, azp = iOS client
-	web   string // the web (server) client ID
-	jwks  []byte // the fake's JWK Set, as served
-	keys  map[string]*rsa.PublicKey
+	srv    *serverauthtest.Server
+	token  string   // one ID token: aud = web client, azp = iOS client
+	tokens []string // verifyTokens distinct ID tokens like it, token first
+	web    string   // the web (server) client ID
+	jwks   []byte   // the fake's JWK Set, as served
+	keys   map[string]*rsa.PublicKey
 }
 
 var sharedFake = sync.OnceValues(func() (*realFake, error) {
 	srv := serverauthtest.NewServer(serverauthtest.Options{})
 	f := &realFake{srv: srv, web: srv.WebClientID()}
 	f.token = srv.IDToken(serverauthtest.DemoUser(), srv.IOSClientID())
+	f.tokens = []string{f.token}
+	for i := 1; i < verifyTokens; i++ {
+		u := serverauthtest.DemoUser()
+		u.Sub = userID(i)
+		f.tokens = append(f.tokens, srv.IDToken(u, srv.IOSClientID()))
+	}
 	resp, err := srv.Client().Get(srv.Endpoints().JWKSURL)
 	if err != nil {
 		return nil, err

@@ -156,11 +156,11 @@ func minMedMax(name string, procs int) string {
 }
 
 func report() {
-	fmt.Println("### 1. ID-token verification (same token, 2048-bit key, warm caches)")
+	fmt.Println("### 1. ID-token verification (2048-bit key, warm key caches; serverauth: each token new to its cache; serverauth-cached: the same token again)")
 	fmt.Println()
 	fmt.Println("| implementation | GOMAXPROCS=1 | ratio to floor | GOMAXPROCS=2 | ratio to floor | B/op | allocs/op |")
 	fmt.Println("|---|---|---|---|---|---|---|")
-	for _, impl := range []string{"floor", "rsa-only", "serverauth", "idtoken", "go-oidc", "golang-jwt"} {
+	for _, impl := range []string{"floor", "rsa-only", "serverauth", "serverauth-cached", "serverauth-no-cache", "idtoken", "go-oidc", "golang-jwt"} {
 		n := "VerifyIDToken/impl=" + impl
 		fmt.Printf("| %s | %s | %s | %s | %s | %s | %s |\n", impl,
 			dur(ns(n, 1)), ratio(ns(n, 1), ns("VerifyIDToken/impl=floor", 1)),
@@ -171,6 +171,12 @@ func report() {
 	ours := ns("VerifyIDToken/impl=serverauth", 1)
 	for _, other := range []string{"idtoken", "go-oidc", "golang-jwt"} {
 		fmt.Printf("- serverauth / %s (GOMAXPROCS=1): %s\n", other, ratio(ours, ns("VerifyIDToken/impl="+other, 1)))
+	}
+	for _, procs := range []int{1, 2} {
+		fmt.Printf("- GOMAXPROCS=%d: a new token / the floor %s; no cache / the floor %s; the same token again: %s\n", procs,
+			spreadOf("VerifyIDToken/impl=serverauth", "VerifyIDToken/impl=floor", procs),
+			spreadOf("VerifyIDToken/impl=serverauth-no-cache", "VerifyIDToken/impl=floor", procs),
+			minMedMax("VerifyIDToken/impl=serverauth-cached", procs))
 	}
 	fmt.Println()
 

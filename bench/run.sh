@@ -59,7 +59,7 @@ fi
 bs() { go run "$BENCHSTAT" "$@" "$raw"; }
 {
   echo "## ID-token verification"
-  bs -filter '.name:VerifyIDToken' -row /gomaxprocs -col '/impl@(floor serverauth idtoken go-oidc golang-jwt rsa-only)'
+  bs -filter '.name:VerifyIDToken' -row /gomaxprocs -col '/impl@(floor serverauth serverauth-cached serverauth-no-cache idtoken go-oidc golang-jwt rsa-only)'
   echo "## Token, serial"
   bs -filter '.name:Token /mode:serial' -row /gomaxprocs -col '/impl@(reuse-token-source serverauth serverauth-rotating-users)'
   echo "## Token, parallel: GOMAXPROCS 1 against 2"

@@ -97,9 +97,10 @@ func floorVerify(raw string, keys map[string]*rsa.PublicKey, aud string, now tim
 // every cache warmed. check, run after the benchmark, fails it if a cache
 // went cold meanwhile (a key fetch during the timed loop).
 type contender struct {
-	name   string
-	verify func(ctx context.Context, raw string) error
-	check  func() error
+	name      string
+	verify    func(ctx context.Context, raw string) error
+	check     func() error
+	sameToken bool // verifies one token again and again; the others cycle through them all
 }
 
 func contenders(tb testing.TB) []contender {
@@ -131,25 +132,42 @@ func contenders(tb testing.TB) []contender {
 		return rsa.VerifyPKCS1v15(key, crypto.SHA256, sum[:], sig)
 	}})
 
-	cfg := f.srv.Config()
-	ex, err := serverauth.New(cfg)
-	if err != nil {
-		tb.Fatal(err)
-	}
 	jwksBefore := 0
-	cs = append(cs, contender{
-		name: "serverauth",
-		verify: func(ctx context.Context, raw string) error {
-			_, err := ex.VerifyIDToken(ctx, raw)
-			return err
-		},
-		check: func() error {
-			if n := f.srv.RequestCount(serverauthtest.EndpointJWKS); n != jwksBefore {
-				return errors.New("serverauth fetched the keys during the timed loop")
-			}
-			return nil
-		},
-	})
+	checkJWKS := func() error {
+		if n := f.srv.RequestCount(serverauthtest.EndpointJWKS); n != jwksBefore {
+			return errors.New("serverauth fetched the keys during the timed loop")
+		}
+		return nil
+	}
+	for _, c := range []struct {
+		name      string
+		cacheSize int
+	}{
+		// A verification cache smaller than the tokens the benchmark
+		// cycles through: every token is new to it (the first
+		// verification of a token: full work, plus hashing and caching).
+		{"serverauth", len(f.tokens) / 2},
+		// The same token verified again: a cache hit.
+		{"serverauth-cached", 0},
+		// No verification cache: full work every time.
+		{"serverauth-no-cache", -1},
+	} {
+		cfg := f.srv.Config()
+		cfg.IDTokenCacheSize = c.cacheSize
+		ex, err := serverauth.New(cfg)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		cs = append(cs, contender{
+			name: c.name,
+			verify: func(ctx context.Context, raw string) error {
+				_, err := ex.VerifyIDToken(ctx, raw)
+				return err
+			},
+			check:     checkJWKS,
+			sameToken: c.name == "serverauth-cached",
+		})
+	}
 
 	rt := &redirectTransport{to: jwksURL, base: f.srv.Client().Transport}
 	v, err := idtoken.NewValidator(ctx, option.WithHTTPClient(&http.Client{Transport: rt}))
@@ -192,10 +210,12 @@ func contenders(tb testing.TB) []contender {
 		return err
 	}})
 
-	// Warm every cache, and check every contender accepts the token.
+	// Warm every cache, and check every contender accepts the tokens.
 	for _, c := range cs {
-		if err := c.verify(ctx, f.token); err != nil {
-			tb.Fatalf("%s refused the token: %v", c.name, err)
+		for _, tok := range f.tokens {
+			if err := c.verify(ctx, tok); err != nil {
+				tb.Fatalf("%s refused a token: %v", c.name, err)
+			}
 		}
 	}
 	jwksBefore = f.srv.RequestCount(serverauthtest.EndpointJWKS)
@@ -203,18 +223,28 @@ func contenders(tb testing.TB) []contender {
 	return cs
 }
 
-// BenchmarkVerifyIDToken verifies the same Google ID token (2048-bit RS256,
-// warm key cache) with serverauth, the raw floor and the other Go libraries.
+// BenchmarkVerifyIDToken verifies Google ID tokens (2048-bit RS256, warm
+// key caches) with serverauth, the raw floor and the other Go libraries,
+// cycling through the fake's tokens (all of one user, minted a second
+// apart): serverauth then verifies each as a new token, its cache being
+// smaller than the set. serverauth-cached verifies one token again and
+// again (the cache hit); serverauth-no-cache has the cache off.
 func BenchmarkVerifyIDToken(b *testing.B) {
 	f := getFake(b)
 	for _, c := range contenders(b) {
 		b.Run("impl="+c.name, func(b *testing.B) {
 			ctx := context.Background()
 			b.ReportAllocs()
+			i := 0
 			for b.Loop() {
-				if err := c.verify(ctx, f.token); err != nil {
+				tok := f.tokens[i%len(f.tokens)]
+				if c.sameToken {
+					tok = f.token
+				}
+				if err := c.verify(ctx, tok); err != nil {
 					b.Fatal(err)
 				}
+				i++
 			}
 			if c.check != nil {
 				if err := c.check(); err != nil {

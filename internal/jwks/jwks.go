@@ -63,6 +63,7 @@ var (
 // set is one fetched key set; immutable once published.
 type set struct {
 	keys       map[string]*rsa.PublicKey
+	gen        uint64 // the keys' generation: see Cache.Lookup
 	fetched    time.Time
 	freshUntil time.Time
 }
@@ -113,16 +114,26 @@ func (c *Cache) inFlight() bool { return c.fetches.Len() > 0 }
 // fresh set lacks kid and the policy allows no refetch, and with
 // ErrUnavailable (retryable) when the keys could not be had.
 func (c *Cache) Key(ctx context.Context, kid string) (*rsa.PublicKey, error) {
-	now := c.cfg.Now()
+	k, _, err := c.Lookup(ctx, kid, c.cfg.Now())
+	return k, err
+}
+
+// Lookup is Key at now (the caller's reading of the injected clock), and
+// also returns the generation of the key set the key came from. A generation names one content of the key set: a refetch
+// that brings the same keys keeps it (and the same *rsa.PublicKey values),
+// any change (a key added, removed or replaced) starts a new one. So a
+// result derived from a key, such as a verified signature, still holds
+// while Lookup returns the same generation for its kid.
+func (c *Cache) Lookup(ctx context.Context, kid string, now time.Time) (*rsa.PublicKey, uint64, error) {
 	s := c.cur.Load()
 	switch {
 	case s != nil && now.Before(s.freshUntil):
 		if k := s.keys[kid]; k != nil {
-			return k, nil
+			return k, s.gen, nil
 		}
 		// Unknown kid on a fresh set: refetch at most once per interval.
 		if !c.mayRefetchForKid(now) {
-			return nil, ErrUnknownKey
+			return nil, 0, ErrUnknownKey
 		}
 	case !c.mayFetch(now):
 		// Inside the backoff after a failed fetch: no network, serve the
@@ -132,26 +143,27 @@ func (c *Cache) Key(ctx context.Context, kid string) (*rsa.PublicKey, error) {
 
 	if err := c.fetch(ctx, s); err != nil {
 		if ctx.Err() != nil {
-			return nil, ctx.Err()
+			return nil, 0, ctx.Err()
 		}
 		return lookupStale(c.cur.Load(), kid, c.cfg.Now(), err)
 	}
-	if k := c.cur.Load().keys[kid]; k != nil {
-		return k, nil
+	cur := c.cur.Load()
+	if k := cur.keys[kid]; k != nil {
+		return k, cur.gen, nil
 	}
-	return nil, ErrUnknownKey
+	return nil, 0, ErrUnknownKey
 }
 
 // lookupStale serves kid from the last good set s (nil if none) after a
 // failed fetch, while s is within its stale window; anything else is
 // ErrUnavailable, since kid may be a key that could not be fetched.
-func lookupStale(s *set, kid string, now time.Time, fetchErr error) (*rsa.PublicKey, error) {
+func lookupStale(s *set, kid string, now time.Time, fetchErr error) (*rsa.PublicKey, uint64, error) {
 	if s != nil && now.Before(s.freshUntil.Add(StaleWindow)) {
 		if k := s.keys[kid]; k != nil {
-			return k, nil
+			return k, s.gen, nil
 		}
 	}
-	return nil, fmt.Errorf("%w: %w", ErrUnavailable, fetchErr)
+	return nil, 0, fmt.Errorf("%w: %w", ErrUnavailable, fetchErr)
 }
 
 // mayFetch reports whether a fetch may start now: one is in flight (join
@@ -231,6 +243,15 @@ func (c *Cache) run(ctx context.Context) (_ struct{}, err error) {
 	})
 	c.mu.Lock()
 	if err == nil {
+		prev := c.cur.Load()
+		switch {
+		case prev == nil:
+			s.gen = 1
+		case sameKeys(prev.keys, s.keys):
+			s.keys, s.gen = prev.keys, prev.gen
+		default:
+			s.gen = prev.gen + 1
+		}
 		c.cur.Store(s)
 		c.backoff, c.retryAt = 0, time.Time{}
 	} else {
@@ -277,6 +298,20 @@ func (c *Cache) get(ctx context.Context) (*set, int, error) {
 	now := c.cfg.Now()
 	ttl := TTL(resp.Header)
 	return &set{keys: keys, fetched: now, freshUntil: now.Add(ttl)}, skipped, nil
+}
+
+// sameKeys reports whether two key sets hold the same keys under the same
+// kids.
+func sameKeys(a, b map[string]*rsa.PublicKey) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for kid, k := range a {
+		if o := b[kid]; o == nil || !k.Equal(o) {
+			return false
+		}
+	}
+	return true
 }
 
 // statusError is a key-set response's unexpected HTTP status.

@@ -404,3 +404,49 @@ func TestFetchRetries(t *testing.T) {
 	mustKey(t, c, "a")
 	wantFetches(t, ks, 2)
 }
+
+// TestGenerationChangesWithTheKeys: a refetch that brings the same keys
+// keeps the generation (and the key values), any change starts a new one,
+// and a stale set served after a failed fetch keeps its own.
+func TestGenerationChangesWithTheKeys(t *testing.T) {
+	ks, clk := newKeyServer(t, "a"), start()
+	c := newCache(ks, clk)
+	lookup := func(kid string) (*rsa.PublicKey, uint64) {
+		t.Helper()
+		k, gen, err := c.Lookup(context.Background(), kid, clk.Now())
+		if err != nil {
+			t.Fatalf("Lookup(%q) = %v", kid, err)
+		}
+		return k, gen
+	}
+	k1, g1 := lookup("a")
+
+	clk.Advance(2 * time.Hour) // stale: refetched, same keys
+	k2, g2 := lookup("a")
+	wantFetches(t, ks, 2)
+	if g2 != g1 || k2 != k1 {
+		t.Errorf("a refetch of the same keys: generation %d → %d, same key value %v; want the same generation and key", g1, g2, k2 == k1)
+	}
+
+	ks.setKeys("a", "b") // a key added
+	_, g3 := lookup("b")
+	if g3 == g2 {
+		t.Errorf("a key added: generation stayed %d", g3)
+	}
+	if _, g := lookup("a"); g != g3 {
+		t.Errorf("Lookup(a) generation %d, want the current %d", g, g3)
+	}
+
+	clk.Advance(2 * time.Hour)
+	ks.set(func() { ks.body = `{"keys":[` + jwkJSON("a", &testKeys()[1].PublicKey, "") + `]}` }) // a replaced under the same kid
+	if _, g := lookup("a"); g == g3 {
+		t.Errorf("key a replaced: generation stayed %d", g)
+	}
+	_, g4 := lookup("a")
+
+	clk.Advance(2 * time.Hour)
+	ks.set(func() { ks.status = http.StatusServiceUnavailable })
+	if _, g := lookup("a"); g != g4 {
+		t.Errorf("a stale set served after a failed fetch: generation %d, want its own %d", g, g4)
+	}
+}
