@@ -92,7 +92,7 @@ func flightKey(userID string, rejected bool) string {
 func (u *users) cached(userID string) (*cachedToken, bool) {
 	ct, ok := u.cache.Load(userID)
 	if ok && ct.usableAt(u.now()) {
-		u.hits.add(userID)
+		u.hits.add()
 		return ct, true
 	}
 	return nil, false
