@@ -86,9 +86,15 @@ type Token struct {
 	signature    []byte
 }
 
-// Parse splits and decodes raw and checks the header. It does not verify the
-// signature.
-func Parse(raw string) (*Token, error) {
+// Parse splits and decodes raw and checks the header, with typ absent or
+// "JWT" (an ID token). It does not verify the signature.
+func Parse(raw string) (*Token, error) { return ParseTyped(raw, "JWT") }
+
+// ParseTyped is Parse accepting a typ header that is absent or one of types,
+// compared case-insensitively and with an "application/" prefix ignored
+// (RFC 7515 §4.1.9), for JWTs of other kinds such as Security Event Tokens
+// ("secevent+jwt", RFC 8417 §2.3).
+func ParseTyped(raw string, types ...string) (*Token, error) {
 	if len(raw) > MaxTokenSize {
 		return nil, fail(ErrMalformed, "longer than 16 KiB")
 	}
@@ -136,8 +142,8 @@ func Parse(raw string) (*Token, error) {
 		return nil, fail(ErrHeader, "kid missing")
 	case len(*h.Kid) > MaxKeyIDSize:
 		return nil, fail(ErrHeader, "kid longer than 256 bytes")
-	case h.Typ != nil && !strings.EqualFold(*h.Typ, "JWT"):
-		return nil, fail(ErrHeader, "typ is not JWT")
+	case h.Typ != nil && !typeAllowed(*h.Typ, types):
+		return nil, fail(ErrHeader, "typ is not "+strings.Join(types, " or "))
 	}
 	for _, m := range [...]struct {
 		name string
@@ -153,6 +159,19 @@ func Parse(raw string) (*Token, error) {
 		signingInput:      signingInput,
 		signature:         sig,
 	}, nil
+}
+
+// typeAllowed reports whether the typ header value is one of types.
+func typeAllowed(typ string, types []string) bool {
+	if len(typ) > len("application/") && strings.EqualFold(typ[:len("application/")], "application/") {
+		typ = typ[len("application/"):]
+	}
+	for _, t := range types {
+		if strings.EqualFold(typ, t) {
+			return true
+		}
+	}
+	return false
 }
 
 // decodeSegment decodes s into the front of buf and returns the decoded

@@ -188,3 +188,31 @@ func FuzzParse(f *testing.F) {
 		_ = tok.Verify(pub)
 	})
 }
+
+func TestParseTyped(t *testing.T) {
+	for _, tt := range []struct {
+		header string
+		ok     bool
+	}{
+		{`{"alg":"RS256","kid":"k1"}`, true},
+		{`{"alg":"RS256","kid":"k1","typ":"secevent+jwt"}`, true},
+		{`{"alg":"RS256","kid":"k1","typ":"application/secevent+jwt"}`, true},
+		{`{"alg":"RS256","kid":"k1","typ":"Application/SecEvent+JWT"}`, true},
+		{`{"alg":"RS256","kid":"k1","typ":"JWT"}`, true},
+		{`{"alg":"RS256","kid":"k1","typ":"at+jwt"}`, false},
+		{`{"alg":"RS256","kid":"k1","typ":"application/"}`, false},
+		{`{"alg":"RS256","kid":"k1","typ":"secevent"}`, false},
+	} {
+		_, err := ParseTyped(sign(t, tt.header, goodPayload), "secevent+jwt", "JWT")
+		if (err == nil) != tt.ok {
+			t.Errorf("ParseTyped(header %s) = %v, want ok %v", tt.header, err, tt.ok)
+		}
+		if err != nil && !errors.Is(err, ErrHeader) {
+			t.Errorf("ParseTyped(header %s) = %v, want ErrHeader", tt.header, err)
+		}
+	}
+	// Parse still takes only JWT.
+	if _, err := Parse(sign(t, `{"alg":"RS256","kid":"k1","typ":"secevent+jwt"}`, goodPayload)); !errors.Is(err, ErrHeader) {
+		t.Errorf("Parse(typ secevent+jwt) = %v, want ErrHeader", err)
+	}
+}
