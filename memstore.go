@@ -12,12 +12,22 @@ import (
 // MemoryStore is a [TokenStore] in process memory, for tests and
 // single-process use: its contents die with the process. Because nothing
 // leaves the process, New does not require a Cipher with it. It implements
-// [Leaser] and [Lister], and is safe for concurrent use. The zero value is
-// an empty store, ready to use.
+// [Leaser], [Lister], [RefreshTokenIndex] and [EventLedger], and is safe for
+// concurrent use. The zero value is an empty store, ready to use.
 type MemoryStore struct {
-	mu      sync.Mutex // guards records and leases
+	mu      sync.Mutex // guards records, leases, events and eventsPruneAt
 	records map[string]*Record
 	leases  map[string]memLease
+	events  map[string]memEvent
+	// eventsPruneAt is the size of events at which expired entries are
+	// dropped next: twice what remained after the last prune.
+	eventsPruneAt int
+}
+
+// memEvent is an event's claim or, once done, its record.
+type memEvent struct {
+	owner   string // the claim's owner; "" once done
+	expires time.Time
 }
 
 type memLease struct {
@@ -34,6 +44,7 @@ func (m *MemoryStore) lock() {
 	if m.records == nil {
 		m.records = make(map[string]*Record)
 		m.leases = make(map[string]memLease)
+		m.events = make(map[string]memEvent)
 	}
 }
 
@@ -137,4 +148,88 @@ func (m *MemoryStore) Users(ctx context.Context) iter.Seq2[string, error] {
 			}
 		}
 	}
+}
+
+// UsersByRefreshToken implements RefreshTokenIndex, by a walk of the
+// records.
+func (m *MemoryStore) UsersByRefreshToken(ctx context.Context, prefixHash, hash string) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if (prefixHash == "") == (hash == "") {
+		return nil, fmt.Errorf("serverauth: MemoryStore.UsersByRefreshToken needs exactly one of prefixHash and hash")
+	}
+	m.lock()
+	defer m.mu.Unlock()
+	var ids []string
+	for id, r := range m.records {
+		if prefixHash != "" && r.RefreshTokenPrefixHash == prefixHash || hash != "" && r.RefreshTokenHash == hash {
+			ids = append(ids, id)
+		}
+	}
+	return ids, nil
+}
+
+// ClaimEvent implements EventLedger.
+func (m *MemoryStore) ClaimEvent(ctx context.Context, eventID, owner string, now time.Time, ttl time.Duration) (EventClaim, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	if eventID == "" || owner == "" || ttl <= 0 {
+		return 0, fmt.Errorf("serverauth: MemoryStore.ClaimEvent needs an event ID, an owner and a positive ttl")
+	}
+	m.lock()
+	defer m.mu.Unlock()
+	if ev, ok := m.events[eventID]; ok && now.Before(ev.expires) {
+		switch {
+		case ev.owner == "":
+			return EventDone, nil
+		case ev.owner != owner:
+			return EventBusy, nil
+		}
+	}
+	m.events[eventID] = memEvent{owner: owner, expires: now.Add(ttl)}
+	m.pruneEvents(now)
+	return EventClaimed, nil
+}
+
+// FinishEvent implements EventLedger.
+func (m *MemoryStore) FinishEvent(ctx context.Context, eventID, owner string, now time.Time, keep time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if eventID == "" || owner == "" {
+		return fmt.Errorf("serverauth: MemoryStore.FinishEvent needs an event ID and an owner")
+	}
+	m.lock()
+	defer m.mu.Unlock()
+	m.events[eventID] = memEvent{expires: now.Add(keep)}
+	return nil
+}
+
+// ReleaseEvent implements EventLedger.
+func (m *MemoryStore) ReleaseEvent(ctx context.Context, eventID, owner string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.lock()
+	defer m.mu.Unlock()
+	if ev, ok := m.events[eventID]; ok && ev.owner != "" && ev.owner == owner {
+		delete(m.events, eventID)
+	}
+	return nil
+}
+
+// pruneEvents drops expired events once the map has doubled since the last
+// prune, so its cost is amortised over the claims. Call with m.mu held.
+func (m *MemoryStore) pruneEvents(now time.Time) {
+	if len(m.events) < max(m.eventsPruneAt, 1024) {
+		return
+	}
+	for id, ev := range m.events {
+		if !now.Before(ev.expires) {
+			delete(m.events, id)
+		}
+	}
+	m.eventsPruneAt = 2 * len(m.events)
 }

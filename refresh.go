@@ -328,10 +328,12 @@ func (e *Exchanger) refresh(ctx context.Context, rec *Record, epoch uint64) (*ca
 				return err
 			}
 		}
+		prev := r.Status
 		r.Status = StatusActive // it just worked
 		if len(missingScopes(e.cfg.Scopes, r.Scopes)) > 0 {
 			r.Status = StatusScopeRemoved
 		}
+		keepDisabled(prev, r) // Google disabled the account meanwhile
 		return nil
 	}
 	ct := newCachedToken(tok.AccessToken, tok.Expiry, tok.Expiry.Add(-e.margin(tok.Expiry.Sub(start))))
@@ -721,9 +723,10 @@ func (e *Exchanger) flushPending(ctx context.Context, userID string) error {
 			if !e.holds(r, p.redeemed) {
 				return errStaleUpdate
 			}
-			v := r.Version
+			v, prev := r.Version, r.Status
 			*r = *p.rec.Clone()
 			r.Version = v
+			keepDisabled(prev, r)
 			return nil
 		})
 	}

@@ -67,7 +67,7 @@ func (e *Exchanger) mergeResult(ctx context.Context, rec *Record, res *Result, p
 	case pending != nil:
 		rec.RefreshToken, rec.RefreshTokenExpiry, rec.RefreshTokenTimeout = pending.rec.RefreshToken, pending.rec.RefreshTokenExpiry, pending.rec.RefreshTokenTimeout
 		rec.RefreshTokenPrefixHash, rec.RefreshTokenHash = pending.rec.RefreshTokenPrefixHash, pending.rec.RefreshTokenHash
-	case !rec.Status.refreshable() && rec.Status != StatusReauthRequired:
+	case !rec.Status.refreshable() && rec.Status != StatusReauthRequired && rec.Status != StatusDisabled:
 		_ = e.setRefreshToken(rec, "") // dead (revoked, expired): kept only to recognise it
 	case len(rec.RefreshToken) > 0:
 		if _, err := e.open(userID, fieldRefreshToken, rec.RefreshToken); err != nil {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"slices"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -96,6 +97,22 @@ func newOwnerID() string {
 
 // ClientID returns the server client's ID.
 func (e *Exchanger) ClientID() string { return e.cfg.ClientID }
+
+// AllowedClientIDs returns a copy of Config.AllowedClientIDs: the project's
+// other clients (iOS, Android).
+func (e *Exchanger) AllowedClientIDs() []string { return slices.Clone(e.cfg.AllowedClientIDs) }
+
+// Now returns the time on the Exchanger's clock, Config.Now.
+func (e *Exchanger) Now() time.Time { return e.cfg.Now() }
+
+// HTTPClient returns the client the Exchanger calls Google with:
+// Config.HTTPClient, or the default, with redirects to another origin
+// refused. Code that calls Google on the Exchanger's behalf (package risc)
+// uses it too.
+func (e *Exchanger) HTTPClient() *http.Client { return e.cfg.HTTPClient }
+
+// Store returns Config.Store, nil when there is none.
+func (e *Exchanger) Store() TokenStore { return e.cfg.Store }
 
 // oauthConfig returns the x/oauth2 configuration for the token endpoint
 // with the given client secret, sent one explicit way: in the form body.

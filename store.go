@@ -40,6 +40,12 @@ const (
 	// StatusScopeRemoved: a required scope is no longer granted. The refresh
 	// token still works for the scopes that remain.
 	StatusScopeRemoved Status = "scope_removed"
+	// StatusDisabled: Google reported the account disabled (Cross-Account
+	// Protection's account-disabled event, for example after a hijacking;
+	// see Exchanger.DisableGrant). The refresh token stays, sealed, but is
+	// not used: Token fails with ErrReauthRequired without calling Google
+	// until the user signs in again, which makes the grant active.
+	StatusDisabled Status = "disabled"
 )
 
 // NeedsConsent reports whether the user must sign in and consent again
@@ -171,6 +177,64 @@ type Lister interface {
 	// no particular order; users added or removed meanwhile may or may not
 	// appear. An error ends the walk and is yielded last.
 	Users(ctx context.Context) iter.Seq2[string, error]
+}
+
+// RefreshTokenIndex is an optional [TokenStore] capability: finding users by
+// the identifiers of their current refresh token, for Google's
+// Cross-Account Protection token-revoked events, which name a token rather
+// than a user (package risc). A store that implements it indexes
+// Record.RefreshTokenPrefixHash and Record.RefreshTokenHash, so that a
+// lookup is one indexed query; without it, Exchanger.DeleteGrantByRefreshToken
+// walks a [Lister].
+type RefreshTokenIndex interface {
+	// UsersByRefreshToken returns the IDs of the users whose record has
+	// RefreshTokenPrefixHash equal to prefixHash, when prefixHash is not
+	// empty, or else RefreshTokenHash equal to hash; exactly one of the two
+	// is given. No match is an empty result, not an error. The order is
+	// unspecified.
+	UsersByRefreshToken(ctx context.Context, prefixHash, hash string) ([]string, error)
+}
+
+// EventClaim is the outcome of [EventLedger.ClaimEvent].
+type EventClaim int
+
+const (
+	// EventClaimed: the caller holds the claim on the event now. It acts,
+	// then calls FinishEvent, or ReleaseEvent if it failed.
+	EventClaimed EventClaim = iota + 1
+	// EventBusy: another owner holds an unexpired claim: it is handling the
+	// event right now.
+	EventBusy
+	// EventDone: the event was handled, within the time FinishEvent kept it.
+	EventDone
+)
+
+// EventLedger is an optional [TokenStore] capability: a record of the
+// security events a receiver has handled, by event ID, so that an event
+// delivered again (Google redelivers until it hears 202) is acted on once
+// by all the processes sharing the store (package risc). Times are the
+// caller's clock, as for [Leaser]. Event IDs are 1 to 255 printable ASCII
+// characters; owners are non-empty.
+type EventLedger interface {
+	// ClaimEvent claims eventID for owner until now+ttl. It reports
+	// EventClaimed when nobody held it (never seen, its claim expired at or
+	// before now, released, or done with the keep time passed) or owner
+	// already held it (the claim is extended); EventBusy when another owner
+	// holds an unexpired claim; EventDone when it was finished and is kept
+	// past now. A ttl not above zero is an error.
+	ClaimEvent(ctx context.Context, eventID, owner string, now time.Time, ttl time.Duration) (EventClaim, error)
+
+	// FinishEvent records eventID as handled until now+keep, whoever holds
+	// its claim (a slow owner's claim may have expired and been taken; the
+	// event was handled all the same). Later claims report EventDone until
+	// then; the store may forget it afterwards.
+	FinishEvent(ctx context.Context, eventID, owner string, now time.Time, keep time.Duration) error
+
+	// ReleaseEvent drops owner's claim on eventID, so that the next
+	// delivery may claim it at once. Releasing a claim owner does not hold
+	// (expired and taken, finished, never held) is not an error and changes
+	// nothing.
+	ReleaseEvent(ctx context.Context, eventID, owner string) error
 }
 
 // String shows the record without its sealed tokens.

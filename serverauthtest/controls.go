@@ -124,7 +124,7 @@ func (g *Google) counts() EmulatorCounts {
 // allEndpoints are every endpoint the counters know.
 var allEndpoints = []Endpoint{
 	EndpointToken, EndpointRevoke, EndpointJWKS, EndpointPEM, EndpointTokenInfo, EndpointUserInfo,
-	EndpointDrive, EndpointAuth, EndpointDiscovery, EndpointEmulator, EndpointGSI,
+	EndpointDrive, EndpointAuth, EndpointDiscovery, EndpointEmulator, EndpointGSI, EndpointRISC,
 }
 
 // decodeControl reads a control's JSON body into v; an empty body is {}.

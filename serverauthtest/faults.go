@@ -276,7 +276,7 @@ type Fault struct {
 // endpoint cannot: it must stay reachable to clear faults.
 var faultEndpoints = []Endpoint{
 	EndpointToken, EndpointRevoke, EndpointJWKS, EndpointPEM, EndpointTokenInfo,
-	EndpointUserInfo, EndpointDrive, EndpointAuth, EndpointDiscovery,
+	EndpointUserInfo, EndpointDrive, EndpointAuth, EndpointDiscovery, EndpointRISC,
 }
 
 // faultRun is n queued faults f.

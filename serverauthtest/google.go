@@ -28,6 +28,7 @@ const (
 	EndpointDiscovery Endpoint = "discovery" // /.well-known/openid-configuration
 	EndpointEmulator  Endpoint = "emulator"  // /emulator/…
 	EndpointGSI       Endpoint = "gsi"       // /gsi/client, the Google Identity Services stand-in
+	EndpointRISC      Endpoint = "risc"      // Cross-Account Protection: RISC configuration, keys, stream API
 )
 
 // Request is a copy of a request the fake received.
@@ -58,6 +59,7 @@ type Google struct {
 	drive     *drive.Emulator
 	faults    *faults
 	pages     *pendingPages // the chooser and consent pages awaiting an answer
+	risc      *risc         // the Cross-Account Protection transmitter; internally locked
 
 	clockOffset     atomic.Int64  // AdvanceClock's total, in nanoseconds
 	accessTTLOption time.Duration // Options.AccessTokenLifetime, resolved
@@ -176,6 +178,7 @@ func New(opts Options) *Google {
 	g.drive = drive.New(g.now, g.driveLookup, opts.Drive)
 	g.faults = newFaults(opts.FaultSeed)
 	g.pages = newPendingPages()
+	g.risc = newRISC()
 
 	mux := http.NewServeMux()
 	handle := func(e Endpoint, h http.HandlerFunc, paths ...string) {
@@ -206,6 +209,10 @@ func New(opts Options) *Google {
 	handle(EndpointEmulator, g.handleEmulatorSettings, "/emulator/settings")
 	handle(EndpointEmulator, g.handleEmulatorCounts, "/emulator/counts")
 	handle(EndpointEmulator, g.handleEmulatorUsers, "/emulator/users/")
+	handle(EndpointRISC, g.handleRISCConfiguration, RISCConfigurationPath)
+	handle(EndpointRISC, g.handleRISCKeys, RISCKeysPath)
+	handle(EndpointRISC, g.handleRISCStream, "/v1beta/")
+	handle(EndpointEmulator, g.handleEmulatorRISC, "/emulator/risc/")
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { googleHTMLError(w, http.StatusNotFound) })
 	g.mux = mux
 	return g

@@ -1,6 +1,7 @@
 package serverauthtest
 
 import (
+	"net/http"
 	"time"
 )
 
@@ -260,6 +261,12 @@ type Options struct {
 	// is the one that consents when ConsentPage is off. Nil means
 	// [DemoAccounts].
 	Accounts []User
+
+	// RISCClient pushes security event tokens to the receiver registered
+	// with the fake's RISC stream API. Nil means a client with a 10 s
+	// timeout; set it (an httptest.Server's Client) for a receiver served
+	// over TLS with a test certificate.
+	RISCClient *http.Client
 
 	// JavaScriptOrigins are the web client's registered JavaScript origins
 	// (see [Client]). Nil means the origins of RedirectURIs.
