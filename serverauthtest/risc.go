@@ -164,10 +164,10 @@ type risc struct {
 	signing   *signingKey   // the RISC signing key, made on first use
 	published []*signingKey // the RISC key set: signing and the keys it replaced
 	account   *signingKey   // the service account's key, made on first use
-	stream  *RISCStream // nil until stream:update
-	sent    map[string]sentSET
-	order   []string // jtis of sent, oldest first
-	log     []RISCDelivery
+	stream    *RISCStream   // nil until stream:update
+	sent      map[string]sentSET
+	order     []string // jtis of sent, oldest first
+	log       []RISCDelivery
 }
 
 // sentSET is a token kept for redelivery.
