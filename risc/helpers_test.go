@@ -244,3 +244,10 @@ func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
 
 // copyBody copies a request body into w.
 func copyBody(w io.Writer, r *http.Request) (int64, error) { return io.Copy(w, r.Body) }
+
+// newServer serves h on loopback for the test and returns its URL.
+func newServer(t *testing.T, h http.Handler) string {
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
