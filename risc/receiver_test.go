@@ -108,6 +108,7 @@ func TestReceiverRefuses(t *testing.T) {
 		{name: "events empty", claims: with(good, "events", map[string]any{}), status: 400, wantErr: "invalid_request"},
 		{name: "two events", claims: with(good, "events", map[string]any{risc.TypeSessionsRevoked: map[string]any{"subject": user}, risc.TypeAccountDisabled: map[string]any{"subject": user}}), status: 400, wantErr: "invalid_request"},
 		{name: "event not an object", claims: withEvent(good, risc.TypeSessionsRevoked, "yes"), status: 400, wantErr: "invalid_request"},
+		{name: "verification not an object", claims: withEvent(good, risc.TypeVerification, []string{"state"}), status: 400, wantErr: "invalid_request"},
 		{name: "event without subject", claims: withEvent(good, risc.TypeSessionsRevoked, map[string]any{}), status: 400, wantErr: "invalid_request"},
 		{name: "subject null", claims: withEvent(good, risc.TypeSessionsRevoked, map[string]any{"subject": nil}), status: 400, wantErr: "invalid_request"},
 		{name: "subject a string", claims: withEvent(good, risc.TypeSessionsRevoked, map[string]any{"subject": sub}), status: 400, wantErr: "invalid_request"},
@@ -483,5 +484,54 @@ func TestNewReceiverConfig(t *testing.T) {
 	}
 	if _, err := risc.NewReceiver(risc.Config{Exchanger: e, OnEvent: hook}); err != nil {
 		t.Errorf("NewReceiver(defaults) = %v", err)
+	}
+}
+
+// countingReader counts the bytes read from it; it never ends.
+type countingReader struct{ n int }
+
+func (r *countingReader) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = 'a'
+	}
+	r.n += len(p)
+	return len(p), nil
+}
+
+// TestReceiverBodyCap: the receiver stops reading at the cap.
+func TestReceiverBodyCap(t *testing.T) {
+	f := newFixture(t, fixtureOpts{})
+	body := new(countingReader)
+	req := httptest.NewRequest(http.MethodPost, "/risc", body)
+	req.Header.Set("Content-Type", "application/secevent+jwt")
+	w := httptest.NewRecorder()
+	f.rc.ServeHTTP(w, req)
+	if w.Code != http.StatusBadRequest {
+		t.Errorf("endless body = %d, want 400", w.Code)
+	}
+	if body.n > risc.MaxBodySize+64<<10 {
+		t.Errorf("read %d bytes of an endless body, want about %d", body.n, risc.MaxBodySize)
+	}
+}
+
+// TestReceiverReleaseOnFailure: a replica whose hook failed releases its
+// claim, so the redelivery, landing on another replica, is handled at once.
+func TestReceiverReleaseOnFailure(t *testing.T) {
+	f := newFixture(t, fixtureOpts{})
+	second, err := risc.NewReceiver(risc.Config{Exchanger: f.e, ConfigurationURL: f.g.RISCConfigurationURL(),
+		OnEvent: func(context.Context, *risc.Event) error { return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.failHook(errors.New("down"))
+	d := f.send(serverauthtest.RISCEvent{Type: "sessions-revoked", Sub: sub})
+	if d.Status != http.StatusInternalServerError {
+		t.Fatalf("delivery = %+v, want 500", d)
+	}
+	if err := f.g.SetRISCStream(serverauthtest.RISCStream{URL: newServer(t, second), EventsRequested: risc.EventTypes(), Enabled: true}); err != nil {
+		t.Fatal(err)
+	}
+	if r := f.redeliver(d.ID); r.Status != http.StatusAccepted {
+		t.Errorf("redelivery to another replica = %+v, want 202 at once", r)
 	}
 }
