@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strings"
 	"slices"
+	"strings"
 	"time"
 
 	"golang.org/x/oauth2"
