@@ -1,9 +1,11 @@
 // Command worker is the offline job: it walks every user in the token
 // store, reads their Drive app data folder while they are offline, and
 // reports the users who must sign in and consent again (their grant was
-// revoked, expired, needs reauthentication, or lacks the Drive scope).
+// revoked, expired, needs reauthentication, or lacks the Drive scope),
+// then the time-limited grants that end within -expiring (a week by
+// default), each with the re-consent the app must ask for before then.
 //
-//	go run ./examples/worker -store postgres://app@db:5432/app -concurrency 16
+//	go run ./examples/worker -store postgres://app@db:5432/app -concurrency 16 -expiring 72h
 //
 // It takes the same configuration as examples/backend (flags or
 // SERVERAUTH_* variables).
@@ -50,11 +52,15 @@ func run(ctx context.Context, args []string, out, progress io.Writer) error {
 	var shared setup.Flags
 	shared.Register(fs)
 	concurrency := fs.Int("concurrency", 8, "users processed at once")
+	expiring := fs.Duration("expiring", 7*24*time.Hour, "report the time-limited grants that end within this window")
 	if err := setup.Parse(fs, args); err != nil {
 		return err
 	}
 	if *concurrency < 1 {
 		return errors.New("-concurrency must be at least 1")
+	}
+	if *expiring < 0 {
+		return errors.New("-expiring must not be negative")
 	}
 	cfg, closeStore, err := shared.Config(ctx)
 	if err != nil {
@@ -122,6 +128,34 @@ func run(ctx context.Context, args []string, out, progress io.Writer) error {
 		}
 	}
 	fmt.Fprintf(out, "%d users: %d ok, %d need consent, %d failed (%s)\n", len(all), ok, consent, failed, time.Since(start).Round(time.Millisecond))
+	return reportExpiring(ctx, ex, *expiring, out)
+}
+
+// reportExpiring lists the live grants that end within the window, with
+// what the app must ask each user for, and the grants by status.
+func reportExpiring(ctx context.Context, ex *serverauth.Exchanger, within time.Duration, out io.Writer) error {
+	var expiring []*serverauth.Grant
+	for g, err := range ex.ExpiringGrants(ctx, within) {
+		if err != nil {
+			return fmt.Errorf("listing expiring grants: %w", err)
+		}
+		expiring = append(expiring, g)
+	}
+	sort.Slice(expiring, func(i, j int) bool { return expiring[i].Ends.Before(expiring[j].Ends) })
+	for _, g := range expiring {
+		fmt.Fprintf(out, "expiring       %s: ends %s; %s\n", g.UserID, g.Ends.UTC().Format(time.RFC3339), g.Reconsent())
+	}
+	st := ex.Stats() // the walk above counted every grant by status
+	var statuses []string
+	for s := range st.Grants {
+		statuses = append(statuses, string(s))
+	}
+	sort.Strings(statuses)
+	fmt.Fprintf(out, "%d grants end within %s; by status:", len(expiring), within)
+	for _, s := range statuses {
+		fmt.Fprintf(out, " %s %d", s, st.Grants[serverauth.Status(s)])
+	}
+	fmt.Fprintln(out)
 	return nil
 }
 

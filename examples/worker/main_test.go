@@ -27,8 +27,9 @@ func TestWorker(t *testing.T) {
 	key, _ := serverauth.GenerateKey(1)
 	storeURL := "file:" + filepath.Join(dir, "tokens")
 
-	// Sign in 20 users as the backend would; revoke one at Google, and let
-	// one grant no Drive scope.
+	// Sign in 20 users as the backend would; revoke one at Google, let one
+	// grant no Drive scope, and let two grant access for a limited time
+	// only (3 and 30 days).
 	ctx := context.Background()
 	store, closeStore, err := setup.OpenStore(ctx, storeURL)
 	if err != nil {
@@ -45,7 +46,14 @@ func TestWorker(t *testing.T) {
 		if i == 7 {
 			scopes = scopes[:2]
 		}
-		code, _ := google.MintCode(serverauthtest.CodeRequest{User: serverauthtest.User{Sub: fmt.Sprintf("%021d", i), Email: fmt.Sprintf("u%d@example.com", i)}, Scopes: scopes})
+		var ttl time.Duration
+		switch i {
+		case 11:
+			ttl = 3 * 24 * time.Hour
+		case 12:
+			ttl = 30 * 24 * time.Hour
+		}
+		code, _ := google.MintCode(serverauthtest.CodeRequest{User: serverauthtest.User{Sub: fmt.Sprintf("%021d", i), Email: fmt.Sprintf("u%d@example.com", i)}, Scopes: scopes, RefreshTokenTTL: ttl})
 		if _, err := ex.Exchange(ctx, code); err != nil {
 			t.Fatal(err)
 		}
@@ -63,10 +71,17 @@ func TestWorker(t *testing.T) {
 		"needs consent  000000000000000000003: grant revoked",
 		"needs consent  000000000000000000007: drive.appdata not granted",
 		"20 users: 18 ok, 2 need consent, 0 failed",
+		"expiring       000000000000000000011: ends ",
+		"have the user sign in again with access_type=offline and prompt=consent for https://www.googleapis.com/auth/drive.appdata",
+		"the user granted access for a limited time",
+		"1 grants end within 168h0m0s; by status: active 19 revoked 1",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}
+	}
+	if strings.Contains(out.String(), "000000000000000000012: ends") {
+		t.Errorf("the 30-day grant is reported as ending within a week:\n%s", out.String())
 	}
 	if !strings.Contains(progress.String(), "20 users processed") {
 		t.Errorf("progress: %q", progress.String())
