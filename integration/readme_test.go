@@ -9,8 +9,13 @@ import (
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/exporters/prometheus"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 
 	"github.com/serverauth/serverauth"
+	serverauthotel "github.com/serverauth/serverauth/otel"
 	"github.com/serverauth/serverauth/sqlstore"
 )
 
@@ -69,4 +74,31 @@ func newBackend(cfg serverauth.Config) (http.Handler, error) {
 		return nil, err
 	}
 	return http.NewServeMux(), nil
+}
+
+// README: "Metrics and traces", exporting to Prometheus through
+// OpenTelemetry. Compiled, not run (it registers globally);
+// TestPrometheusExport runs the same wiring.
+func Example_prometheus() {
+	var cfg serverauth.Config // as in "Configure it for production"
+
+	exporter, err := prometheus.New() // go.opentelemetry.io/otel/exporters/prometheus
+	if err != nil {
+		log.Fatal(err)
+	}
+	meters := sdkmetric.NewMeterProvider(sdkmetric.WithReader(exporter))
+	otel.SetMeterProvider(meters) // or pass it in serverauthotel.Config only
+	observer, err := serverauthotel.New(serverauthotel.Config{MeterProvider: meters})
+	if err != nil {
+		log.Fatal(err)
+	}
+	cfg.Observer = observer
+	exchanger, err := serverauth.New(cfg)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if _, err := observer.RegisterStats(exchanger); err != nil { // the gauges
+		log.Fatal(err)
+	}
+	http.Handle("/metrics", promhttp.Handler()) // serverauth_operation_duration_seconds, serverauth_refreshes_total, …
 }
