@@ -83,15 +83,31 @@
 // detached from any caller, so one cancelled request does not fail the
 // others. With a store that implements [Leaser], replicas elect one
 // refresher per user; the others read its result from the store. An
-// invalid_grant marks the grant dead and wipes the refresh token, and later
-// calls fail fast with [ErrReauthRequired]; temporary failures back off per
-// user.
+// invalid_grant marks the grant dead (its refresh token stays sealed, only
+// to recognise the record), and later calls fail fast with
+// [ErrReauthRequired]; failed refreshes back off per user. A time-limited
+// grant (refresh_token_expires_in and the other limits a response may
+// state) is never refreshed past its end: [ErrGrantExpired]. A refresh that
+// returns an ID token must name the same grant (OpenID Connect Core §12.2)
+// and updates the stored profile ([Exchanger.Profile]).
+//
+// # Operations
+//
+// [Config.Observer] is told about every operation (exchange, refresh,
+// revoke, verification, key fetch, store call, lease, Drive request) with
+// its outcome, a low-cardinality reason, duration and counts, never a
+// token or user ID; the module github.com/serverauth/serverauth/otel turns
+// that into OpenTelemetry spans and metrics. [Exchanger.Stats] has the
+// counters and gauges; [Exchanger.ExpiringGrants] reports the grants that
+// end soon, with the re-consent to ask for. [Config.PreviousClientSecret]
+// lets the client secret be rotated without downtime.
 //
 // # Design
 //
 // The exported surface is this package (Config, Exchanger, the result and
 // error types, the store contract and MemoryStore), the stores (filestore,
-// sqlstore, redisstore) and serverauthtest. The plumbing is internal:
+// sqlstore, redisstore), serverauthtest and the OpenTelemetry adapter
+// (otel). The plumbing is internal:
 // internal/jws (strict compact JWS parsing and RS256 verification),
 // internal/jwks (the key cache), internal/flight (keyed single flight with
 // result retention and per-caller waits), internal/lru (the lock-free token
