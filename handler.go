@@ -360,13 +360,15 @@ func failure(e *Exchanger, r *http.Request, res *Result, err error, resetConsent
 		}
 		return &httpError{http.StatusForbidden, "consent_required", "offline access was not granted and cannot be restored from this sign-in: disconnect the app's Google account (revoke access) and sign in again to see the consent screen", 0}
 	}
+	if errors.Is(err, ErrAccessBlocked) {
+		return &httpError{http.StatusForbidden, "access_denied", "this Google account may not use this app (an administrator's policy, or an app internal to another organisation); sign in with another account", 0}
+	}
 	class := ClassOf(err)
+	var ie *IDTokenError
 	switch {
 	case class == ClassRejected && errors.As(err, &te):
 		return &httpError{http.StatusUnauthorized, "invalid_grant", "the code is invalid, expired, already used or not for this app; sign in again", 0}
-	case class == ClassRejected:
-		var ie *IDTokenError
-		errors.As(err, &ie)
+	case class == ClassRejected && errors.As(err, &ie):
 		return &httpError{http.StatusUnauthorized, "invalid_token", "the ID token was refused: " + string(ie.Reason), 0}
 	case class == ClassMisconfigured:
 		attrs := []slog.Attr{slog.String("error", err.Error())}

@@ -98,6 +98,12 @@ func TestSignInHandler(t *testing.T) {
 		{name: "Google throttling", setup: func(f *storeFixture) {
 			f.g.FailNext(serverauthtest.EndpointToken, 1, serverauthtest.Fault{Kind: serverauthtest.FaultTooManyRequests, RetryAfter: 7 * time.Second})
 		}, body: func(f *storeFixture) string { return formCode(ios(f)) }, wantStatus: 503, wantError: "temporarily_unavailable", wantRetryAfter: "7"},
+		{name: "org_internal: an account outside the app's organisation", setup: func(f *storeFixture) {
+			f.g.FailNext(serverauthtest.EndpointToken, 1, serverauthtest.Fault{Kind: serverauthtest.FaultOrgInternal})
+		}, body: func(f *storeFixture) string { return formCode(ios(f)) }, wantStatus: 403, wantError: "access_denied"},
+		{name: "admin_policy_enforced: the Workspace admin blocks the app", setup: func(f *storeFixture) {
+			f.g.FailNext(serverauthtest.EndpointToken, 1, serverauthtest.Fault{Kind: serverauthtest.FaultAdminPolicyEnforced})
+		}, body: func(f *storeFixture) string { return formCode(ios(f)) }, wantStatus: 403, wantError: "access_denied"},
 		{name: "Google unavailable", cfg: func(c *serverauth.Config) { c.Endpoints.TokenURL = "https://127.0.0.1:1/token" }, body: func(f *storeFixture) string { return formCode(ios(f)) }, wantStatus: 502, wantError: "temporarily_unavailable"},
 		{name: "server misconfigured (postmessage for a mobile code)", cfg: func(c *serverauth.Config) { c.RedirectURL = "postmessage" }, body: func(f *storeFixture) string { return formCode(ios(f)) }, wantStatus: 500, wantError: "server_error"},
 		{name: "id_token of a stored user", setup: func(f *storeFixture) { f.signIn(serverauthtest.CodeRequest{}) }, body: func(f *storeFixture) string {
