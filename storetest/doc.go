@@ -3,8 +3,8 @@
 //
 // A store's test runs [TestTokenStore] with a function that returns a fresh,
 // empty store for each subtest; the optional capabilities
-// [serverauth.Leaser] and [serverauth.Lister] are checked when the store
-// has them. A store for your own database is checked like this:
+// [serverauth.Leaser], [serverauth.Lister], [serverauth.RefreshTokenIndex]
+// and [serverauth.EventLedger] are checked when the store has them. A store for your own database is checked like this:
 //
 //	package mystore_test
 //

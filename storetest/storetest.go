@@ -15,9 +15,10 @@ import (
 
 // TestTokenStore checks a [serverauth.TokenStore] against the contract
 // documented on the interface, as testing/fstest.TestFS does for file
-// systems. If the store also implements [serverauth.Leaser] or
-// [serverauth.Lister], those capabilities are checked too; otherwise their
-// subtests are skipped.
+// systems. If the store also implements [serverauth.Leaser],
+// [serverauth.Lister], [serverauth.RefreshTokenIndex] or
+// [serverauth.EventLedger], those capabilities are checked too; otherwise
+// their subtests are skipped.
 //
 // newStore is called once for every subtest, with that subtest's t. It must
 // return an empty store isolated from every other store it returned (a fresh
@@ -41,8 +42,8 @@ import (
 //     Scopes never contain spaces.
 //   - A Put that fails leaves rec.Version unchanged. A negative Version is a
 //     version conflict.
-//   - Leases are probed a second or more away from their expiry, never at
-//     the instant now+ttl itself. Release on a user without a record is not
+//   - Leases, event claims and finished events are probed a second or more
+//     away from their expiry, never at the instant now+ttl itself. Release on a user without a record is not
 //     an error.
 //   - Every method called with an already cancelled context returns an error
 //     wrapping [context.Canceled] and changes nothing; Users yields only
@@ -70,6 +71,18 @@ func TestTokenStore(t *testing.T, newStore func(t *testing.T) serverauth.TokenSt
 			t.Skip("store does not implement serverauth.Lister")
 		}
 		runStoreTests(t, listerTests, newStore)
+	})
+	t.Run("RefreshTokenIndex", func(t *testing.T) {
+		if _, ok := newStore(t).(serverauth.RefreshTokenIndex); !ok {
+			t.Skip("store does not implement serverauth.RefreshTokenIndex")
+		}
+		runStoreTests(t, indexTests, newStore)
+	})
+	t.Run("EventLedger", func(t *testing.T) {
+		if _, ok := newStore(t).(serverauth.EventLedger); !ok {
+			t.Skip("store does not implement serverauth.EventLedger")
+		}
+		runStoreTests(t, eventTests, newStore)
 	})
 }
 
