@@ -163,7 +163,10 @@ func TestStoreOutageLosesNothing(t *testing.T) {
 			if err := s.CreateTable(context.Background()); err != nil {
 				t.Fatal(err)
 			}
-			t.Cleanup(func() { db.Exec(`DROP TABLE IF EXISTS "` + name + `"`) })
+			t.Cleanup(func() {
+				db.Exec(`DROP TABLE IF EXISTS "` + name + `"`)
+				db.Exec(`DROP TABLE IF EXISTS "` + name + `_events"`)
+			})
 			return s
 		}, "127.0.0.1:5432")
 	})

@@ -91,7 +91,11 @@ func multiProcess(t *testing.T, kind, dsn string) {
 			t.Fatal(err)
 		}
 		db, _ := sql.Open("pgx", dsn)
-		t.Cleanup(func() { db.Exec(`DROP TABLE IF EXISTS "` + name + `"`); db.Close() })
+		t.Cleanup(func() {
+			db.Exec(`DROP TABLE IF EXISTS "` + name + `"`)
+			db.Exec(`DROP TABLE IF EXISTS "` + name + `_events"`)
+			db.Close()
+		})
 	case *redisstore.Store:
 		opt, _ := redis.ParseURL(dsn)
 		c := redis.NewClient(opt)

@@ -61,8 +61,10 @@ func newSQLStore(t *testing.T, db *sql.DB, d sqlstore.Dialect, table string) *sq
 		t.Fatalf("CreateTable = %v", err)
 	}
 	t.Cleanup(func() {
-		if _, err := db.ExecContext(context.Background(), "DROP TABLE "+quoteTable(d, table)); err != nil {
-			t.Errorf("dropping %s: %v", table, err)
+		for _, name := range []string{table, table + "_events"} {
+			if _, err := db.ExecContext(context.Background(), "DROP TABLE IF EXISTS "+quoteTable(d, name)); err != nil {
+				t.Errorf("dropping %s: %v", name, err)
+			}
 		}
 	})
 	return s
@@ -188,7 +190,10 @@ func TestSQLStoreUpgradesOldTable(t *testing.T) {
 			if _, err := db.ExecContext(ctx, "CREATE TABLE "+q+" "+oldSchema[d]); err != nil {
 				t.Fatalf("creating the old table: %v", err)
 			}
-			t.Cleanup(func() { db.ExecContext(context.Background(), "DROP TABLE "+q) })
+			t.Cleanup(func() {
+				db.ExecContext(context.Background(), "DROP TABLE "+q)
+				db.ExecContext(context.Background(), "DROP TABLE IF EXISTS "+quoteTable(d, table+"_events"))
+			})
 			s, err := sqlstore.New(db, sqlstore.Config{Dialect: d, Table: table})
 			if err != nil {
 				t.Fatal(err)

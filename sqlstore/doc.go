@@ -1,7 +1,8 @@
 // Package sqlstore is a [serverauth.TokenStore] in one table of a SQL
 // database reached through database/sql: PostgreSQL, MySQL or MariaDB, or
-// SQLite. It also implements [serverauth.Leaser] and [serverauth.Lister].
-// Every replica of a backend can share the table.
+// SQLite. It also implements [serverauth.Leaser], [serverauth.Lister],
+// [serverauth.RefreshTokenIndex] and [serverauth.EventLedger]. Every replica
+// of a backend can share the tables.
 //
 // The store uses the *sql.DB it is given and never closes it. Register and
 // open the driver yourself, for example github.com/jackc/pgx/v5/stdlib or
@@ -117,6 +118,41 @@
 // pool is limited to one connection with db.SetMaxOpenConns(1). Do not use
 // a plain ":memory:" database with a pool: each connection gets its own.
 //
+// The events table holds the [serverauth.EventLedger]: the IDs (jti) of the
+// Cross-Account Protection events a receiver claimed or handled (package
+// risc), so that a redelivered event is acted on once by all replicas.
+// owner is the replica holding the claim, or empty once the event was
+// handled; expires is when the claim, or the memory of the handled event,
+// ends. Rows whose time has passed are deleted as events are finished. Its
+// name is [Config.EventsTable]; CreateTable creates it.
+//
+// PostgreSQL:
+//
+//	CREATE TABLE IF NOT EXISTS serverauth_tokens_events (
+//		event_id TEXT COLLATE "C" PRIMARY KEY,
+//		owner    TEXT NOT NULL,
+//		expires  TIMESTAMPTZ NOT NULL
+//	)
+//	CREATE INDEX IF NOT EXISTS serverauth_tokens_events_expires_idx ON serverauth_tokens_events (expires)
+//
+// MySQL and MariaDB:
+//
+//	CREATE TABLE IF NOT EXISTS serverauth_tokens_events (
+//		event_id VARBINARY(1020) NOT NULL PRIMARY KEY,
+//		owner    VARBINARY(1020) NOT NULL,
+//		expires  DATETIME(6) NOT NULL,
+//		KEY expires_idx (expires)
+//	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4
+//
+// SQLite:
+//
+//	CREATE TABLE IF NOT EXISTS serverauth_tokens_events (
+//		event_id TEXT NOT NULL PRIMARY KEY,
+//		owner    TEXT NOT NULL,
+//		expires  INTEGER NOT NULL
+//	)
+//	CREATE INDEX IF NOT EXISTS serverauth_tokens_events_expires_idx ON serverauth_tokens_events (expires)
+//
 // # Statements
 //
 // Each operation is one statement, so the store needs no transactions:
@@ -129,6 +165,12 @@
 // OR lease_owner = ? OR lease_expires <= ?), followed, when it updates
 // nothing, by a SELECT telling a held lease from a missing user. Users pages
 // through the table in user_id order, 100 rows per query.
+// UsersByRefreshToken is one SELECT on an indexed identifier column.
+// ClaimEvent inserts the event's row (ON CONFLICT DO NOTHING; MySQL: INSERT
+// IGNORE); when it exists, an UPDATE … WHERE event_id = ? AND (expires <= ?
+// OR owner = ?) takes an expired claim or extends the owner's own, and
+// when that updates nothing, a SELECT tells a claim held by another replica
+// from a handled event. FinishEvent is one upsert.
 //
 // # Limits
 //

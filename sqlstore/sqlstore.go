@@ -51,16 +51,25 @@ type Config struct {
 	// "schema.table". It is quoted in every statement, so it is case
 	// sensitive on PostgreSQL. Empty means DefaultTable.
 	Table string
+
+	// EventsTable is the table of the [serverauth.EventLedger]: the
+	// security events handled (package risc). It takes a name of the same
+	// form as Table. Empty means Table's name (cut to 56 characters) with
+	// "_events" appended, in Table's schema.
+	EventsTable string
 }
 
 var (
-	_ serverauth.TokenStore = (*Store)(nil)
-	_ serverauth.Leaser     = (*Store)(nil)
-	_ serverauth.Lister     = (*Store)(nil)
+	_ serverauth.TokenStore        = (*Store)(nil)
+	_ serverauth.Leaser            = (*Store)(nil)
+	_ serverauth.Lister            = (*Store)(nil)
+	_ serverauth.RefreshTokenIndex = (*Store)(nil)
+	_ serverauth.EventLedger       = (*Store)(nil)
 )
 
-// Store is a [serverauth.TokenStore], [serverauth.Leaser] and
-// [serverauth.Lister] in a SQL table. It is safe for concurrent use by
+// Store is a [serverauth.TokenStore], [serverauth.Leaser],
+// [serverauth.Lister], [serverauth.RefreshTokenIndex] and
+// [serverauth.EventLedger] in SQL tables. It is safe for concurrent use by
 // multiple goroutines, and by multiple processes sharing the database.
 type Store struct {
 	db      *sql.DB
@@ -68,12 +77,17 @@ type Store struct {
 	table   string // quoted
 	schema  string // the quoted schema part of table, or ""
 	name    string // the table's unquoted name, without the schema
+	events  string // the events table, quoted
+	evName  string // the events table's unquoted name, without the schema
+	evSch   string // the quoted schema part of events, or ""
 	q       queries
 }
 
 // queries are the store's statements, in the dialect's placeholder syntax.
 type queries struct {
 	get, insert, exists, update, delete, lease, leaseState, release, users string
+	byPrefixHash, byHash                                                    string
+	claimInsert, claimUpdate, claimState, finish, releaseEvent, prune      string
 }
 
 // pageSize is how many user IDs one query of Users fetches.
@@ -97,34 +111,53 @@ func New(db *sql.DB, cfg Config) (*Store, error) {
 	if table == "" {
 		table = DefaultTable
 	}
+	quoted, schema, name, err := quoteName(cfg.Dialect, table)
+	if err != nil {
+		return nil, err
+	}
+	events := cfg.EventsTable
+	if events == "" {
+		events = table[:len(table)-len(name)] + name[:min(len(name), 63-len("_events"))] + "_events"
+	}
+	evQuoted, evSchema, evName, err := quoteName(cfg.Dialect, events)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{db: db, dialect: cfg.Dialect, table: quoted, schema: schema, name: name, events: evQuoted, evName: evName, evSch: evSchema}
+	s.q = buildQueries(cfg.Dialect, s.table, s.events)
+	return s, nil
+}
+
+// quoteName checks a table name, "table" or "schema.table", and returns it
+// quoted for the dialect, its quoted schema part ("" when none) and its
+// unquoted table part.
+func quoteName(d Dialect, table string) (quoted, schema, name string, err error) {
 	parts := strings.Split(table, ".")
 	if len(parts) > 2 {
-		return nil, fmt.Errorf("sqlstore: invalid table name %q", table)
+		return "", "", "", fmt.Errorf("sqlstore: invalid table name %q", table)
 	}
 	for i, p := range parts {
 		if !identRE.MatchString(p) {
-			return nil, fmt.Errorf("sqlstore: invalid table name %q", table)
+			return "", "", "", fmt.Errorf("sqlstore: invalid table name %q", table)
 		}
-		if cfg.Dialect == MySQL {
+		if d == MySQL {
 			parts[i] = "`" + p + "`"
 		} else {
 			parts[i] = `"` + p + `"`
 		}
 	}
-	s := &Store{db: db, dialect: cfg.Dialect, table: strings.Join(parts, ".")}
-	s.name = strings.Trim(parts[len(parts)-1], "`\"")
+	name = strings.Trim(parts[len(parts)-1], "`\"")
 	if len(parts) == 2 {
-		s.schema = parts[0]
+		schema = parts[0]
 	}
-	s.q = buildQueries(cfg.Dialect, s.table)
-	return s, nil
+	return strings.Join(parts, "."), schema, name, nil
 }
 
 // dataCols are the columns Put writes, in the order of [Store.args].
 const dataCols = "refresh_token, access_token, expiry, refresh_token_expiry, scopes, client_id, status, created_at, updated_at, " +
 	"refresh_token_prefix_hash, refresh_token_hash, consented_at, profile"
 
-func buildQueries(d Dialect, t string) queries {
+func buildQueries(d Dialect, t, ev string) queries {
 	set := strings.ReplaceAll(dataCols, ",", " = ?,") + " = ?"
 	q := queries{
 		get:        "SELECT " + dataCols + ", version FROM " + t + " WHERE user_id = ?",
@@ -136,12 +169,28 @@ func buildQueries(d Dialect, t string) queries {
 		leaseState: "SELECT lease_owner, lease_expires FROM " + t + " WHERE user_id = ?",
 		release:    "UPDATE " + t + " SET lease_owner = NULL, lease_expires = NULL WHERE user_id = ? AND lease_owner = ?",
 		users:      "SELECT user_id FROM " + t + " WHERE user_id > ? ORDER BY user_id LIMIT " + strconv.Itoa(pageSize),
+
+		byPrefixHash: "SELECT user_id FROM " + t + " WHERE refresh_token_prefix_hash = ?",
+		byHash:       "SELECT user_id FROM " + t + " WHERE refresh_token_hash = ?",
+
+		claimInsert:  "INSERT INTO " + ev + " (event_id, owner, expires) VALUES (?, ?, ?)",
+		claimUpdate:  "UPDATE " + ev + " SET owner = ?, expires = ? WHERE event_id = ? AND (expires <= ? OR owner = ?)",
+		claimState:   "SELECT owner, expires FROM " + ev + " WHERE event_id = ?",
+		finish:       "INSERT INTO " + ev + " (event_id, owner, expires) VALUES (?, '', ?)",
+		releaseEvent: "DELETE FROM " + ev + " WHERE event_id = ? AND owner = ?",
+		prune:        "DELETE FROM " + ev + " WHERE expires <= ?",
 	}
 	if d != MySQL {
 		q.insert += " ON CONFLICT (user_id) DO NOTHING"
+		q.claimInsert += " ON CONFLICT (event_id) DO NOTHING"
+		q.finish += " ON CONFLICT (event_id) DO UPDATE SET owner = '', expires = excluded.expires"
+	} else {
+		q.claimInsert = strings.Replace(q.claimInsert, "INSERT INTO", "INSERT IGNORE INTO", 1)
+		q.finish += " ON DUPLICATE KEY UPDATE owner = '', expires = VALUES(expires)"
 	}
 	if d == Postgres {
-		for _, p := range []*string{&q.get, &q.insert, &q.exists, &q.update, &q.delete, &q.lease, &q.leaseState, &q.release, &q.users} {
+		for _, p := range []*string{&q.get, &q.insert, &q.exists, &q.update, &q.delete, &q.lease, &q.leaseState, &q.release, &q.users,
+			&q.byPrefixHash, &q.byHash, &q.claimInsert, &q.claimUpdate, &q.claimState, &q.finish, &q.releaseEvent, &q.prune} {
 			*p = numberPlaceholders(*p)
 		}
 	}
@@ -247,14 +296,17 @@ var addedColumns = []struct {
 	{"profile", "BYTEA", "LONGBLOB NULL", "BLOB", false},
 }
 
-// CreateTable creates the store's table, with the schema shown in the
-// package documentation, unless a table of that name exists already. An
+// CreateTable creates the store's tables, records and events, with the
+// schema shown in the package documentation, unless they exist already. An
 // existing table gets the columns (and their indexes) that later versions
 // of the schema added, so upgrading needs no hand-written migration; other
 // columns are left alone.
 func (s *Store) CreateTable(ctx context.Context) error {
 	if _, err := s.db.ExecContext(ctx, createTableSQL(s.dialect, s.table, s.name)); err != nil {
 		return fmt.Errorf("sqlstore: create table: %w", err)
+	}
+	if err := s.createEvents(ctx); err != nil {
+		return err
 	}
 	for _, c := range addedColumns {
 		if _, err := s.db.ExecContext(ctx, "SELECT "+c.name+" FROM "+s.table+" WHERE 1 = 0"); err == nil {

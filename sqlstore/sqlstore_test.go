@@ -59,6 +59,23 @@ func TestNew(t *testing.T) {
 			}
 		})
 	}
+	for _, tt := range []struct {
+		cfg  Config
+		want string
+	}{
+		{Config{Dialect: Postgres}, `"serverauth_tokens_events"`},
+		{Config{Dialect: MySQL, Table: "app.tokens"}, "`app`.`tokens_events`"},
+		{Config{Dialect: SQLite, Table: "t" + strings.Repeat("x", 62)}, `"t` + strings.Repeat("x", 55) + `_events"`},
+		{Config{Dialect: Postgres, Table: "tokens", EventsTable: "other.seen"}, `"other"."seen"`},
+	} {
+		s, err := New(db, tt.cfg)
+		if err != nil || s.events != tt.want {
+			t.Errorf("New(%+v) events table = %v, %v; want %s", tt.cfg, s, err, tt.want)
+		}
+	}
+	if _, err := New(db, Config{Dialect: Postgres, EventsTable: "bad name"}); err == nil {
+		t.Error("New with a bad EventsTable = nil error")
+	}
 	if _, err := New(nil, Config{Dialect: SQLite}); err == nil {
 		t.Errorf("New(nil) = nil error, want an error")
 	}
@@ -103,6 +120,10 @@ func TestDocSchema(t *testing.T) {
 		ddl := strings.Join(strings.Fields(createTableSQL(d, DefaultTable, DefaultTable)), " ")
 		if !strings.Contains(doc, ddl) {
 			t.Errorf("doc.go lacks the %v schema:\n%s", d, createTableSQL(d, DefaultTable, DefaultTable))
+		}
+		ddl = strings.Join(strings.Fields(createEventsSQL(d, DefaultTable+"_events")), " ")
+		if !strings.Contains(doc, ddl) {
+			t.Errorf("doc.go lacks the %v events schema:\n%s", d, createEventsSQL(d, DefaultTable+"_events"))
 		}
 	}
 }
