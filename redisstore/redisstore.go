@@ -1,6 +1,7 @@
 // Package redisstore is a [serverauth.TokenStore] in Redis (6.0 or later,
 // or a compatible server such as Valkey), reached through go-redis v9. It
-// also implements [serverauth.Leaser] and [serverauth.Lister]. Every replica
+// also implements [serverauth.Leaser], [serverauth.Lister],
+// [serverauth.RefreshTokenIndex] and [serverauth.EventLedger]. Every replica
 // of a backend can share it; it works with a single server, Sentinel, and
 // Redis Cluster.
 //
@@ -41,10 +42,28 @@
 // Empty fields and zero times are left out. Keys never expire: a record
 // lives until it is deleted.
 //
+// Beside the users' hashes, under the same prefix and each with a NUL byte,
+// which no user ID holds:
+//
+//	<prefix>\x00rt-prefix:<hash>  a set: the users whose record holds a refresh
+//	<prefix>\x00rt-hash:<hash>    token with this refresh_token_prefix_hash or
+//	                              refresh_token_hash (digests, never the token)
+//	<prefix>\x00event:<event ID>  a string, "<expiry, Unix ms>:<owner>": a
+//	                              claim on a Cross-Account Protection event, or
+//	                              with an empty owner an event handled
+//
+// Put adds the user to its record's two sets before writing the record, and
+// Delete removes it; UsersByRefreshToken checks each member against its
+// record and drops the ones that no longer hold the identifier, so the sets
+// may briefly hold extra members but never lack the current holder (the
+// sets and the hash lie in different cluster slots, so no script can update
+// them together). Event keys expire an hour after the time they record.
+//
 // # Atomicity
 //
 // Put, Lease and Release are Lua scripts (EVALSHA, falling back to EVAL)
-// touching only the user's key, so each is atomic and each works on Redis
+// touching only the user's key (ClaimEvent and ReleaseEvent only the
+// event's), so each is atomic and each works on Redis
 // Cluster, where a script may touch only keys of one slot. Put checks and
 // bumps version and writes record, leaving the lease fields alone; Lease
 // compares the caller's now, in Unix milliseconds, with lease_expires; Delete
@@ -85,13 +104,16 @@ type Config struct {
 }
 
 var (
-	_ serverauth.TokenStore = (*Store)(nil)
-	_ serverauth.Leaser     = (*Store)(nil)
-	_ serverauth.Lister     = (*Store)(nil)
+	_ serverauth.TokenStore        = (*Store)(nil)
+	_ serverauth.Leaser            = (*Store)(nil)
+	_ serverauth.Lister            = (*Store)(nil)
+	_ serverauth.RefreshTokenIndex = (*Store)(nil)
+	_ serverauth.EventLedger       = (*Store)(nil)
 )
 
-// Store is a [serverauth.TokenStore], [serverauth.Leaser] and
-// [serverauth.Lister] in Redis. It is safe for concurrent use by multiple
+// Store is a [serverauth.TokenStore], [serverauth.Leaser],
+// [serverauth.Lister], [serverauth.RefreshTokenIndex] and
+// [serverauth.EventLedger] in Redis. It is safe for concurrent use by multiple
 // goroutines, and by multiple processes sharing the Redis.
 type Store struct {
 	client redis.UniversalClient
@@ -207,6 +229,11 @@ func (s *Store) Put(ctx context.Context, rec *serverauth.Record) error {
 	if rec.Version < 0 {
 		return fmt.Errorf("redisstore: put: %w", serverauth.ErrVersionConflict)
 	}
+	// Index before writing, so the index never lacks the current token
+	// (a failed write leaves an extra member, which lookups drop).
+	if err := s.addToIndex(ctx, rec.UserID, s.indexKeys(rec)); err != nil {
+		return fmt.Errorf("redisstore: put: indexing the refresh token: %w", err)
+	}
 	next := rec.Version + 1
 	n, err := putScript.Run(ctx, s.client, []string{s.key(rec.UserID)},
 		strconv.FormatInt(rec.Version, 10), strconv.FormatInt(next, 10), data).Int()
@@ -250,8 +277,18 @@ func (s *Store) Delete(ctx context.Context, userID string) error {
 	if userID == "" {
 		return nil
 	}
+	// The record's index entries go too (best effort: lookups drop any
+	// left behind).
+	rec, err := s.Get(ctx, userID)
 	if err := s.client.Del(ctx, s.key(userID)).Err(); err != nil {
 		return fmt.Errorf("redisstore: delete: %w", err)
+	}
+	if err == nil {
+		for _, k := range s.indexKeys(rec) {
+			if err := s.client.SRem(ctx, k, userID).Err(); err != nil {
+				return fmt.Errorf("redisstore: delete: unindexing: %w", err)
+			}
+		}
 	}
 	return nil
 }

@@ -45,19 +45,26 @@ func newTestStore(t *testing.T, c redis.UniversalClient) *Store {
 		t.Fatalf("New = %v", err)
 	}
 	t.Cleanup(func() {
+		// Every key under the prefix: the users' hashes, the index sets and
+		// the events.
 		ctx := context.Background()
-		var keys []string
-		for id, err := range s.Users(ctx) {
-			if err != nil {
-				t.Errorf("cleanup: %v", err)
-				return
+		scan := func(ctx context.Context, node redis.Cmdable) error {
+			iter := node.Scan(ctx, 0, escapeGlob(s.prefix)+"*", scanCount).Iterator()
+			for iter.Next(ctx) {
+				if err := c.Del(ctx, iter.Val()).Err(); err != nil {
+					return err
+				}
 			}
-			keys = append(keys, s.key(id))
+			return iter.Err()
 		}
-		for _, k := range keys {
-			if err := c.Del(ctx, k).Err(); err != nil {
-				t.Errorf("cleanup: %v", err)
-			}
+		var err error
+		if cc, ok := c.(*redis.ClusterClient); ok {
+			err = cc.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error { return scan(ctx, node) })
+		} else {
+			err = scan(ctx, c)
+		}
+		if err != nil {
+			t.Errorf("cleanup: %v", err)
 		}
 	})
 	return s
