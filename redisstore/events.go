@@ -16,9 +16,11 @@ import (
 // The keys beside the users' hashes. Each holds a NUL, which no user ID
 // does (serverauth.Record), so none is any user's key, and none is a hash,
 // so Users never lists one.
-func (s *Store) prefixIndexKey(prefixHash string) string { return s.prefix + "\x00rt-prefix:" + prefixHash }
-func (s *Store) hashIndexKey(hash string) string         { return s.prefix + "\x00rt-hash:" + hash }
-func (s *Store) eventKey(eventID string) string          { return s.prefix + "\x00event:" + eventID }
+func (s *Store) prefixIndexKey(prefixHash string) string {
+	return s.prefix + "\x00rt-prefix:" + prefixHash
+}
+func (s *Store) hashIndexKey(hash string) string { return s.prefix + "\x00rt-hash:" + hash }
+func (s *Store) eventKey(eventID string) string  { return s.prefix + "\x00event:" + eventID }
 
 // indexKeys returns the index sets rec belongs to.
 func (s *Store) indexKeys(rec *serverauth.Record) []string {
@@ -159,7 +161,7 @@ func (s *Store) ClaimEvent(ctx context.Context, eventID, owner string, now time.
 	}
 	n, err := claimScript.Run(ctx, s.client, []string{s.eventKey(eventID)}, owner,
 		strconv.FormatInt(now.UnixMilli(), 10), strconv.FormatInt(now.Add(ttl).UnixMilli(), 10),
-		strconv.FormatInt((ttl + eventGC).Milliseconds(), 10)).Int()
+		strconv.FormatInt((ttl+eventGC).Milliseconds(), 10)).Int()
 	if err != nil {
 		return 0, fmt.Errorf("redisstore: claim event: %w", err)
 	}
