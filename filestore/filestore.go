@@ -1,6 +1,7 @@
 // Package filestore is a [serverauth.TokenStore] that keeps each user's
 // record in a file of one directory on the local disk. It also implements
-// [serverauth.Leaser] and [serverauth.Lister].
+// [serverauth.Leaser], [serverauth.Lister], [serverauth.RefreshTokenIndex]
+// (by reading every record file) and [serverauth.EventLedger].
 //
 // It is meant for a backend on a single host: one process, or several
 // processes on the same host sharing the directory (they coordinate through
@@ -17,6 +18,12 @@
 //	<sha256>.json     one file per user, mode 0600, named by the lowercase
 //	                  hex SHA-256 of the user ID, so that any user ID is a
 //	                  safe file name on any file system
+//	events/<sha256>.json  one file per Cross-Account Protection event
+//	                  claimed or handled (package risc), named by the hex
+//	                  SHA-256 of its ID: {"format": 1, "event_id": "…",
+//	                  "owner": "…", "expires": "…"}, owner empty once
+//	                  handled; files past their expiry are removed as
+//	                  events are finished
 //	.tmp-*            a file being written; left behind only by a crash,
 //	                  and removed by the next New
 //
@@ -50,7 +57,7 @@
 // A write replaces the whole file atomically: it writes a temporary file in
 // the same directory, syncs it, renames it over the record and syncs the
 // directory, so a crash leaves either the old record or the new one, never a
-// mixture. Every write (Put, Delete, Lease, Release) holds the directory's
+// mixture. Every write (Put, Delete, Lease, Release, and the event ledger's) holds the directory's
 // lock exclusively and every read holds it shared, so the version check of
 // Put and the lease check of Lease are atomic across goroutines and across
 // processes. Writes are therefore serialised for the whole directory;
@@ -81,13 +88,16 @@ import (
 )
 
 var (
-	_ serverauth.TokenStore = (*Store)(nil)
-	_ serverauth.Leaser     = (*Store)(nil)
-	_ serverauth.Lister     = (*Store)(nil)
+	_ serverauth.TokenStore        = (*Store)(nil)
+	_ serverauth.Leaser            = (*Store)(nil)
+	_ serverauth.Lister            = (*Store)(nil)
+	_ serverauth.RefreshTokenIndex = (*Store)(nil)
+	_ serverauth.EventLedger       = (*Store)(nil)
 )
 
-// Store is a [serverauth.TokenStore], [serverauth.Leaser] and
-// [serverauth.Lister] backed by a directory. It holds no open files between
+// Store is a [serverauth.TokenStore], [serverauth.Leaser],
+// [serverauth.Lister], [serverauth.RefreshTokenIndex] and
+// [serverauth.EventLedger] backed by a directory. It holds no open files between
 // calls and needs no closing. It is safe for concurrent use by multiple
 // goroutines and by multiple processes on one host.
 type Store struct {
