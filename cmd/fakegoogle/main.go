@@ -62,7 +62,7 @@
 //
 // "count" fails the next requests to the endpoint, "fraction" (0 to 1) a
 // reproducible share of all later ones. Endpoints: token, revoke, jwks, pem,
-// tokeninfo, userinfo, drive, auth, discovery. Kinds: server_error,
+// tokeninfo, userinfo, drive, auth, discovery, risc. Kinds: server_error,
 // unavailable, bad_gateway_html, throttle_html, too_many_requests,
 // rate_limit_exceeded, google_api_error (error answers in Google's shapes);
 // reset and stall (the request is not processed: a code stays unused);
@@ -95,6 +95,29 @@
 //
 // A web page on a loopback origin may call them from the browser: /emulator/
 // answers CORS (preflight included) for loopback origins only.
+//
+// Cross-Account Protection (RISC): the fake serves the RISC configuration at
+// /.well-known/risc-configuration (its issuer is the ID tokens' issuer with a
+// trailing slash; its keys are not the ID-token keys) and Google's stream API
+// under /v1beta/ (stream:update, stream, stream:verify, stream/status,
+// stream/status:update), authorised by the fake project's service account,
+// whose key file GET /emulator/risc/service-account returns. Register a
+// receiver (http or https, on a loopback host) with cmd/riscstream, then
+// push events to it:
+//
+//	curl -s http://127.0.0.1:8085/emulator/risc/service-account > key.json
+//	go run ./cmd/riscstream -endpoint http://127.0.0.1:8085 -credentials key.json register -url http://127.0.0.1:8080/risc
+//	curl -s -X POST http://127.0.0.1:8085/emulator/risc/events -H 'Content-Type: application/json' \
+//	    -d '{"type":"account-disabled","sub":"109876543210987654321","reason":"hijacking"}'
+//
+// The body is a serverauthtest.RISCEvent: "type" (a type URI or its last
+// segment), "sub", "reason", "state", "email", "token_identifier_alg" and
+// "refresh_token" for token-revoked, "forge" for a forged variant
+// (bad_signature, unknown_kid, id_token_key, hs256_public_key,
+// wrong_issuer, wrong_audience, future_iat, old_iat, no_jti, two_events, or
+// exp, which is valid). The answer says what the receiver answered. POST
+// /emulator/risc/redeliver {"jti": "…"} sends the same token again; GET
+// /emulator/risc/deliveries lists every push.
 //
 // It stops on SIGINT or SIGTERM, finishing requests in flight (stalled ones
 // are ended).
@@ -321,6 +344,8 @@ func printBanner(w io.Writer, base string, g *serverauthtest.Google, cert *tlsIn
 		{"DriveURL", e.DriveURL},
 		{"authorization", base + "/o/oauth2/v2/auth"},
 		{"GIS script", base + "/gsi/client"},
+		{"RISC config", base + serverauthtest.RISCConfigurationPath},
+		{"RISC stream API", base + "/v1beta/stream (cmd/riscstream -endpoint " + base + ")"},
 	}...)
 	for _, l := range lines {
 		if l[0] == "" {
