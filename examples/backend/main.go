@@ -4,6 +4,7 @@
 //
 //	POST /signin       the code (code=… or {"code":"…"}) or, later, an ID token; X-Requested-With required
 //	POST /disconnect   revoke the caller's grant: id_token=… proves who they are; X-Requested-With required
+//	POST /google/security-events  Google's Cross-Account Protection events (-risc-path; register it with cmd/riscstream)
 //	GET  /healthz      200 when the store answers
 //
 // Configuration comes from flags or the environment:
@@ -36,6 +37,8 @@ import (
 
 	"github.com/serverauth/serverauth"
 	"github.com/serverauth/serverauth/examples/internal/setup"
+	"github.com/serverauth/serverauth/risc"
+	"github.com/serverauth/serverauth/serverauthtest"
 )
 
 func main() {
@@ -58,6 +61,8 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 	setup.StringEnv(fs, &cert, "tls-cert", "SERVERAUTH_TLS_CERT", "", "TLS certificate `file`; with -tls-key, serve HTTPS")
 	setup.StringEnv(fs, &key, "tls-key", "SERVERAUTH_TLS_KEY", "", "TLS key `file`")
 	setup.StringEnv(fs, &origins, "allowed-origins", "SERVERAUTH_ALLOWED_ORIGINS", "", "comma-separated web `origins` allowed to sign in")
+	var riscPath string
+	setup.StringEnv(fs, &riscPath, "risc-path", "SERVERAUTH_RISC_PATH", "/google/security-events", "`path` of the Cross-Account Protection receiver (empty: none)")
 	generate := fs.Bool("generate-key", false, "print a new keyring for -keys and exit")
 	if err := setup.Parse(fs, args); err != nil {
 		return err
@@ -105,6 +110,28 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 	mux.HandleFunc("/disconnect", func(w http.ResponseWriter, r *http.Request) {
 		disconnect(ex, w, r)
 	})
+	if riscPath != "" {
+		rcfg := risc.Config{
+			Exchanger: ex,
+			Logger:    logger,
+			OnEvent: func(ctx context.Context, ev *risc.Event) error {
+				// Here a real app ends the user's sessions (sessions-revoked,
+				// tokens-revoked, account-disabled with reason hijacking) and
+				// turns off Google sign-in and account recovery by email
+				// while the account is disabled.
+				logger.Info("security event", slog.Any("event", ev))
+				return nil
+			},
+		}
+		if shared.Google != "" {
+			rcfg.ConfigurationURL = strings.TrimRight(shared.Google, "/") + serverauthtest.RISCConfigurationPath
+		}
+		rc, err := risc.NewReceiver(rcfg)
+		if err != nil {
+			return err
+		}
+		mux.Handle("POST "+riscPath, rc)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()

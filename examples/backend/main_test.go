@@ -15,6 +15,7 @@ import (
 
 	"github.com/serverauth/serverauth"
 	"github.com/serverauth/serverauth/examples/internal/maintest"
+	"github.com/serverauth/serverauth/risc"
 	"github.com/serverauth/serverauth/serverauthtest"
 )
 
@@ -68,6 +69,16 @@ func TestBackend(t *testing.T) {
 	if status != 200 || json.Unmarshal([]byte(body), &p) != nil || p.UserID != serverauthtest.DemoUser().Sub {
 		t.Fatalf("sign-in: %d %s", status, body)
 	}
+	// Google's security events reach the receiver at -risc-path.
+	if err := google.SetRISCStream(serverauthtest.RISCStream{URL: base + "/google/security-events", EventsRequested: risc.EventTypes(), Enabled: true}); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := google.SendRISCEvent(ctx, serverauthtest.RISCEvent{Type: "sessions-revoked", Sub: p.UserID}); err != nil || d.Status != http.StatusAccepted {
+		t.Fatalf("security event: %+v, %v", d, err)
+	}
+	if d, _ := google.SendRISCEvent(ctx, serverauthtest.RISCEvent{Type: "sessions-revoked", Sub: p.UserID, Forge: serverauthtest.RISCForgeWrongAudience}); d.Status != http.StatusBadRequest {
+		t.Fatalf("forged security event: %+v, want 400", d)
+	}
 	resp, err := http.Get(base + "/healthz")
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("healthz: %v %v", resp, err)
@@ -85,6 +96,9 @@ func TestBackend(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("shutdown: %v", err)
+	}
+	if !strings.Contains(logs.String(), `"msg":"security event"`) {
+		t.Errorf("the security event was not logged: %s", logs.String())
 	}
 	if strings.Contains(logs.String(), code) || !strings.Contains(logs.String(), "shutting down") {
 		t.Errorf("logs: %s", logs.String())
