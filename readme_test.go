@@ -26,6 +26,7 @@ import (
 	"testing"
 
 	"github.com/serverauth/serverauth"
+	"github.com/serverauth/serverauth/risc"
 	"github.com/serverauth/serverauth/serverauthtest"
 )
 
@@ -339,6 +340,28 @@ func Example_testing() {
 // TestReadmeCode checks that each Go block of README.md stands in this file
 // or in integration/readme_test.go (whitespace aside), so that the README's
 // code compiles.
+// README: "Cross-Account Protection".
+func mountSecurityEvents(exchanger *serverauth.Exchanger, mux *http.ServeMux, endSessions func(context.Context, string) error) {
+	receiver, err := risc.NewReceiver(risc.Config{
+		Exchanger: exchanger, // its store, clock, HTTP client and client IDs
+		OnEvent: func(ctx context.Context, ev *risc.Event) error {
+			switch ev.Type {
+			case risc.TypeSessionsRevoked, risc.TypeTokensRevoked:
+				return endSessions(ctx, ev.Subject) // your own
+			case risc.TypeAccountDisabled:
+				if ev.Reason == risc.ReasonHijacking {
+					return endSessions(ctx, ev.Subject)
+				}
+			}
+			return nil // an error makes Google redeliver the event
+		},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	mux.Handle("POST /google/security-events", receiver)
+}
+
 func TestReadmeCode(t *testing.T) {
 	readme, err := os.ReadFile("README.md")
 	if err != nil {

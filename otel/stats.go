@@ -13,7 +13,7 @@ import (
 // so that a status that empties drops to zero instead of vanishing.
 var grantStatuses = []serverauth.Status{
 	serverauth.StatusActive, serverauth.StatusScopeRemoved, serverauth.StatusExpired,
-	serverauth.StatusRevoked, serverauth.StatusReauthRequired,
+	serverauth.StatusRevoked, serverauth.StatusReauthRequired, serverauth.StatusDisabled,
 }
 
 // RegisterStats registers the gauges and counters read from ex.Stats at

@@ -30,11 +30,17 @@ func (rc *Receiver) act(ctx context.Context, s *set) (*Event, error) {
 	if e.Store() == nil {
 		return ev, nil // nothing stored to act on
 	}
+	// A grant consented to after the event is newer than it and is left
+	// alone. iat has whole seconds and Google's clock is not this one: only
+	// a consent later than iat plus the leeway counts as newer; acting on a
+	// grant a few seconds younger costs the user a sign-in, sparing an old
+	// one could leave a hijacked account's grant working.
+	after := ev.IssuedAt.Add(rc.cfg.Leeway)
 	switch s.typ {
 	case TypeTokensRevoked, TypeAccountPurged:
 		// Google revoked the grant already: delete it here without a call
 		// to Google, unless the user consented again after the event.
-		deleted, err := e.DeleteGrant(ctx, ev.Subject, ev.IssuedAt)
+		deleted, err := e.DeleteGrant(ctx, ev.Subject, after)
 		if err != nil {
 			return ev, fmt.Errorf("risc: deleting the grant of user %q: %w", ev.Subject, err)
 		}
@@ -57,7 +63,7 @@ func (rc *Receiver) act(ctx context.Context, s *set) (*Event, error) {
 		}
 		log.LogAttrs(ctx, slog.LevelDebug, "risc: grants holding the revoked refresh token deleted", slog.Any("user_ids", users))
 	case TypeAccountDisabled:
-		disabled, err := e.DisableGrant(ctx, ev.Subject, ev.IssuedAt)
+		disabled, err := e.DisableGrant(ctx, ev.Subject, after)
 		if err != nil {
 			return ev, fmt.Errorf("risc: disabling the grant of user %q: %w", ev.Subject, err)
 		}

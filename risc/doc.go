@@ -65,7 +65,8 @@
 //   - tokens-revoked (the user removed the app's access) and account-purged
 //     (the account is gone): the user's stored grant is deleted, with no
 //     call to Google, which revoked it already ([serverauth.Exchanger.DeleteGrant]).
-//     A grant the user consented to after the event is newer and kept.
+//     A grant the user consented to after the event (later than its iat
+//     plus Config.Leeway) is newer and kept.
 //   - token-revoked: the grant whose current refresh token has the
 //     identifier in the event (its first 16 characters, or its double
 //     SHA-512) is found through the store's [serverauth.RefreshTokenIndex]

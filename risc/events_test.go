@@ -219,7 +219,7 @@ func TestEventBeforeConsent(t *testing.T) {
 			claims := withEvent(f.claims(sub), typ, map[string]any{
 				"subject": map[string]any{"subject_type": "iss-sub", "iss": f.g.RISCIssuer(), "sub": sub},
 			})
-			f.clock.Advance(time.Minute)
+			f.clock.Advance(2 * time.Minute) // past the leeway
 			f.signIn(serverauthtest.User{}) // consents again after the event
 			if status, eb := f.postSET(f.header(), claims); status != http.StatusAccepted {
 				t.Fatalf("POST = %d %+v", status, eb)
@@ -234,6 +234,15 @@ func TestEventBeforeConsent(t *testing.T) {
 			}
 			if _, err := f.e.Token(context.Background(), sub); err == nil {
 				t.Error("Token after an event newer than the consent succeeded")
+			}
+			// A consent within the leeway of the event's iat is not newer.
+			f.signIn(serverauthtest.User{})
+			claims = with(with(claims, "jti", "close"), "iat", f.clock.Now().Add(-30*time.Second).Unix())
+			if status, _ := f.postSET(f.header(), claims); status != http.StatusAccepted {
+				t.Fatalf("POST = %d", status)
+			}
+			if _, err := f.e.Token(context.Background(), sub); err == nil {
+				t.Error("Token after an event issued 30 s before the consent succeeded; within the leeway it must act")
 			}
 		})
 	}

@@ -45,6 +45,7 @@ type fixtureOpts struct {
 	fake  serverauthtest.Options
 	store serverauth.TokenStore // nil: a MemoryStore
 	rcfg  func(*risc.Config)
+	cfg   func(*serverauth.Config)
 }
 
 func newFixture(t *testing.T, o fixtureOpts) *fixture {
@@ -67,6 +68,9 @@ func newFixture(t *testing.T, o fixtureOpts) *fixture {
 		t.Fatal(err)
 	}
 	cfg.Retry.Sleep = func(ctx context.Context, d time.Duration) error { clock.Advance(d); return ctx.Err() }
+	if o.cfg != nil {
+		o.cfg(&cfg)
+	}
 	e, err := serverauth.New(cfg)
 	if err != nil {
 		t.Fatalf("serverauth.New = %v", err)

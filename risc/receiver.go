@@ -12,6 +12,7 @@ import (
 	"mime"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/serverauth/serverauth"
@@ -88,17 +89,28 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rc.refused(r.Context(), w, refuse(errInvalidRequest, "the body could not be read"))
 		return
 	}
-	s, ref, err := rc.verify(r.Context(), string(bytes.TrimSpace(body)))
+	// One observed operation per token (serverauth.OpRISCEvent), with a
+	// low-cardinality reason: the event type's short name, or why it was
+	// refused.
+	rc.cfg.Exchanger.Observe(r.Context(), serverauth.OpRISCEvent, func(ctx context.Context) (string, error) {
+		return rc.receive(ctx, w, string(bytes.TrimSpace(body)))
+	})
+}
+
+// receive verifies and handles one token, answers it, and returns the
+// reason and error to observe.
+func (rc *Receiver) receive(ctx context.Context, w http.ResponseWriter, raw string) (string, error) {
+	s, ref, err := rc.verify(ctx, raw)
 	switch {
 	case ref != nil:
-		rc.refused(r.Context(), w, ref)
-		return
+		rc.refused(ctx, w, ref)
+		return string(ref.code), ref
 	case err != nil:
-		rc.cfg.Logger.LogAttrs(r.Context(), slog.LevelWarn, "risc: cannot verify a security event token now; Google will redeliver it", slog.String("error", err.Error()))
+		rc.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "risc: cannot verify a security event token now; Google will redeliver it", slog.String("error", err.Error()))
 		rc.unavailable(w, "Google's signing keys could not be fetched; redeliver later")
-		return
+		return "keys_unavailable", err
 	}
-	rc.handle(r.Context(), w, s)
+	return rc.handle(ctx, w, s)
 }
 
 // verify checks raw as Google's RISC guide requires: a strict RS256 JWS
@@ -158,7 +170,7 @@ func (rc *Receiver) audienceOK(aud []string) bool {
 // OnEvent, and records the ID as done only when both succeeded. A failure
 // releases the claim and answers 500, so that Google's redelivery runs both
 // again.
-func (rc *Receiver) handle(ctx context.Context, w http.ResponseWriter, s *set) {
+func (rc *Receiver) handle(ctx context.Context, w http.ResponseWriter, s *set) (string, error) {
 	led := rc.cfg.Events
 	id := s.jti
 	var claim serverauth.EventClaim
@@ -169,7 +181,7 @@ func (rc *Receiver) handle(ctx context.Context, w http.ResponseWriter, s *set) {
 		if err != nil {
 			rc.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "risc: the event ledger failed; Google will redeliver the event", slog.String("event_id", id), slog.String("error", err.Error()))
 			rc.unavailable(w, "the event could not be recorded; redeliver later")
-			return
+			return "ledger_failed", err
 		}
 		if claim != serverauth.EventBusy {
 			break
@@ -178,14 +190,14 @@ func (rc *Receiver) handle(ctx context.Context, w http.ResponseWriter, s *set) {
 		// delivered it twice at once): wait for its outcome.
 		if poll == busyPolls {
 			rc.unavailable(w, "the event is being handled by another replica; redeliver later")
-			return
+			return "busy", errBusy
 		}
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			rc.unavailable(w, "the request ended while another replica handled the event")
-			return
+			return "busy", ctx.Err()
 		case <-t.C:
 		}
 		wait = min(2*wait, 500*time.Millisecond)
@@ -193,17 +205,20 @@ func (rc *Receiver) handle(ctx context.Context, w http.ResponseWriter, s *set) {
 	if claim == serverauth.EventDone {
 		rc.cfg.Logger.LogAttrs(ctx, slog.LevelDebug, "risc: event already handled", slog.String("event_id", id), slog.String("type", s.typ))
 		w.WriteHeader(http.StatusAccepted)
-		return
+		return "duplicate", nil
 	}
 
 	// The work runs to its end even if Google hangs up meanwhile.
 	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), handleTimeout)
 	defer cancel()
+	reason := typeReason(s.typ)
 	ev, err := rc.act(hctx, s)
 	if err == nil {
 		if err = rc.cfg.OnEvent(hctx, ev); err != nil {
-			err = &hookError{err}
+			err, reason = &hookError{err}, "hook_failed"
 		}
+	} else {
+		reason = "" // the error's own reason (serverauth.ErrorReason)
 	}
 	if err != nil {
 		if rerr := led.ReleaseEvent(hctx, id, rc.owner); rerr != nil {
@@ -213,7 +228,7 @@ func (rc *Receiver) handle(ctx context.Context, w http.ResponseWriter, s *set) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusInternalServerError)
 		json.NewEncoder(w).Encode(map[string]string{"description": "the event could not be handled; redeliver it"})
-		return
+		return reason, err
 	}
 	if ferr := led.FinishEvent(hctx, id, rc.owner, rc.cfg.Now(), rc.cfg.DedupeWindow); ferr != nil {
 		// Handled all the same: a redelivery after the claim expires acts
@@ -222,6 +237,19 @@ func (rc *Receiver) handle(ctx context.Context, w http.ResponseWriter, s *set) {
 	}
 	rc.cfg.Logger.LogAttrs(ctx, slog.LevelInfo, "risc: security event handled", slog.Any("event", ev))
 	w.WriteHeader(http.StatusAccepted)
+	return reason, nil
+}
+
+// errBusy: another replica held the event's claim throughout.
+var errBusy = errors.New("risc: another replica is handling the event")
+
+// typeReason is an event type's observation reason: its short name
+// ("account-disabled"), or "unknown_type".
+func typeReason(typ string) string {
+	if !known(typ) {
+		return "unknown_type"
+	}
+	return typ[strings.LastIndexByte(typ, '/')+1:]
 }
 
 // hookError is a failure of Config.OnEvent.

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -533,5 +534,52 @@ func TestReceiverReleaseOnFailure(t *testing.T) {
 	}
 	if r := f.redeliver(d.ID); r.Status != http.StatusAccepted {
 		t.Errorf("redelivery to another replica = %+v, want 202 at once", r)
+	}
+}
+
+// observer records the OpRISCEvent observations.
+type observer struct {
+	mu  sync.Mutex // guards obs
+	obs []serverauth.Observation
+}
+
+func (o *observer) Start(ctx context.Context, op serverauth.Op) context.Context { return ctx }
+func (o *observer) End(ctx context.Context, ob serverauth.Observation) {
+	if ob.Op == serverauth.OpRISCEvent {
+		o.mu.Lock()
+		o.obs = append(o.obs, ob)
+		o.mu.Unlock()
+	}
+}
+
+// TestReceiverObserved: every token is one OpRISCEvent observation whose
+// reason is the event type's short name or why it was refused.
+func TestReceiverObserved(t *testing.T) {
+	obs := new(observer)
+	f := newFixture(t, fixtureOpts{cfg: func(c *serverauth.Config) { c.Observer = obs }})
+	f.signIn(serverauthtest.User{})
+	d := f.send(serverauthtest.RISCEvent{Type: "account-disabled", Sub: sub})
+	f.redeliver(d.ID)
+	f.send(serverauthtest.RISCEvent{Type: "sessions-revoked", Sub: sub, Forge: serverauthtest.RISCForgeWrongAudience})
+	f.failHook(errors.New("down"))
+	f.send(serverauthtest.RISCEvent{Type: "sessions-revoked", Sub: sub})
+	want := []struct {
+		outcome serverauth.Outcome
+		reason  string
+	}{
+		{serverauth.OutcomeOK, "account-disabled"},
+		{serverauth.OutcomeOK, "duplicate"},
+		{serverauth.OutcomeError, "invalid_audience"},
+		{serverauth.OutcomeError, "hook_failed"},
+	}
+	obs.mu.Lock()
+	defer obs.mu.Unlock()
+	if len(obs.obs) != len(want) {
+		t.Fatalf("observations = %+v, want %d", obs.obs, len(want))
+	}
+	for i, w := range want {
+		if o := obs.obs[i]; o.Outcome != w.outcome || o.Reason != w.reason {
+			t.Errorf("observation %d = %s %q, want %s %q", i, o.Outcome, o.Reason, w.outcome, w.reason)
+		}
 	}
 }

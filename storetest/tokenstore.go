@@ -89,6 +89,7 @@ func testRoundTrip(t *testing.T, s serverauth.TokenStore) {
 		{"status expired", withStatus(sampleRecord("expired", 7), serverauth.StatusExpired)},
 		{"status reauth_required", withStatus(sampleRecord("reauth", 8), serverauth.StatusReauthRequired)},
 		{"status scope_removed", withStatus(sampleRecord("scope-removed", 9), serverauth.StatusScopeRemoved)},
+		{"status disabled", withStatus(sampleRecord("disabled", 12), serverauth.StatusDisabled)},
 		{"unknown status", withStatus(sampleRecord("unknown-status", 10), "some_future_status")},
 		{"one scope", func() *serverauth.Record {
 			r := sampleRecord("one-scope", 11)
