@@ -220,7 +220,7 @@ func TestEventBeforeConsent(t *testing.T) {
 				"subject": map[string]any{"subject_type": "iss-sub", "iss": f.g.RISCIssuer(), "sub": sub},
 			})
 			f.clock.Advance(2 * time.Minute) // past the leeway
-			f.signIn(serverauthtest.User{}) // consents again after the event
+			f.signIn(serverauthtest.User{})  // consents again after the event
 			if status, eb := f.postSET(f.header(), claims); status != http.StatusAccepted {
 				t.Fatalf("POST = %d %+v", status, eb)
 			}

@@ -86,7 +86,7 @@ type Store struct {
 // queries are the store's statements, in the dialect's placeholder syntax.
 type queries struct {
 	get, insert, exists, update, delete, lease, leaseState, release, users string
-	byPrefixHash, byHash                                                    string
+	byPrefixHash, byHash                                                   string
 	claimInsert, claimUpdate, claimState, finish, releaseEvent, prune      string
 }
 
