@@ -110,7 +110,14 @@ func newWebApp(t *testing.T) *webApp {
 		t.Fatal(err)
 	}
 	a.serve(appLn)
+	a.ctx = startBrowser(t, chromium)
+	return a
+}
 
+// startBrowser starts headless Chromium for the test and returns the
+// context of its first tab.
+func startBrowser(t *testing.T, chromium string) context.Context {
+	t.Helper()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chromium),
 		chromedp.NoSandbox, // CI containers run as root
@@ -124,8 +131,7 @@ func newWebApp(t *testing.T) *webApp {
 	if err := chromedp.Do(ctx); err != nil {
 		t.Fatalf("starting %s: %v", chromium, err)
 	}
-	a.ctx = ctx
-	return a
+	return ctx
 }
 
 // serve starts the app: the page, SignInHandler, WebSignIn and
@@ -248,20 +254,28 @@ func (a *webApp) result(ctx context.Context) string {
 	return text
 }
 
-// popup clicks sel in the first tab and returns the window it opens.
+// popup clicks sel in the app's tab and returns the window it opens.
 func (a *webApp) popup(sel chromedp.CSS) context.Context {
 	a.t.Helper()
-	opened := chromedp.WaitNewTarget(a.ctx, func(info *target.Info) bool { return info.Type == "page" && info.OpenerID != "" })
-	if err := chromedp.Do(a.ctx, clickOn(sel)); err != nil {
-		a.t.Fatalf("clicking %s: %v", sel, err)
+	return openPopup(a.t, a.ctx, sel)
+}
+
+// openPopup clicks sel in ctx's tab and returns the window it opens. Do
+// not query the window after it closes itself: a closed tab answers
+// nothing until the context ends.
+func openPopup(t *testing.T, ctx context.Context, sel chromedp.CSS) context.Context {
+	t.Helper()
+	opened := chromedp.WaitNewTarget(ctx, func(info *target.Info) bool { return info.Type == "page" && info.OpenerID != "" })
+	if err := chromedp.Do(ctx, clickOn(sel)); err != nil {
+		t.Fatalf("clicking %s: %v", sel, err)
 	}
 	select {
 	case id := <-opened:
-		ctx, cancel := chromedp.NewContext(a.ctx, chromedp.WithTargetID(id))
-		a.t.Cleanup(cancel)
-		return ctx
-	case <-a.ctx.Done():
-		a.t.Fatalf("no popup opened after clicking %s", sel)
+		pctx, cancel := chromedp.NewContext(ctx, chromedp.WithTargetID(id))
+		t.Cleanup(cancel)
+		return pctx
+	case <-ctx.Done():
+		t.Fatalf("no popup opened after clicking %s", sel)
 		return nil
 	}
 }

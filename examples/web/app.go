@@ -45,8 +45,10 @@ func newApp(cfg serverauth.Config, base, gsiURL string) (*app, error) {
 	}
 	gsiOrigin := gsi.Scheme + "://" + gsi.Host
 	a.page = pageData{ClientID: ex.ClientID(), GSIURL: gsiURL, LoginURI: base + "/login/gis"}
-	// The pages run only their own script and Google's (or the fake's).
-	a.csp = "default-src 'none'; script-src 'self' " + gsiOrigin + "; connect-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+	// The pages run only their own script and Google's (or the fake's); a
+	// form goes to the app, or on to Google's sign-in page (the login_uri
+	// post may redirect there, and form-action covers redirects).
+	a.csp = "default-src 'none'; script-src 'self' " + gsiOrigin + "; connect-src 'self'; style-src 'self'; img-src 'self'; form-action 'self' " + gsiOrigin + "; frame-ancestors 'none'; base-uri 'none'"
 
 	// The redirect flow: /login sends the browser to Google, /auth/callback
 	// takes it back.
