@@ -145,6 +145,9 @@ func (c Config) resolve() (Config, error) {
 			c.Events = l
 		} else {
 			c.Events = serverauth.NewMemoryStore()
+			if _, inProcess := e.Store().(*serverauth.MemoryStore); e.Store() != nil && !inProcess {
+				c.Logger.Warn("risc: the Exchanger's Store is not a serverauth.EventLedger: handled events are remembered in this process only, so another replica acts on a redelivery again; set Config.Events to a shared ledger")
+			}
 		}
 	}
 	return c, nil

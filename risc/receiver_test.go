@@ -583,3 +583,20 @@ func TestReceiverObserved(t *testing.T) {
 		}
 	}
 }
+
+// TestReceiverWarnsOfLocalLedger: a shared store without an EventLedger
+// makes the receiver say that redeliveries to other replicas act again.
+func TestReceiverWarnsOfLocalLedger(t *testing.T) {
+	st := &plainStore{serverauth.NewMemoryStore()}
+	f := newFixture(t, fixtureOpts{store: st})
+	if !strings.Contains(f.logs.String(), "not a serverauth.EventLedger") {
+		t.Errorf("no warning about the in-process ledger; logs:\n%s", f.logs.String())
+	}
+	g := newFixture(t, fixtureOpts{})
+	if strings.Contains(g.logs.String(), "EventLedger") {
+		t.Error("warned with a store that is an EventLedger")
+	}
+}
+
+// plainStore is a TokenStore with no capability.
+type plainStore struct{ serverauth.TokenStore }
