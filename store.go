@@ -80,7 +80,7 @@ type Record struct {
 	// RefreshTokenTimeout is the grant's idle limit (refresh_token_timeout):
 	// the refresh token dies when unused this long, counted from Updated
 	// (every exchange and refresh writes the record). Zero when none is
-	// known.
+	// known. Stores keep it to the microsecond.
 	RefreshTokenTimeout time.Duration
 
 	Scopes   []string // granted scopes, normalised, as Google reported them last

@@ -28,6 +28,7 @@ type fileRecord struct {
 	RTHash             string     `json:"refresh_token_hash,omitempty"`
 	Consented          time.Time  `json:"consented,omitzero"`
 	Profile            []byte     `json:"profile,omitempty"`
+	TimeoutUS          int64      `json:"refresh_token_timeout_us,omitempty"`
 	Status             string     `json:"status,omitempty"`
 	Created            time.Time  `json:"created,omitzero"`
 	Updated            time.Time  `json:"updated,omitzero"`
@@ -54,6 +55,7 @@ func newFileRecord(rec *serverauth.Record) *fileRecord {
 		RTHash:             rec.RefreshTokenHash,
 		Consented:          utc(rec.Consented),
 		Profile:            rec.Profile,
+		TimeoutUS:          rec.RefreshTokenTimeout.Microseconds(),
 		Status:             string(rec.Status),
 		Created:            utc(rec.Created),
 		Updated:            utc(rec.Updated),
@@ -75,6 +77,7 @@ func (fr *fileRecord) record() *serverauth.Record {
 		RefreshTokenHash:       fr.RTHash,
 		Consented:              fr.Consented,
 		Profile:                fr.Profile,
+		RefreshTokenTimeout:    time.Duration(fr.TimeoutUS) * time.Microsecond,
 		Status:                 serverauth.Status(fr.Status),
 		Created:                fr.Created,
 		Updated:                fr.Updated,

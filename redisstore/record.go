@@ -26,6 +26,7 @@ type jsonRecord struct {
 	RTHash             string    `json:"refresh_token_hash,omitempty"`
 	Consented          time.Time `json:"consented,omitzero"`
 	Profile            []byte    `json:"profile,omitempty"`
+	TimeoutUS          int64     `json:"refresh_token_timeout_us,omitempty"`
 	Status             string    `json:"status,omitempty"`
 	Created            time.Time `json:"created,omitzero"`
 	Updated            time.Time `json:"updated,omitzero"`
@@ -46,6 +47,7 @@ func encodeRecord(rec *serverauth.Record) ([]byte, error) {
 		RTHash:             rec.RefreshTokenHash,
 		Consented:          utc(rec.Consented),
 		Profile:            rec.Profile,
+		TimeoutUS:          rec.RefreshTokenTimeout.Microseconds(),
 		Status:             string(rec.Status),
 		Created:            utc(rec.Created),
 		Updated:            utc(rec.Updated),
@@ -94,6 +96,7 @@ func decodeRecord(userID, version string, data []byte) (*serverauth.Record, erro
 		RefreshTokenHash:       jr.RTHash,
 		Consented:              utc(jr.Consented),
 		Profile:                jr.Profile,
+		RefreshTokenTimeout:    time.Duration(jr.TimeoutUS) * time.Microsecond,
 		Status:                 serverauth.Status(jr.Status),
 		Created:                utc(jr.Created),
 		Updated:                utc(jr.Updated),

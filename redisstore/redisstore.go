@@ -35,6 +35,7 @@
 //	  "refresh_token_hash": "…",            // Google's token-revoked events
 //	  "consented": "…",
 //	  "profile": "base64…",                 // sealed profile claims
+//	  "refresh_token_timeout_us": 604800000000, // idle limit, microseconds
 //	  "created": "…",
 //	  "updated": "…"
 //	}

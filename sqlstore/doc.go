@@ -30,8 +30,9 @@
 // [serverauth.Record.RefreshTokenHash]): digests, never the token or any
 // part of it, indexed so that finding the grant an event names is one
 // query. consented_at is when the user last consented; profile holds their
-// sealed profile claims (NULL when none). CreateTable adds these four
-// columns and the indexes to a table created by an earlier version.
+// sealed profile claims (NULL when none); refresh_token_timeout_us is the
+// grant's idle limit in microseconds (0: none known). CreateTable adds
+// these columns and the indexes to a table created by an earlier version.
 //
 // PostgreSQL (9.5 or later). user_id uses the "C" collation so that IDs
 // compare byte by byte:
@@ -53,7 +54,8 @@
 //		refresh_token_prefix_hash TEXT NOT NULL DEFAULT '',
 //		refresh_token_hash   TEXT NOT NULL DEFAULT '',
 //		consented_at         TIMESTAMPTZ,
-//		profile              BYTEA
+//		profile              BYTEA,
+//		refresh_token_timeout_us BIGINT NOT NULL DEFAULT 0
 //	)
 //	CREATE INDEX IF NOT EXISTS serverauth_tokens_prefix_hash_idx ON serverauth_tokens (refresh_token_prefix_hash)
 //	CREATE INDEX IF NOT EXISTS serverauth_tokens_hash_idx ON serverauth_tokens (refresh_token_hash)
@@ -83,6 +85,7 @@
 //		refresh_token_hash   VARBINARY(100) NOT NULL DEFAULT '',
 //		consented_at         DATETIME(6) NULL,
 //		profile              LONGBLOB NULL,
+//		refresh_token_timeout_us BIGINT NOT NULL DEFAULT 0,
 //		KEY `serverauth_tokens_prefix_hash_idx` (refresh_token_prefix_hash),
 //		KEY `serverauth_tokens_hash_idx` (refresh_token_hash)
 //	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4
@@ -107,7 +110,8 @@
 //		refresh_token_prefix_hash TEXT NOT NULL DEFAULT '',
 //		refresh_token_hash   TEXT NOT NULL DEFAULT '',
 //		consented_at         INTEGER,
-//		profile              BLOB
+//		profile              BLOB,
+//		refresh_token_timeout_us INTEGER NOT NULL DEFAULT 0
 //	)
 //	CREATE INDEX IF NOT EXISTS serverauth_tokens_prefix_hash_idx ON serverauth_tokens (refresh_token_prefix_hash)
 //	CREATE INDEX IF NOT EXISTS serverauth_tokens_hash_idx ON serverauth_tokens (refresh_token_hash)

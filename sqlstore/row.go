@@ -76,14 +76,14 @@ type row struct {
 	refresh, access, profile                      []byte
 	expiry, rtExpiry, consented, created, updated nullTime
 	scopes, clientID, status, rtPrefix, rtHash    string
-	version                                       int64
+	version, timeoutUS                            int64
 }
 
 // dest returns the scan destinations for the columns of dataCols and
 // version, in order.
 func (r *row) dest() []any {
 	return []any{&r.refresh, &r.access, &r.expiry, &r.rtExpiry, &r.scopes, &r.clientID, &r.status, &r.created, &r.updated,
-		&r.rtPrefix, &r.rtHash, &r.consented, &r.profile, &r.version}
+		&r.rtPrefix, &r.rtHash, &r.consented, &r.profile, &r.timeoutUS, &r.version}
 }
 
 // record returns the Record r holds for userID.
@@ -103,6 +103,7 @@ func (r *row) record(userID string) (*serverauth.Record, error) {
 		RefreshTokenHash:       r.rtHash,
 		Consented:              r.consented.t,
 		Profile:                r.profile,
+		RefreshTokenTimeout:    time.Duration(r.timeoutUS) * time.Microsecond,
 		Status:                 serverauth.Status(r.status),
 		Created:                r.created.t,
 		Updated:                r.updated.t,
@@ -126,6 +127,7 @@ func (s *Store) args(rec *serverauth.Record) []any {
 		rec.RefreshTokenHash,
 		s.timeArg(truncate(rec.Consented)),
 		nullable(rec.Profile),
+		rec.RefreshTokenTimeout.Microseconds(),
 	}
 }
 

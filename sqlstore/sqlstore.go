@@ -155,7 +155,7 @@ func quoteName(d Dialect, table string) (quoted, schema, name string, err error)
 
 // dataCols are the columns Put writes, in the order of [Store.args].
 const dataCols = "refresh_token, access_token, expiry, refresh_token_expiry, scopes, client_id, status, created_at, updated_at, " +
-	"refresh_token_prefix_hash, refresh_token_hash, consented_at, profile"
+	"refresh_token_prefix_hash, refresh_token_hash, consented_at, profile, refresh_token_timeout_us"
 
 func buildQueries(d Dialect, t, ev string) queries {
 	set := strings.ReplaceAll(dataCols, ",", " = ?,") + " = ?"
@@ -237,7 +237,8 @@ func createTableSQL(d Dialect, table, name string) string {
 	refresh_token_prefix_hash TEXT NOT NULL DEFAULT '',
 	refresh_token_hash   TEXT NOT NULL DEFAULT '',
 	consented_at         TIMESTAMPTZ,
-	profile              BYTEA`
+	profile              BYTEA,
+	refresh_token_timeout_us BIGINT NOT NULL DEFAULT 0`
 	case MySQL:
 		cols = `
 	user_id              VARBINARY(1020) NOT NULL PRIMARY KEY,
@@ -257,6 +258,7 @@ func createTableSQL(d Dialect, table, name string) string {
 	refresh_token_hash   VARBINARY(100) NOT NULL DEFAULT '',
 	consented_at         DATETIME(6) NULL,
 	profile              LONGBLOB NULL,
+	refresh_token_timeout_us BIGINT NOT NULL DEFAULT 0,
 	KEY ` + "`" + name + "_prefix_hash_idx` (refresh_token_prefix_hash),\n\tKEY `" + name + "_hash_idx`" + ` (refresh_token_hash)`
 		suffix = " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
 	case SQLite:
@@ -277,7 +279,8 @@ func createTableSQL(d Dialect, table, name string) string {
 	refresh_token_prefix_hash TEXT NOT NULL DEFAULT '',
 	refresh_token_hash   TEXT NOT NULL DEFAULT '',
 	consented_at         INTEGER,
-	profile              BLOB`
+	profile              BLOB,
+	refresh_token_timeout_us INTEGER NOT NULL DEFAULT 0`
 	}
 	return "CREATE TABLE IF NOT EXISTS " + table + " (" + cols + "\n)" + suffix
 }
@@ -294,6 +297,7 @@ var addedColumns = []struct {
 	{"refresh_token_hash", "TEXT NOT NULL DEFAULT ''", "VARBINARY(100) NOT NULL DEFAULT ''", "TEXT NOT NULL DEFAULT ''", true},
 	{"consented_at", "TIMESTAMPTZ", "DATETIME(6) NULL", "INTEGER", false},
 	{"profile", "BYTEA", "LONGBLOB NULL", "BLOB", false},
+	{"refresh_token_timeout_us", "BIGINT NOT NULL DEFAULT 0", "BIGINT NOT NULL DEFAULT 0", "INTEGER NOT NULL DEFAULT 0", false},
 }
 
 // CreateTable creates the store's tables, records and events, with the

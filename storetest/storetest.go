@@ -127,6 +127,7 @@ func sampleRecord(id string, seed uint64) *serverauth.Record {
 		RefreshTokenPrefixHash: serverauth.RefreshTokenPrefixHash(fmt.Sprintf("1//0prefix-%d", seed)),
 		RefreshTokenHash:       serverauth.RefreshTokenHash(fmt.Sprintf("1//0token-%d", seed)),
 		Consented:              at.Add(-time.Minute),
+		RefreshTokenTimeout:    time.Duration(seed+1)*24*time.Hour + 123456*time.Microsecond,
 		Profile:                randomBytes(r, 64+int(seed%16)),
 	}
 }
@@ -170,6 +171,9 @@ func recordDiff(got, want *serverauth.Record) string {
 			got.RefreshTokenPrefixHash, got.RefreshTokenHash, want.RefreshTokenPrefixHash, want.RefreshTokenHash))
 	}
 	d = timeDiff(d, "Consented", got.Consented, want.Consented)
+	if got.RefreshTokenTimeout != want.RefreshTokenTimeout {
+		d = append(d, fmt.Sprintf("RefreshTokenTimeout = %v, want %v", got.RefreshTokenTimeout, want.RefreshTokenTimeout))
+	}
 	d = bytesDiff(d, "Profile", got.Profile, want.Profile)
 	if got.Version != want.Version {
 		d = append(d, fmt.Sprintf("Version = %d, want %d", got.Version, want.Version))
