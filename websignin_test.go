@@ -754,8 +754,8 @@ func TestWebSignInConfigErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			mut := []func(*serverauth.Config){}
-			if !tt.noAuth {
-				mut = append(mut, withAuthURL)
+			if tt.noAuth {
+				mut = append(mut, func(c *serverauth.Config) { c.Endpoints.AuthURL = serverauth.GoogleAuthURL })
 			}
 			if tt.cfg != nil {
 				mut = append(mut, tt.cfg)

@@ -271,11 +271,11 @@ func (g *Google) handleAuth(w http.ResponseWriter, r *http.Request) {
 	g.showChooser(w, r, a)
 }
 
-// hintedUser returns the account a login_hint names (an email address), or
-// the first account.
+// hintedUser returns the account a login_hint names (an email address or,
+// as Google also accepts, the account's sub), or the first account.
 func (g *Google) hintedUser(hint string) User {
 	for _, u := range g.opts.Accounts {
-		if hint != "" && strings.EqualFold(u.Email, hint) {
+		if hint != "" && (strings.EqualFold(u.Email, hint) || u.Sub == hint) {
 			return u
 		}
 	}

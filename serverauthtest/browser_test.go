@@ -293,6 +293,17 @@ func TestChooserPage(t *testing.T) {
 		if got := p.buttons(); len(got) == 0 || got[0] != "dana@corp.example" {
 			t.Errorf("chooser buttons with an unlisted login_hint = %q, want it first", got)
 		}
+		// Google also takes the account's sub as a login_hint.
+		var john serverauthtest.User
+		for _, u := range serverauthtest.DemoAccounts() {
+			if u.Email == "john.roe.demo@gmail.com" {
+				john = u
+			}
+		}
+		p = b.get(authPath(func(v url.Values) { v.Set("login_hint", john.Sub) }))
+		if got := p.buttons(); john.Sub == "" || len(got) != 5 || got[0] != john.Email {
+			t.Errorf("chooser buttons with login_hint = the sub %q = %q, want %s first, each account once", john.Sub, got, john.Email)
+		}
 	})
 }
 

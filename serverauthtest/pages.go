@@ -143,7 +143,7 @@ func (g *Google) writeChooser(w http.ResponseWriter, r *http.Request, a *authzRe
 	if a.loginHint != "" {
 		// The hinted account comes first, added when not listed.
 		hinted := g.hintedUser(a.loginHint)
-		if strings.EqualFold(hinted.Email, a.loginHint) {
+		if strings.EqualFold(hinted.Email, a.loginHint) || hinted.Sub == a.loginHint {
 			rest := []User{hinted}
 			for _, u := range accounts {
 				if !strings.EqualFold(u.Email, hinted.Email) {

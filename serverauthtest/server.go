@@ -84,6 +84,7 @@ func EndpointsAt(baseURL string) serverauth.Endpoints {
 		RevokeURL: baseURL + "/revoke",
 		JWKSURL:   baseURL + "/oauth2/v3/certs",
 		DriveURL:  baseURL + "/drive/v3/",
+		AuthURL:   baseURL + "/o/oauth2/v2/auth",
 	}
 }
 
