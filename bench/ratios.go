@@ -249,6 +249,23 @@ func report() {
 	}
 	fmt.Println()
 
+	fmt.Println("### 3a. Sign-in throughput: SignInHandler into PostgreSQL with encryption, against a hand-glued handler (GOMAXPROCS=2)")
+	fmt.Println()
+	fmt.Println("Throughput ratio serverauth / glued per round, median (min–max); the other columns are medians.")
+	fmt.Println()
+	fmt.Println("| fake | clients | serverauth sign-ins/s | glued sign-ins/s | throughput ratio | serverauth p50 / p99 | glued p50 / p99 |")
+	fmt.Println("|---|---|---|---|---|---|---|")
+	for _, fake := range []string{"live", "presigned"} {
+		for _, clients := range []string{"1", "8", "64"} {
+			p := "SignIn/fake=" + fake + "/clients=" + clients + "/impl="
+			fmt.Printf("| %s | %s | %.0f | %.0f | %s | %.1f / %.1f ms | %.1f / %.1f ms |\n", fake, clients,
+				med(p+"serverauth", 2, "signins/s"), med(p+"glued", 2, "signins/s"),
+				spreadOf(p+"glued", p+"serverauth", 2),
+				med(p+"serverauth", 2, "p50-ms"), med(p+"serverauth", 2, "p99-ms"), med(p+"glued", 2, "p50-ms"), med(p+"glued", 2, "p99-ms"))
+		}
+	}
+	fmt.Println()
+
 	fmt.Println("### 4. Refresh storms (counted)")
 	fmt.Println()
 	fmt.Println("| storm | metric | GOMAXPROCS=1 | GOMAXPROCS=2 |")

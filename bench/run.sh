@@ -47,11 +47,16 @@ if ! $summarise_only; then
   start=$(date +%s)
   # Timed benchmarks: COUNT samples at GOMAXPROCS 1 and 2, in one process, so
   # that the ratios between them hold on a noisy machine.
-  go test -run '^$' -bench '^Benchmark(VerifyIDToken|Token|Transport|Exchange|Store|Seal)$' \
+  go test -run '^$' -bench '^Benchmark(VerifyIDToken|Token|TokenPopulation|Transport|Exchange|Store|Seal)$' \
     -benchmem -count "$COUNT" -cpu 1,2 -benchtime "$BENCHTIME" ./bench/ | tee "$raw.tmp"
-  # Counted benchmarks (storms) and memory per user: one iteration per sample.
-  go test -run '^$' -bench '^Benchmark(Storm|StormProcesses|Memory)$' \
+  # Sign-in throughput (PostgreSQL): a fixed number of sign-ins per sample,
+  # enough for a p99, on both cores only.
+  go test -run '^$' -bench '^BenchmarkSignIn$' -count "$COUNT" -cpu 2 -benchtime "${SIGNINS:-1000}x" ./bench/ | tee -a "$raw.tmp"
+  # Counted benchmarks (storms, the refresh wave): one iteration per sample.
+  go test -run '^$' -bench '^Benchmark(Storm|StormProcesses|RefreshWave)$' \
     -benchmem -count "$COUNTED" -cpu 1,2 -benchtime 1x ./bench/ | tee -a "$raw.tmp"
+  # Memory per user: one sample (it does not vary), a million users.
+  go test -run '^$' -bench '^BenchmarkMemory$' -count 1 -cpu 2 -benchtime 1x ./bench/ | tee -a "$raw.tmp"
   mv "$raw.tmp" "$raw"
   { echo; echo "# after the run ($(( $(date +%s) - start )) s)"; machine; } >>"$out/machine.txt"
 fi
@@ -72,6 +77,8 @@ bs() { go run "$BENCHSTAT" "$@" "$raw"; }
   bs -filter '.name:Store -/gomaxprocs:2' -row /backend,/op -col '/seal@(no yes)'
   echo "## Keyring"
   bs -filter '.name:Seal' -row /op,/field -col /gomaxprocs
+  echo "## Sign-in throughput"
+  bs -filter '.name:SignIn' -row /fake,/clients -col '/impl@(serverauth glued)'
   echo "## Storms (counted) and memory per user"
   bs -filter '.name:(Storm OR StormProcesses OR Memory)' -row .name,.fullname -col /gomaxprocs
 } >"$out/benchstat.txt" 2>&1
