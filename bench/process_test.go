@@ -4,18 +4,24 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/serverauth/serverauth"
@@ -28,6 +34,10 @@ import (
 // replicaEnv carries a replicaJob to a child process of the test binary,
 // which then acts as one replica of a backend in BenchmarkStormProcesses.
 const replicaEnv = "SERVERAUTH_BENCH_REPLICA"
+
+// replicaIndexEnv numbers the replica processes of one run from 0: a
+// wave's replicas each walk the users in an order of their own.
+const replicaIndexEnv = "SERVERAUTH_BENCH_REPLICA_INDEX"
 
 // replicaPoolSize bounds each replica's PostgreSQL connections.
 const replicaPoolSize = 10
@@ -44,6 +54,13 @@ type replicaJob struct {
 	Now     time.Time // the replica's clock, stopped
 	Users   []string
 	PerUser int
+
+	// Workers, when set, makes the replica serve a refresh wave instead of
+	// a storm: that many goroutines call Token once for every user, in an
+	// order of the replica's own (seeded by Seed), as a server's request
+	// handlers would. The replica then also reports its store round trips.
+	Workers int
+	Seed    uint64
 }
 
 // TestReplicaProcess is not a test: it is the replica process of
@@ -64,13 +81,18 @@ func TestReplicaProcess(t *testing.T) {
 
 func runReplica(job replicaJob, in io.Reader, out io.Writer) error {
 	ctx := context.Background()
-	var st serverauth.TokenStore
+	var (
+		st    serverauth.TokenStore
+		trips roundTrips
+	)
 	switch job.Store {
 	case "postgres":
-		db, err := sql.Open("pgx", job.DSN)
+		pc, err := pgx.ParseConfig(job.DSN)
 		if err != nil {
 			return err
 		}
+		pc.Tracer = &trips // every statement is one round trip
+		db := stdlib.OpenDB(*pc)
 		defer db.Close()
 		// A pool of its own size, as a deployment has: without a bound,
 		// four processes refreshing 100 users at once open more
@@ -89,6 +111,7 @@ func runReplica(job replicaJob, in io.Reader, out io.Writer) error {
 		}
 		c := redis.NewClient(opts)
 		defer c.Close()
+		c.AddHook(&trips) // every command or pipeline is one round trip
 		if err := c.Ping(ctx).Err(); err != nil {
 			return err
 		}
@@ -106,19 +129,87 @@ func runReplica(job replicaJob, in io.Reader, out io.Writer) error {
 	if line, err := bufio.NewReader(in).ReadString('\n'); err != nil || line != "go\n" {
 		return fmt.Errorf("waiting for go: %q, %v", line, err)
 	}
-	got, err := storm([]*serverauth.Exchanger{ex}, job.Users, job.PerUser)
+	before, start, cpu := trips.n.Load(), time.Now(), cpuTime()
 	errs := 0
-	if err != nil {
-		errs = 1
-		fmt.Fprintln(os.Stderr, err) // the parent keeps it for its log
-	}
-	for _, toks := range got {
-		if len(toks) > 1 {
-			errs++
+	if job.Workers > 0 {
+		index, _ := strconv.Atoi(os.Getenv(replicaIndexEnv))
+		errs = wave(ex, job.Users, job.Workers, job.Seed*1000+uint64(index))
+	} else {
+		got, err := storm([]*serverauth.Exchanger{ex}, job.Users, job.PerUser)
+		if err != nil {
+			errs = 1
+			fmt.Fprintln(os.Stderr, err) // the parent keeps it for its log
+		}
+		for _, toks := range got {
+			if len(toks) > 1 {
+				errs++
+			}
 		}
 	}
-	fmt.Fprintf(out, "done %d\n", errs)
+	fmt.Fprintf(out, "done %d %d %d %d\n", errs, trips.n.Load()-before, time.Since(start), cpuTime()-cpu)
 	return nil
+}
+
+// wave calls Token once for every user from workers goroutines, in a
+// shuffled order, and returns the number of failed calls (the first few
+// errors go to stderr, which the parent keeps).
+func wave(ex *serverauth.Exchanger, users []string, workers int, seed uint64) int {
+	order := slices.Clone(users)
+	rng := rand.New(rand.NewPCG(seed, 99))
+	rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+	var (
+		next, failed atomic.Int64
+		wg           sync.WaitGroup
+	)
+	for range workers {
+		wg.Go(func() {
+			for i := next.Add(1) - 1; i < int64(len(order)); i = next.Add(1) - 1 {
+				if _, err := ex.Token(context.Background(), order[i]); err != nil {
+					if failed.Add(1) <= 3 {
+						fmt.Fprintf(os.Stderr, "Token(%s) = %v\n", order[i], err)
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return int(failed.Load())
+}
+
+// cpuTime is the CPU time (user and system) this process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// roundTrips counts a replica's store round trips: SQL statements (pgx's
+// tracer) or Redis commands and pipelines (a go-redis hook).
+type roundTrips struct{ n atomic.Int64 }
+
+func (r *roundTrips) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	r.n.Add(1)
+	return ctx
+}
+
+func (r *roundTrips) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+func (r *roundTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (r *roundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		r.n.Add(1)
+		return next(ctx, cmd)
+	}
+}
+
+func (r *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		r.n.Add(1)
+		return next(ctx, cmds)
+	}
 }
 
 // processConfig is the configuration of every replica and of the parent.
@@ -224,9 +315,17 @@ func BenchmarkStormProcesses(b *testing.B) {
 // all are ready, and returns the errors they report and what they wrote to
 // stderr (kept out of the benchmark's output, which benchstat parses).
 func runReplicas(job replicaJob, n int) (errs int, stderr string, err error) {
+	errs, _, _, _, stderr, err = runReplicasCounting(job, n)
+	return errs, stderr, err
+}
+
+// runReplicasCounting is runReplicas, also returning the replicas' store
+// round trips, the longest time a replica took from "go" to "done" and the
+// CPU time they used meanwhile.
+func runReplicasCounting(job replicaJob, n int) (errs int, trips int64, longest, cpu time.Duration, stderr string, err error) {
 	env, err := json.Marshal(job)
 	if err != nil {
-		return 0, "", err
+		return 0, 0, 0, 0, "", err
 	}
 	var errBuf lockedBuffer
 	defer func() { stderr = errBuf.String() }()
@@ -243,20 +342,20 @@ func runReplicas(job replicaJob, n int) (errs int, stderr string, err error) {
 			p.cmd.Wait()
 		}
 	}()
-	for range n {
+	for i := range n {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestReplicaProcess$", "-test.count=1")
-		cmd.Env = append(os.Environ(), replicaEnv+"="+string(env))
+		cmd.Env = append(os.Environ(), replicaEnv+"="+string(env), replicaIndexEnv+"="+strconv.Itoa(i))
 		cmd.Stderr = &errBuf
 		in, err := cmd.StdinPipe()
 		if err != nil {
-			return 0, "", err
+			return 0, 0, 0, 0, "", err
 		}
 		out, err := cmd.StdoutPipe()
 		if err != nil {
-			return 0, "", err
+			return 0, 0, 0, 0, "", err
 		}
 		if err := cmd.Start(); err != nil {
-			return 0, "", err
+			return 0, 0, 0, 0, "", err
 		}
 		procs = append(procs, proc{cmd, in, bufio.NewReader(out)})
 	}
@@ -275,33 +374,40 @@ func runReplicas(job replicaJob, n int) (errs int, stderr string, err error) {
 	}
 	for _, p := range procs {
 		if _, err := readLine(p, "ready"); err != nil {
-			return 0, "", err
+			return 0, 0, 0, 0, "", err
 		}
 	}
 	for _, p := range procs {
 		if _, err := io.WriteString(p.in, "go\n"); err != nil {
-			return 0, "", err
+			return 0, 0, 0, 0, "", err
 		}
 	}
 	total := 0
+	var totalTrips int64
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	var firstErr error
 	for _, p := range procs {
 		wg.Go(func() {
 			line, err := readLine(p, "done ")
-			var k int
+			var (
+				k       int
+				t, d, c int64
+			)
 			if err == nil {
-				_, err = fmt.Sscanf(line, "done %d", &k)
+				_, err = fmt.Sscanf(line, "done %d %d %d %d", &k, &t, &d, &c)
 			}
 			mu.Lock()
 			defer mu.Unlock()
 			total += k
+			totalTrips += t
+			longest = max(longest, time.Duration(d))
+			cpu += time.Duration(c)
 			firstErr = firstError(firstErr, err)
 		})
 	}
 	wg.Wait()
-	return total, "", firstErr
+	return total, totalTrips, longest, cpu, "", firstErr
 }
 
 // lockedBuffer is a bytes.Buffer several processes' stderr can share.
