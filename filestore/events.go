@@ -54,7 +54,7 @@ func (s *Store) readEvent(eventID string) (*eventFile, error) {
 
 // writeEvent replaces ef's file atomically, as write does a record's. The
 // caller holds the lock exclusively.
-func (s *Store) writeEvent(ef *eventFile) (err error) {
+func (s *Store) writeEvent(ef *eventFile) error {
 	ef.Format = format
 	data, err := json.Marshal(ef)
 	if err != nil {
@@ -64,29 +64,7 @@ func (s *Store) writeEvent(ef *eventFile) (err error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(s.dir, tempPrefix+"*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if _, err := f.Write(data); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(f.Name(), s.eventPath(ef.EventID)); err != nil {
-		return err
-	}
-	return syncDir(dir)
+	return s.replaceFile(s.eventPath(ef.EventID), data)
 }
 
 // ClaimEvent implements [serverauth.EventLedger]: the event's file under

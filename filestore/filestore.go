@@ -214,11 +214,19 @@ var errNoFile = errors.New("no record file")
 
 // write replaces fr's record file atomically. The caller holds the lock
 // exclusively.
-func (s *Store) write(fr *fileRecord) (err error) {
+func (s *Store) write(fr *fileRecord) error {
 	data, err := encodeRecord(fr)
 	if err != nil {
 		return err
 	}
+	return s.replaceFile(filepath.Join(s.dir, fileName(fr.UserID)), data)
+}
+
+// replaceFile replaces the file at path, in the store's directory or below
+// it, with data atomically: it writes a temporary file in the store's
+// directory, syncs it, renames it over path and syncs path's directory, so
+// a crash leaves the old file or the new one, never a mixture.
+func (s *Store) replaceFile(path string, data []byte) (err error) {
 	f, err := os.CreateTemp(s.dir, tempPrefix+"*")
 	if err != nil {
 		return err
@@ -238,10 +246,10 @@ func (s *Store) write(fr *fileRecord) (err error) {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	if err := os.Rename(f.Name(), filepath.Join(s.dir, fileName(fr.UserID))); err != nil {
+	if err := os.Rename(f.Name(), path); err != nil {
 		return err
 	}
-	return syncDir(s.dir)
+	return syncDir(filepath.Dir(path))
 }
 
 // Get returns the record stored for userID, or an error wrapping
