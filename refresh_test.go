@@ -307,6 +307,42 @@ func TestRevokeRacingRotatingRefresh(t *testing.T) {
 	}
 }
 
+// TestRevokeAfterConcurrentRotation: Revoke reads the record, then a
+// refresh on another replica rotates the refresh token and stores the new
+// one before Revoke reaches Google. The token Revoke read is already dead
+// (revoking it ends nothing), so Revoke must read again and revoke the live
+// one rather than delete it unrevoked, which left a grant nobody held and
+// the user's next sign-in without a refresh token (found by TestSoak).
+func TestRevokeAfterConcurrentRotation(t *testing.T) {
+	ctx := context.Background()
+	f := newRotatingFixture(t)
+	a, _ := f.replica()
+	b, sb := f.replica()
+	user := f.signIn(a)
+	f.clock.Advance(2 * time.Hour)
+	entered, resume := sb.holdAfterNextGet()
+	done := make(chan error, 1)
+	go func() { done <- b.Revoke(ctx, user) }()
+	<-entered
+	if _, err := a.Token(ctx, user); err != nil {
+		t.Fatalf("refresh while Revoke holds a stale read = %v", err)
+	}
+	resume()
+	if err := <-done; err != nil {
+		t.Fatalf("Revoke = %v", err)
+	}
+	if n := f.g.LiveRefreshTokens(user); n != 0 {
+		t.Fatalf("after Revoke Google still holds %d live refresh token(s) of the user", n)
+	}
+	if _, err := f.mem.Get(ctx, user); !errors.Is(err, serverauth.ErrNotFound) {
+		t.Fatalf("store after Revoke: %v, want no record", err)
+	}
+	res, err := a.Exchange(ctx, f.mint(serverauthtest.CodeRequest{Scopes: []string{"openid", "email"}}))
+	if err != nil || res.Token.RefreshToken == "" {
+		t.Fatalf("the next sign-in = %v (refresh token %v); want a new consent with a refresh token", err, res != nil && res.Token.RefreshToken != "")
+	}
+}
+
 // TestRevokeAfterRefreshSavedButBeforeCached: the refresh's write lands,
 // then Revoke (on the same Exchanger) deletes the user before the refresh
 // gets to cache its token. The token of the ended grant must not be served

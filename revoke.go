@@ -24,7 +24,10 @@ import (
 // deleted, so the call can be retried. If the stored token cannot be
 // decrypted, the record is deleted all the same and the error (wrapping
 // ErrDecrypt) says the grant could not be revoked at Google. Revoking a
-// user with no record is not an error.
+// user with no record is not an error. The record is read again after each
+// revocation, and a token stored meanwhile (a refresh's rotated refresh
+// token, a new sign-in's grant) is revoked too before the record is
+// deleted, so that no live grant is left behind with nobody holding it.
 func (e *Exchanger) Revoke(ctx context.Context, userID string) error {
 	st := e.cfg.Store
 	if st == nil {
@@ -43,16 +46,41 @@ func (e *Exchanger) Revoke(ctx context.Context, userID string) error {
 	case err != nil:
 		return fmt.Errorf("serverauth: reading tokens of user %q: %w", userID, err)
 	}
-	token, field := rec.RefreshToken, fieldRefreshToken
-	if len(token) == 0 {
-		token, field = rec.AccessToken, fieldAccessToken
+	var (
+		revokeErr error
+		gone      bool // deleted meanwhile by another caller
+	)
+	for round := 1; ; round++ {
+		field, token := revocable(rec)
+		revokeErr = e.revokeSealed(ctx, userID, field, token)
+		if revokeErr != nil && !errors.Is(revokeErr, ErrDecrypt) {
+			return revokeErr // Google unreachable: keep the record so the call can be retried
+		}
+		// The record read may be older than the grant: a refresh on
+		// another goroutine or replica may have rotated its refresh token
+		// (the revoked one was then already dead, and the live one would be
+		// deleted unrevoked), or the user may have signed in again. Whatever
+		// is stored now must be revoked before it is deleted.
+		cur, err := e.storeGet(ctx, userID)
+		if gone = errors.Is(err, ErrNotFound); gone {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("serverauth: reading tokens of user %q: %w", userID, err)
+		}
+		if e.sameRevocable(rec, cur) || round == maxRevokeRounds {
+			break
+		}
+		rec = cur
 	}
-	revokeErr := e.revokeSealed(ctx, userID, field, token)
-	if revokeErr != nil && !errors.Is(revokeErr, ErrDecrypt) {
-		return revokeErr // Google unreachable: keep the record so the call can be retried
-	}
-	if err := e.storeDelete(ctx, userID); err != nil {
-		return fmt.Errorf("serverauth: deleting tokens of user %q: %w", userID, err)
+	// A write landing between the last read and the delete is lost
+	// unrevoked; with the reads above that takes a new sign-in completing
+	// in that instant (a rotation by a refresh of the revoked grant leaves
+	// only dead tokens, since revoking one token ends the whole grant).
+	if !gone {
+		if err := e.storeDelete(ctx, userID); err != nil {
+			return fmt.Errorf("serverauth: deleting tokens of user %q: %w", userID, err)
+		}
 	}
 	e.users.invalidate(userID)
 	if revokeErr != nil {
@@ -63,6 +91,40 @@ func (e *Exchanger) Revoke(ctx context.Context, userID string) error {
 	}
 	e.cfg.Logger.LogAttrs(ctx, slog.LevelInfo, "serverauth: user disconnected", slog.String("user_id", userID))
 	return nil
+}
+
+// maxRevokeRounds bounds how many successive stored grants Revoke revokes
+// while the record keeps changing under it.
+const maxRevokeRounds = 4
+
+// revocable returns the token of rec that revoking its grant takes: the
+// refresh token, or the access token when there is none.
+func revocable(rec *Record) (field string, sealed []byte) {
+	if len(rec.RefreshToken) == 0 {
+		return fieldAccessToken, rec.AccessToken
+	}
+	return fieldRefreshToken, rec.RefreshToken
+}
+
+// sameRevocable reports whether a and b, two reads of one user's record,
+// hold the same token to revoke. Sealed bytes differ on every seal, so the
+// tokens are compared opened; one that cannot be opened counts as the same
+// (revoking it again would fail the same way).
+func (e *Exchanger) sameRevocable(a, b *Record) bool {
+	fa, sa := revocable(a)
+	fb, sb := revocable(b)
+	if fa != fb {
+		return false
+	}
+	if len(sa) == 0 || len(sb) == 0 {
+		return len(sa) == len(sb)
+	}
+	pa, erra := e.open(a.UserID, fa, sa)
+	pb, errb := e.open(b.UserID, fb, sb)
+	if erra != nil || errb != nil {
+		return true
+	}
+	return tokenHash(pa) == tokenHash(pb)
 }
 
 // revokePending revokes the rotated refresh token held in memory for the

@@ -28,6 +28,9 @@
 // [Google.WaitFaultCount] waits for the last one to reach a value.
 // [Google.Requests] returns the recorded requests themselves, and
 // [Google.ResetCounts] zeroes every counter and empties that log.
+// [Google.LiveRefreshTokens] is Google's side of a backend's bookkeeping:
+// how many of a user's refresh tokens would still refresh, 0 after a
+// disconnect that worked.
 //
 // # Fault injection
 //

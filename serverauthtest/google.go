@@ -357,6 +357,27 @@ func (g *Google) CodeExchangeCount(code string) int {
 	return g.codeExchanges[code]
 }
 
+// LiveRefreshTokens returns how many of sub's refresh tokens would refresh
+// now: not revoked, not past their grant's end, the account not deleted.
+// It is Google's side of a backend's bookkeeping: after a disconnect it is
+// 0, and while it is above 0 a backend that lost the token has left a
+// grant that the user still sees in their Google account and nobody can
+// use.
+func (g *Google) LiveRefreshTokens(sub string) int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.deleted[sub] {
+		return 0
+	}
+	n, now := 0, g.now()
+	for _, t := range g.tokens {
+		if t.refresh && t.sub == sub && t.alive(now) {
+			n++
+		}
+	}
+	return n
+}
+
 // RefreshCount returns how many refresh_token requests with a refresh token
 // of user sub (live or dead) reached the token endpoint, not counting those
 // failed by a fault that does not process them.

@@ -840,3 +840,32 @@ func TestLegacyTokenPaths(t *testing.T) {
 		}
 	})
 }
+
+func TestLiveRefreshTokens(t *testing.T) {
+	f := newFixture(t, serverauthtest.Options{RotateRefreshTokens: true})
+	sub := serverauthtest.DemoUser().Sub
+	live := func(want int, when string) {
+		t.Helper()
+		if got := f.srv.LiveRefreshTokens(sub); got != want {
+			t.Errorf("%s: LiveRefreshTokens = %d, want %d", when, got, want)
+		}
+	}
+	live(0, "before any consent")
+	rt := f.mustExchange(t, f.mint(t, serverauthtest.CodeRequest{})).str("refresh_token")
+	live(1, "after the first consent")
+	next := f.refresh(t, rt).str("refresh_token")
+	if next == "" || next == rt {
+		t.Fatalf("rotation gave %q", next)
+	}
+	live(1, "after a rotation (the old token died)")
+	f.srv.RevokeUser(sub)
+	live(0, "after RevokeUser")
+	f.mustExchange(t, f.mint(t, serverauthtest.CodeRequest{RefreshTokenTTL: time.Hour}))
+	live(1, "after consenting again, for an hour")
+	f.clock.Advance(time.Hour)
+	live(0, "after the time-limited grant ended")
+	f.mustExchange(t, f.mint(t, serverauthtest.CodeRequest{Prompt: "consent"}))
+	live(1, "after prompt=consent")
+	f.srv.DeleteAccount(sub)
+	live(0, "after DeleteAccount")
+}
