@@ -279,6 +279,10 @@ func (s *hookStore) Put(ctx context.Context, rec *serverauth.Record) error {
 	return s.MemoryStore.Put(ctx, rec)
 }
 
+func (s *hookStore) PutRelease(ctx context.Context, rec *serverauth.Record, owner string) error {
+	return putThenRelease(ctx, s.Put, s.MemoryStore, rec, owner)
+}
+
 // TestDisableDuringRefresh: a refresh under way when the grant is disabled
 // does not make it active again when its write lands.
 func TestDisableDuringRefresh(t *testing.T) {
@@ -313,6 +317,10 @@ func (s *flakyPut) Put(ctx context.Context, rec *serverauth.Record) error {
 		return errStoreDown
 	}
 	return s.MemoryStore.Put(ctx, rec)
+}
+
+func (s *flakyPut) PutRelease(ctx context.Context, rec *serverauth.Record, owner string) error {
+	return putThenRelease(ctx, s.Put, s.MemoryStore, rec, owner)
 }
 
 // TestDisableWithPendingWrite: a rotated refresh token held in memory

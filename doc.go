@@ -82,7 +82,10 @@
 // the refresh margin it refreshes through a per-user single flight that runs
 // detached from any caller, so one cancelled request does not fail the
 // others. With a store that implements [Leaser], replicas elect one
-// refresher per user; the others read its result from the store. An
+// refresher per user; the others read its result from the store. A store
+// that also implements [RecordLeaser] (MemoryStore, sqlstore, redisstore)
+// takes three round trips per refresh: read, lease-and-read, and
+// write-and-release. An
 // invalid_grant marks the grant dead (its refresh token stays sealed, only
 // to recognise the record), and later calls fail fast with
 // [ErrReauthRequired]; failed refreshes back off per user. A time-limited

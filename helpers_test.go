@@ -116,6 +116,17 @@ func (s *countingStore) Users(ctx context.Context) iter.Seq2[string, error] {
 	return s.TokenStore.(serverauth.Lister).Users(ctx)
 }
 
+// putThenRelease is RecordLeaser.PutRelease for a test store whose Put is
+// scripted: put runs, and the lease is released if it stored the record.
+// (A store that embeds a MemoryStore would otherwise inherit its
+// PutRelease, which bypasses the script.)
+func putThenRelease(ctx context.Context, put func(context.Context, *serverauth.Record) error, l serverauth.Leaser, r *serverauth.Record, owner string) error {
+	if err := put(ctx, r); err != nil {
+		return err
+	}
+	return l.Release(ctx, r.UserID, owner)
+}
+
 func testKeyring(t *testing.T, ids ...uint32) (*serverauth.Keyring, []serverauth.Key) {
 	t.Helper()
 	var keys []serverauth.Key

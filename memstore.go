@@ -12,8 +12,8 @@ import (
 // MemoryStore is a [TokenStore] in process memory, for tests and
 // single-process use: its contents die with the process. Because nothing
 // leaves the process, New does not require a Cipher with it. It implements
-// [Leaser], [Lister], [RefreshTokenIndex] and [EventLedger], and is safe for
-// concurrent use. The zero value is an empty store, ready to use.
+// [Leaser], [RecordLeaser], [Lister], [RefreshTokenIndex] and [EventLedger],
+// and is safe for concurrent use. The zero value is an empty store, ready to use.
 type MemoryStore struct {
 	mu      sync.Mutex // guards records, leases, events and eventsPruneAt
 	records map[string]*Record
@@ -69,6 +69,11 @@ func (m *MemoryStore) Put(ctx context.Context, rec *Record) error {
 	}
 	m.lock()
 	defer m.mu.Unlock()
+	return m.put(rec)
+}
+
+// put is Put with m locked.
+func (m *MemoryStore) put(rec *Record) error {
 	var stored int64
 	if r, ok := m.records[rec.UserID]; ok {
 		stored = r.Version
@@ -108,11 +113,16 @@ func (m *MemoryStore) Lease(ctx context.Context, userID, owner string, now time.
 	if _, ok := m.records[userID]; !ok {
 		return false, fmt.Errorf("%w: %q", ErrNotFound, userID)
 	}
+	return m.lease(userID, owner, now, ttl), nil
+}
+
+// lease is Lease of a stored user with m locked.
+func (m *MemoryStore) lease(userID, owner string, now time.Time, ttl time.Duration) bool {
 	if l, held := m.leases[userID]; held && l.owner != owner && now.Before(l.expires) {
-		return false, nil
+		return false
 	}
 	m.leases[userID] = memLease{owner: owner, expires: now.Add(ttl)}
-	return true, nil
+	return true
 }
 
 // Release implements Leaser.
@@ -122,9 +132,51 @@ func (m *MemoryStore) Release(ctx context.Context, userID, owner string) error {
 	}
 	m.lock()
 	defer m.mu.Unlock()
+	m.release(userID, owner)
+	return nil
+}
+
+// release is Release with m locked.
+func (m *MemoryStore) release(userID, owner string) {
 	if l, held := m.leases[userID]; held && l.owner == owner {
 		delete(m.leases, userID)
 	}
+}
+
+// LeaseGet implements RecordLeaser.
+func (m *MemoryStore) LeaseGet(ctx context.Context, userID, owner string, version int64, now time.Time, ttl time.Duration) (*Record, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, false, err
+	}
+	if owner == "" || ttl <= 0 {
+		return nil, false, fmt.Errorf("serverauth: MemoryStore.LeaseGet needs an owner and a positive ttl")
+	}
+	m.lock()
+	defer m.mu.Unlock()
+	r, ok := m.records[userID]
+	if !ok {
+		return nil, false, fmt.Errorf("%w: %q", ErrNotFound, userID)
+	}
+	held := false
+	if r.Version == version {
+		held = m.lease(userID, owner, now, ttl)
+	} else if l, ok := m.leases[userID]; ok && l.owner == owner && now.Before(l.expires) {
+		held = true // owner's lease from before stands
+	}
+	return r.Clone(), held, nil
+}
+
+// PutRelease implements RecordLeaser.
+func (m *MemoryStore) PutRelease(ctx context.Context, rec *Record, owner string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.lock()
+	defer m.mu.Unlock()
+	if err := m.put(rec); err != nil {
+		return err
+	}
+	m.release(rec.UserID, owner)
 	return nil
 }
 

@@ -289,6 +289,14 @@ func (e *Exchanger) storePut(ctx context.Context, rec *Record) error {
 	return err
 }
 
+// storePutRelease is RecordLeaser.PutRelease as one observed OpStoreSave.
+func (e *Exchanger) storePutRelease(ctx context.Context, rl RecordLeaser, rec *Record) error {
+	ctx, run := e.begin(ctx, OpStoreSave)
+	err := rl.PutRelease(ctx, rec, e.owner)
+	e.end(run, err, Observation{Reason: storeReason(err)})
+	return err
+}
+
 // storeDelete is Config.Store.Delete as one observed OpStoreDelete.
 func (e *Exchanger) storeDelete(ctx context.Context, userID string) error {
 	ctx, run := e.begin(ctx, OpStoreDelete)

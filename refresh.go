@@ -127,19 +127,40 @@ func (e *Exchanger) obtain(ctx context.Context, userID, rejected string) (*cache
 	if err := e.usable(ctx, rec); err != nil {
 		return nil, err
 	}
+	var h *leaseHold
 	if l, ok := e.cfg.Store.(Leaser); ok {
 		var ct *cachedToken
 		rec, ct, err = e.leaseObserved(ctx, l, rec, rejected, epoch)
 		if err != nil || ct != nil { // ct: another process refreshed meanwhile
 			return ct, err
 		}
-		stop := e.renewLease(ctx, l, userID)
+		h = &leaseHold{l: l, stopRenewal: e.renewLease(ctx, l, userID)}
+		h.rl, _ = l.(RecordLeaser)
 		defer func() {
-			stop()
-			l.Release(context.WithoutCancel(ctx), userID, e.owner)
+			h.stop()
+			if !h.released {
+				l.Release(context.WithoutCancel(ctx), userID, e.owner)
+			}
 		}()
 	}
-	return e.refresh(ctx, rec, epoch)
+	return e.refresh(ctx, rec, epoch, h)
+}
+
+// leaseHold is the store's lease a refresh holds, renewed until stopped.
+type leaseHold struct {
+	l           Leaser
+	rl          RecordLeaser // l, when it can release with the write; else nil
+	stopRenewal func()
+	stopped     bool
+	released    bool // by PutRelease
+}
+
+// stop ends the renewal, once.
+func (h *leaseHold) stop() {
+	if !h.stopped {
+		h.stopped = true
+		h.stopRenewal()
+	}
 }
 
 // load reads the user's record.
@@ -206,15 +227,30 @@ func (e *Exchanger) leaseObserved(ctx context.Context, l Leaser, rec *Record, re
 // token at once.
 func (e *Exchanger) lease(ctx context.Context, l Leaser, rec *Record, rejected string, epoch uint64) (_ *Record, _ *cachedToken, attempts int, _ error) {
 	userID, owner := rec.UserID, e.owner
+	rl, _ := l.(RecordLeaser)
+	version := rec.Version
 	wait := leasePollMin
 	for {
 		attempts++
-		got, err := l.Lease(ctx, userID, owner, e.cfg.Now(), leaseTTL)
+		var (
+			cur *Record
+			got bool
+			err error
+		)
+		if rl != nil {
+			// The lease is taken only over the version read: a newer record
+			// comes back instead, perhaps with another replica's token.
+			cur, got, err = rl.LeaseGet(ctx, userID, owner, version, e.cfg.Now(), leaseTTL)
+		} else {
+			got, err = l.Lease(ctx, userID, owner, e.cfg.Now(), leaseTTL)
+		}
 		if err != nil {
 			return nil, nil, attempts, fmt.Errorf("serverauth: leasing user %q for refresh: %w", userID, err)
 		}
-		// Held or not, the record may have been refreshed since it was read.
-		cur, err := e.load(ctx, userID)
+		if rl == nil {
+			// Held or not, the record may have been refreshed since it was read.
+			cur, err = e.load(ctx, userID)
+		}
 		var ct *cachedToken
 		if err == nil {
 			var fresh bool
@@ -231,6 +267,7 @@ func (e *Exchanger) lease(ctx context.Context, l Leaser, rec *Record, rejected s
 		if got {
 			return cur, nil, attempts, nil
 		}
+		version = cur.Version
 		if prev, ok := e.users.unexpired(userID); ok && rejected == "" {
 			return nil, prev, attempts, nil // another replica is refreshing; this token still works
 		}
@@ -280,8 +317,9 @@ func (e *Exchanger) renewLease(ctx context.Context, l Leaser, userID string) (st
 	}
 }
 
-// refresh redeems the record's refresh token at Google and saves the result.
-func (e *Exchanger) refresh(ctx context.Context, rec *Record, epoch uint64) (*cachedToken, error) {
+// refresh redeems the record's refresh token at Google and saves the result,
+// releasing h (nil without a lease) with the write when the store can.
+func (e *Exchanger) refresh(ctx context.Context, rec *Record, epoch uint64, h *leaseHold) (*cachedToken, error) {
 	userID := rec.UserID
 	rt, err := e.open(userID, fieldRefreshToken, rec.RefreshToken)
 	if err != nil {
@@ -337,7 +375,7 @@ func (e *Exchanger) refresh(ctx context.Context, rec *Record, epoch uint64) (*ca
 		return nil
 	}
 	ct := newCachedToken(tok.AccessToken, tok.Expiry, tok.Expiry.Add(-e.margin(tok.Expiry.Sub(start))))
-	err = e.update(ctx, rec, apply)
+	err = e.updateHolding(ctx, rec, apply, h)
 	switch {
 	case err == nil:
 		e.users.remember(userID, epoch, ct)
@@ -686,12 +724,27 @@ var errStaleUpdate = errors.New("serverauth: record changed; update not applied"
 // version conflicts. A record deleted meanwhile is never recreated: update
 // then returns an error wrapping ErrNotFound.
 func (e *Exchanger) update(ctx context.Context, rec *Record, change func(*Record) error) error {
+	return e.updateHolding(ctx, rec, change, nil)
+}
+
+// updateHolding is update under the lease h (nil: none). With a
+// RecordLeaser, the first write releases the lease with it; the renewal is
+// stopped first, or it could take the lease again after the release.
+func (e *Exchanger) updateHolding(ctx context.Context, rec *Record, change func(*Record) error, h *leaseHold) error {
 	for attempt := 0; ; attempt++ {
 		next := rec.Clone()
 		if err := change(next); err != nil {
 			return err
 		}
-		err := e.storePut(ctx, next)
+		var err error
+		if h != nil && h.rl != nil && !h.released {
+			h.stop()
+			if err = e.storePutRelease(ctx, h.rl, next); err == nil {
+				h.released = true
+			}
+		} else {
+			err = e.storePut(ctx, next)
+		}
 		if err == nil {
 			return nil
 		}

@@ -123,6 +123,27 @@ func (s *scriptedStore) Lease(ctx context.Context, id, owner string, now time.Ti
 	return got, err
 }
 
+// LeaseGet is the MemoryStore's, with the scripted pauses of Lease.
+func (s *scriptedStore) LeaseGet(ctx context.Context, id, owner string, version int64, now time.Time, ttl time.Duration) (*serverauth.Record, bool, error) {
+	s.wait()
+	rec, held, err := s.MemoryStore.LeaseGet(ctx, id, owner, version, now, ttl)
+	s.mu.Lock()
+	stop := held && s.pauseLease
+	if stop {
+		s.pauseLease, s.paused = false, true
+	}
+	s.mu.Unlock()
+	if stop {
+		s.wait() // the holder stops here, lease in hand, before its refresh
+	}
+	return rec, held, err
+}
+
+// PutRelease is the scripted Put, then Release.
+func (s *scriptedStore) PutRelease(ctx context.Context, r *serverauth.Record, owner string) error {
+	return putThenRelease(ctx, s.Put, s.MemoryStore, r, owner)
+}
+
 // holdAfterNextPut makes the next Put write and then wait, alone, until
 // resume is called; entered receives once it has written.
 func (s *scriptedStore) holdAfterNextPut() (entered <-chan struct{}, resume func()) {

@@ -170,6 +170,30 @@ type Leaser interface {
 	Release(ctx context.Context, userID, owner string) error
 }
 
+// RecordLeaser is an optional [Leaser] capability: the lease taken with the
+// record read, and the record written with the lease released, each in one
+// round trip. A refresh under a lease then costs a shared store three round
+// trips (Get, LeaseGet, PutRelease) instead of five (Get, Lease, Get, Put,
+// Release), and a replica waiting behind another's refresh one per poll
+// instead of two.
+type RecordLeaser interface {
+	Leaser
+
+	// LeaseGet returns the record stored for userID and takes owner's lease
+	// on it as Lease does, but only if the stored version is version (the
+	// one the caller read): a record written since then may hold what the
+	// caller was about to fetch, so it is returned with no lease taken.
+	// held reports whether owner holds the lease when LeaseGet returns. A
+	// user without a record returns an error wrapping ErrNotFound; an empty
+	// owner or a ttl not above zero is an error.
+	LeaseGet(ctx context.Context, userID, owner string, version int64, now time.Time, ttl time.Duration) (rec *Record, held bool, err error)
+
+	// PutRelease stores rec as Put does and, if it was stored, ends owner's
+	// lease on rec.UserID in the same step (as Release would). When Put is
+	// refused (ErrVersionConflict) or fails, the lease is left as it was.
+	PutRelease(ctx context.Context, rec *Record, owner string) error
+}
+
 // Lister is an optional [TokenStore] capability: walking every stored user,
 // for offline jobs and for re-encrypting records under a new key.
 type Lister interface {

@@ -403,6 +403,14 @@ func (s *failingStore) Put(ctx context.Context, rec *serverauth.Record) error {
 	return s.MemoryStore.Put(ctx, rec)
 }
 
+// PutRelease is the failing Put, then Release.
+func (s *failingStore) PutRelease(ctx context.Context, rec *serverauth.Record, owner string) error {
+	if err := s.Put(ctx, rec); err != nil {
+		return err
+	}
+	return s.MemoryStore.Release(ctx, rec.UserID, owner)
+}
+
 // TestReceiverActionFailure: the library's action failing answers 500 and
 // OnEvent is not called; the redelivery, with the store back, acts.
 func TestReceiverActionFailure(t *testing.T) {

@@ -1,8 +1,9 @@
 // Package sqlstore is a [serverauth.TokenStore] in one table of a SQL
 // database reached through database/sql: PostgreSQL, MySQL or MariaDB, or
-// SQLite. It also implements [serverauth.Leaser], [serverauth.Lister],
-// [serverauth.RefreshTokenIndex] and [serverauth.EventLedger]. Every replica
-// of a backend can share the tables.
+// SQLite. It also implements [serverauth.Leaser], [serverauth.RecordLeaser],
+// [serverauth.Lister], [serverauth.RefreshTokenIndex] and
+// [serverauth.EventLedger]. Every replica of a backend can share the
+// tables.
 //
 // The store uses the *sql.DB it is given and never closes it. Register and
 // open the driver yourself, for example github.com/jackc/pgx/v5/stdlib or

@@ -62,13 +62,14 @@ type Config struct {
 var (
 	_ serverauth.TokenStore        = (*Store)(nil)
 	_ serverauth.Leaser            = (*Store)(nil)
+	_ serverauth.RecordLeaser      = (*Store)(nil)
 	_ serverauth.Lister            = (*Store)(nil)
 	_ serverauth.RefreshTokenIndex = (*Store)(nil)
 	_ serverauth.EventLedger       = (*Store)(nil)
 )
 
 // Store is a [serverauth.TokenStore], [serverauth.Leaser],
-// [serverauth.Lister], [serverauth.RefreshTokenIndex] and
+// [serverauth.RecordLeaser], [serverauth.Lister], [serverauth.RefreshTokenIndex] and
 // [serverauth.EventLedger] in SQL tables. It is safe for concurrent use by
 // multiple goroutines, and by multiple processes sharing the database.
 type Store struct {
@@ -86,6 +87,7 @@ type Store struct {
 // queries are the store's statements, in the dialect's placeholder syntax.
 type queries struct {
 	get, insert, exists, update, delete, lease, leaseState, release, users string
+	leaseAt, leaseGet, updateRelease                                       string
 	byPrefixHash, byHash                                                   string
 	claimInsert, claimUpdate, claimState, finish, releaseEvent, prune      string
 }
@@ -170,6 +172,16 @@ func buildQueries(d Dialect, t, ev string) queries {
 		release:    "UPDATE " + t + " SET lease_owner = NULL, lease_expires = NULL WHERE user_id = ? AND lease_owner = ?",
 		users:      "SELECT user_id FROM " + t + " WHERE user_id > ? ORDER BY user_id LIMIT " + strconv.Itoa(pageSize),
 
+		// LeaseGet: the lease over one version, then the row with its lease.
+		leaseAt:  "UPDATE " + t + " SET lease_owner = ?, lease_expires = ? WHERE user_id = ? AND version = ? AND (lease_owner IS NULL OR lease_owner = ? OR lease_expires <= ?)",
+		leaseGet: "SELECT " + dataCols + ", version, lease_owner, lease_expires FROM " + t + " WHERE user_id = ?",
+		// PutRelease: update, and clear the lease if owner holds it. MySQL
+		// assigns left to right with the new values, so lease_expires is
+		// cleared while lease_owner still says whose it was.
+		updateRelease: "UPDATE " + t + " SET " + set + ", version = version + 1, " +
+			"lease_expires = CASE WHEN lease_owner = ? THEN NULL ELSE lease_expires END, " +
+			"lease_owner = CASE WHEN lease_owner = ? THEN NULL ELSE lease_owner END WHERE user_id = ? AND version = ?",
+
 		byPrefixHash: "SELECT user_id FROM " + t + " WHERE refresh_token_prefix_hash = ?",
 		byHash:       "SELECT user_id FROM " + t + " WHERE refresh_token_hash = ?",
 
@@ -189,7 +201,13 @@ func buildQueries(d Dialect, t, ev string) queries {
 		q.finish += " ON DUPLICATE KEY UPDATE owner = '', expires = VALUES(expires)"
 	}
 	if d == Postgres {
-		for _, p := range []*string{&q.get, &q.insert, &q.exists, &q.update, &q.delete, &q.lease, &q.leaseState, &q.release, &q.users,
+		// One statement: PostgreSQL runs a data-modifying WITH on the
+		// statement's snapshot, so the SELECT sees the row as it was before
+		// the lease, and EXISTS says whether the lease was taken.
+		q.leaseGet = "WITH l AS (" + q.leaseAt + " RETURNING 1) SELECT " + dataCols +
+			", version, lease_owner, lease_expires, EXISTS (SELECT 1 FROM l) FROM " + t + " WHERE user_id = ?"
+		q.leaseAt = ""
+		for _, p := range []*string{&q.leaseGet, &q.updateRelease, &q.get, &q.insert, &q.exists, &q.update, &q.delete, &q.lease, &q.leaseState, &q.release, &q.users,
 			&q.byPrefixHash, &q.byHash, &q.claimInsert, &q.claimUpdate, &q.claimState, &q.finish, &q.releaseEvent, &q.prune} {
 			*p = numberPlaceholders(*p)
 		}
@@ -384,6 +402,21 @@ func (s *Store) Get(ctx context.Context, userID string) (*serverauth.Record, err
 // columns are left alone. Put refuses a record outside the limits in the
 // package documentation.
 func (s *Store) Put(ctx context.Context, rec *serverauth.Record) error {
+	return s.put(ctx, rec, "")
+}
+
+// PutRelease implements [serverauth.RecordLeaser]: Put, clearing owner's
+// lease in the same statement when the record is stored.
+func (s *Store) PutRelease(ctx context.Context, rec *serverauth.Record, owner string) error {
+	if checkID(owner) != nil {
+		return s.put(ctx, rec, "") // owner can hold no lease
+	}
+	return s.put(ctx, rec, owner)
+}
+
+// put is Put, releasing owner's lease with an update when owner is not "".
+// A new record (version 0) has no lease to release.
+func (s *Store) put(ctx context.Context, rec *serverauth.Record, owner string) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("sqlstore: put: %w", err)
 	}
@@ -408,6 +441,8 @@ func (s *Store) Put(ctx context.Context, rec *serverauth.Record) error {
 				err = qerr
 			}
 		}
+	} else if owner != "" {
+		res, err = s.db.ExecContext(ctx, s.q.updateRelease, append(args, owner, owner, rec.UserID, rec.Version)...)
 	} else {
 		res, err = s.db.ExecContext(ctx, s.q.update, append(args, rec.UserID, rec.Version)...)
 	}
@@ -486,6 +521,57 @@ func (s *Store) Lease(ctx context.Context, userID, owner string, now time.Time, 
 		return false, fmt.Errorf("sqlstore: lease: %w", err)
 	}
 	return holder.Valid && holder.String == owner && until.t.Equal(expires), nil
+}
+
+// LeaseGet implements [serverauth.RecordLeaser]: it takes owner's lease on
+// userID as Lease does if the stored version is version, and returns the
+// record. On PostgreSQL this is one statement; on MySQL and SQLite, the
+// lease's UPDATE and then the SELECT.
+func (s *Store) LeaseGet(ctx context.Context, userID, owner string, version int64, now time.Time, ttl time.Duration) (*serverauth.Record, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, false, fmt.Errorf("sqlstore: lease: %w", err)
+	}
+	if err := checkID(owner); err != nil {
+		return nil, false, fmt.Errorf("sqlstore: lease: owner: %w", err)
+	}
+	if ttl <= 0 {
+		return nil, false, errors.New("sqlstore: lease: ttl must be positive")
+	}
+	if checkID(userID) != nil {
+		return nil, false, fmt.Errorf("sqlstore: lease: %w", serverauth.ErrNotFound)
+	}
+	now = truncate(now)
+	expires := truncate(now.Add(ttl))
+	var (
+		r      row
+		holder sql.NullString
+		until  nullTime
+		taken  bool
+		err    error
+	)
+	dest := append(r.dest(), &holder, &until)
+	if s.dialect == Postgres {
+		err = s.db.QueryRowContext(ctx, s.q.leaseGet, owner, s.timeArg(expires), userID, version, owner, s.timeArg(now), userID).
+			Scan(append(dest, &taken)...)
+	} else {
+		if _, err = s.db.ExecContext(ctx, s.q.leaseAt, owner, s.timeArg(expires), userID, version, owner, s.timeArg(now)); err == nil {
+			err = s.db.QueryRowContext(ctx, s.q.leaseGet, userID).Scan(dest...)
+		}
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, false, fmt.Errorf("sqlstore: lease: %w", serverauth.ErrNotFound)
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("sqlstore: lease: %w", err)
+	}
+	rec, err := r.record(userID)
+	if err != nil {
+		return nil, false, fmt.Errorf("sqlstore: lease: %w", err)
+	}
+	// Taken now (PostgreSQL says so; the others' SELECT shows it), or
+	// owner's own unexpired lease from before.
+	held := taken || holder.Valid && holder.String == owner && until.t.After(now)
+	return rec, held, nil
 }
 
 // Release implements [serverauth.Leaser]: it ends owner's lease on userID.

@@ -26,6 +26,10 @@ const (
 	opDelete                  // Delete(user)
 	opRecreate                // Put a new record for user, version 0
 	opUpdate                  // Get user and Put it back changed
+
+	// RecordLeaser steps.
+	opLeaseGet   // LeaseGet(user, owner, version, leaseNow+at, ttl) = the record, want
+	opPutRelease // Get user, change it, PutRelease(it, owner)
 )
 
 // leaseStep is one call of a lease test.
@@ -34,8 +38,15 @@ type leaseStep struct {
 	owner string
 	at    time.Duration // for opLease: offset from leaseNow
 	ttl   time.Duration // for opLease: zero means leaseTTL
-	want  bool          // for opLease
+	want  bool          // for opLease and opLeaseGet
 	user  string        // zero means "user"
+	stale bool          // opLeaseGet, opPutRelease: with the version before the stored one
+}
+
+// leaseGet is an opLeaseGet step on "user" with the default TTL and the
+// stored version (or, stale, the one before it).
+func leaseGet(owner string, at time.Duration, stale, want bool) leaseStep {
+	return leaseStep{op: opLeaseGet, owner: owner, at: at, stale: stale, want: want}
 }
 
 // leaseTest is a sequence of lease calls on one store, each with its
@@ -149,9 +160,65 @@ var leaseTests = []leaseTest{
 	}},
 }
 
-// runLeaseTest runs lt's steps on s, which implements [serverauth.Leaser].
-func runLeaseTest(t *testing.T, s serverauth.TokenStore, lt leaseTest) {
+// recordLeaseTests check what [serverauth.RecordLeaser] adds to a lease:
+// LeaseGet's version condition and PutRelease. runLeaseTest also runs every
+// one of leaseTests with its Lease calls made through LeaseGet.
+var recordLeaseTests = []leaseTest{
+	{"LeaseGetStaleVersionTakesNoLease", []leaseStep{
+		{op: opUpdate},
+		leaseGet("a", 0, true, false),
+		lease("b", 0, true),
+	}},
+	{"LeaseGetStaleVersionKeepsOwnersLease", []leaseStep{
+		leaseGet("a", 0, false, true),
+		{op: opUpdate},
+		leaseGet("a", time.Second, true, true), // a still holds it
+		leaseGet("b", time.Second, false, false),
+		leaseGet("a", leaseTTL+time.Second, true, false), // a's lease ended, not renewed
+		lease("b", leaseTTL+time.Second, true),
+	}},
+	{"LeaseGetStaleVersionDoesNotExtend", []leaseStep{
+		leaseGet("a", 0, false, true),
+		{op: opUpdate},
+		leaseGet("a", 30*time.Second, true, true),
+		lease("b", leaseTTL+time.Second, true), // still a's first lease's expiry
+	}},
+	{"PutReleaseReleases", []leaseStep{
+		leaseGet("a", 0, false, true),
+		{op: opPutRelease, owner: "a"},
+		leaseGet("b", time.Second, false, true),
+	}},
+	{"PutReleaseByNonHolder", []leaseStep{
+		leaseGet("a", 0, false, true),
+		{op: opPutRelease, owner: "b"},
+		leaseGet("b", time.Second, false, false),
+		leaseGet("a", time.Second, false, true),
+	}},
+	{"PutReleaseConflictKeepsLease", []leaseStep{
+		leaseGet("a", 0, false, true),
+		{op: opUpdate},
+		{op: opPutRelease, owner: "a", stale: true},
+		leaseGet("b", time.Second, false, false),
+	}},
+	{"PutReleaseAfterTakeover", []leaseStep{
+		leaseGet("a", 0, false, true),
+		leaseGet("b", leaseTTL+time.Second, false, true),
+		{op: opPutRelease, owner: "a"},
+		leaseGet("c", leaseTTL+2*time.Second, false, false),
+		leaseGet("b", leaseTTL+3*time.Second, false, true),
+	}},
+	{"PutReleaseWithoutLease", []leaseStep{
+		{op: opPutRelease, owner: "a"},
+		leaseGet("b", 0, false, true),
+	}},
+}
+
+// runLeaseTest runs lt's steps on s, which implements [serverauth.Leaser];
+// with viaLeaseGet, its opLease steps are made by LeaseGet at the stored
+// version, and s implements [serverauth.RecordLeaser].
+func runLeaseTest(t *testing.T, s serverauth.TokenStore, lt leaseTest, viaLeaseGet bool) {
 	l := s.(serverauth.Leaser)
+	rl, _ := s.(serverauth.RecordLeaser)
 	ctx := t.Context()
 	recs := map[string]*serverauth.Record{
 		"user":  sampleRecord("user", 1),
@@ -162,7 +229,42 @@ func runLeaseTest(t *testing.T, s serverauth.TokenStore, lt leaseTest) {
 	}
 	for i, st := range lt.steps {
 		user := cmp.Or(st.user, "user")
-		switch st.op {
+		op := st.op
+		if op == opLease && viaLeaseGet {
+			op = opLeaseGet
+		}
+		switch op {
+		case opLeaseGet:
+			ttl := cmp.Or(st.ttl, leaseTTL)
+			version := recs[user].Version
+			if st.stale {
+				version--
+			}
+			got, held, err := rl.LeaseGet(ctx, user, st.owner, version, leaseNow.Add(st.at), ttl)
+			if err != nil || held != st.want {
+				t.Fatalf("step %d: LeaseGet(%q, %q, version %d, now+%v, %v) = %v, %v; want %v, nil", i, user, st.owner, version, st.at, ttl, held, err, st.want)
+			}
+			if d := recordDiff(got, recs[user]); d != "" {
+				t.Fatalf("step %d: LeaseGet(%q, %q, version %d) returned a record other than the stored one:\n%s", i, user, st.owner, version, d)
+			}
+		case opPutRelease:
+			rec := get(t, s, user)
+			rec.AccessToken = fmt.Appendf(nil, "access token at step %d", i)
+			if st.stale {
+				rec.Version--
+				if err := rl.PutRelease(ctx, rec, st.owner); !errors.Is(err, serverauth.ErrVersionConflict) {
+					t.Fatalf("step %d: PutRelease(%q at the version before the stored one, %q) = %v, want an error wrapping ErrVersionConflict", i, user, st.owner, err)
+				}
+				continue
+			}
+			v := rec.Version
+			if err := rl.PutRelease(ctx, rec, st.owner); err != nil {
+				t.Fatalf("step %d: PutRelease(%q, %q) = %v, want nil", i, user, st.owner, err)
+			}
+			if rec.Version != v+1 {
+				t.Fatalf("step %d: PutRelease set Version to %d, want %d", i, rec.Version, v+1)
+			}
+			recs[user] = rec
 		case opLease:
 			ttl := cmp.Or(st.ttl, leaseTTL)
 			ok, err := l.Lease(ctx, user, st.owner, leaseNow.Add(st.at), ttl)
@@ -190,6 +292,94 @@ func runLeaseTest(t *testing.T, s serverauth.TokenStore, lt leaseTest) {
 	// Leases never change the records.
 	for _, r := range recs {
 		checkStored(t, s, r)
+	}
+}
+
+// recordLeaserTests check [serverauth.RecordLeaser] beyond single steps.
+var recordLeaserTests = []storeTest{
+	{"MissingUser", testLeaseGetMissingUser},
+	{"BadArguments", testLeaseGetBadArguments},
+	{"Race", testLeaseGetRace},
+}
+
+func testLeaseGetMissingUser(t *testing.T, s serverauth.TokenStore) {
+	rl := s.(serverauth.RecordLeaser)
+	ctx := t.Context()
+	rec, held, err := rl.LeaseGet(ctx, "absent", "a", 0, leaseNow, leaseTTL)
+	if rec != nil || held || !errors.Is(err, serverauth.ErrNotFound) {
+		t.Errorf(`LeaseGet("absent", "a", 0) = %v, %v, %v; want nil, false, error wrapping ErrNotFound`, rec, held, err)
+	}
+	checkNotFound(t, s, "absent")
+	// PutRelease of a new record creates it, as Put does.
+	created := sampleRecord("created", 3)
+	if err := rl.PutRelease(ctx, created, "a"); err != nil || created.Version != 1 {
+		t.Fatalf(`PutRelease of a new record = %v (version %d); want nil (version 1)`, err, created.Version)
+	}
+	checkStored(t, s, created)
+	// A deleted user is missing too, lease or not.
+	if _, held, err := rl.LeaseGet(ctx, "created", "a", 1, leaseNow, leaseTTL); !held || err != nil {
+		t.Fatalf(`LeaseGet("created", "a", 1) = %v, %v; want true, nil`, held, err)
+	}
+	if err := s.Delete(ctx, "created"); err != nil {
+		t.Fatal(err)
+	}
+	if rec, held, err := rl.LeaseGet(ctx, "created", "b", 1, leaseNow, leaseTTL); rec != nil || held || !errors.Is(err, serverauth.ErrNotFound) {
+		t.Errorf(`LeaseGet("created", "b") after Delete = %v, %v, %v; want nil, false, error wrapping ErrNotFound`, rec, held, err)
+	}
+	checkNotFound(t, s, "created")
+}
+
+func testLeaseGetBadArguments(t *testing.T, s serverauth.TokenStore) {
+	rl := s.(serverauth.RecordLeaser)
+	ctx := t.Context()
+	r := sampleRecord("user", 1)
+	put(t, s, r)
+	for _, c := range []struct {
+		owner string
+		ttl   time.Duration
+	}{{"", leaseTTL}, {"a", 0}, {"a", -time.Second}} {
+		if _, held, err := rl.LeaseGet(ctx, "user", c.owner, r.Version, leaseNow, c.ttl); held || err == nil {
+			t.Errorf("LeaseGet(owner %q, ttl %v) = %v, %v; want false and an error", c.owner, c.ttl, held, err)
+		}
+	}
+	// Nobody got the lease.
+	if _, held, err := rl.LeaseGet(ctx, "user", "b", r.Version, leaseNow, leaseTTL); !held || err != nil {
+		t.Errorf("LeaseGet after the refused calls = %v, %v; want true, nil", held, err)
+	}
+	checkStored(t, s, r)
+}
+
+func testLeaseGetRace(t *testing.T, s serverauth.TokenStore) {
+	const racers = 16
+	rl := s.(serverauth.RecordLeaser)
+	r := sampleRecord("user", 1)
+	put(t, s, r)
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		winners []string
+	)
+	for i := range racers {
+		wg.Go(func() {
+			owner := fmt.Sprintf("owner-%02d", i)
+			rec, held, err := rl.LeaseGet(t.Context(), "user", owner, r.Version, leaseNow, leaseTTL)
+			if err != nil {
+				t.Errorf("LeaseGet(%q, %q) = %v, want nil error", "user", owner, err)
+				return
+			}
+			if d := recordDiff(rec, r); d != "" {
+				t.Errorf("LeaseGet(%q, %q) returned another record:\n%s", "user", owner, d)
+			}
+			if held {
+				mu.Lock()
+				winners = append(winners, owner)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if len(winners) != 1 {
+		t.Fatalf("%d owners racing for one lease with LeaseGet: %d got it (%q), want exactly 1", racers, len(winners), winners)
 	}
 }
 

@@ -16,7 +16,7 @@ import (
 // TestTokenStore checks a [serverauth.TokenStore] against the contract
 // documented on the interface, as testing/fstest.TestFS does for file
 // systems. If the store also implements [serverauth.Leaser],
-// [serverauth.Lister], [serverauth.RefreshTokenIndex] or
+// [serverauth.RecordLeaser], [serverauth.Lister], [serverauth.RefreshTokenIndex] or
 // [serverauth.EventLedger], those capabilities are checked too; otherwise
 // their subtests are skipped.
 //
@@ -61,10 +61,21 @@ func TestTokenStore(t *testing.T, newStore func(t *testing.T) serverauth.TokenSt
 		}
 		for _, lt := range leaseTests {
 			t.Run(lt.name, func(t *testing.T) {
-				runLeaseTest(t, newStore(t), lt)
+				runLeaseTest(t, newStore(t), lt, false)
 			})
 		}
 		runStoreTests(t, leaserTests, newStore)
+	})
+	t.Run("RecordLeaser", func(t *testing.T) {
+		if _, ok := newStore(t).(serverauth.RecordLeaser); !ok {
+			t.Skip("store does not implement serverauth.RecordLeaser")
+		}
+		for _, lt := range append(recordLeaseTests, leaseTests...) {
+			t.Run(lt.name, func(t *testing.T) {
+				runLeaseTest(t, newStore(t), lt, true)
+			})
+		}
+		runStoreTests(t, recordLeaserTests, newStore)
 	})
 	t.Run("Users", func(t *testing.T) {
 		if _, ok := newStore(t).(serverauth.Lister); !ok {
