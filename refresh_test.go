@@ -3,6 +3,7 @@ package serverauth_test
 import (
 	"context"
 	"errors"
+	"maps"
 	"sync"
 	"testing"
 	"time"
@@ -638,4 +639,167 @@ func TestMarkDeadNeverWipesANewerGrant(t *testing.T) {
 	if _, err := b.Token(context.Background(), user); err != nil {
 		t.Fatalf("B's next refresh = %v, want the grant alive", err)
 	}
+}
+
+// callCounts is a view of a shared MemoryStore that counts its calls by
+// method; with plain set, it hides RecordLeaser, as a store offering only
+// Leaser would.
+type callCounts struct {
+	*serverauth.MemoryStore
+	mu    sync.Mutex
+	calls map[string]int
+}
+
+func (c *callCounts) count(m string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.calls == nil {
+		c.calls = make(map[string]int)
+	}
+	c.calls[m]++
+}
+
+// take returns the counts so far and starts again.
+func (c *callCounts) take() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	m := c.calls
+	c.calls = nil
+	return m
+}
+
+func (c *callCounts) Get(ctx context.Context, id string) (*serverauth.Record, error) {
+	c.count("Get")
+	return c.MemoryStore.Get(ctx, id)
+}
+
+func (c *callCounts) Put(ctx context.Context, r *serverauth.Record) error {
+	c.count("Put")
+	return c.MemoryStore.Put(ctx, r)
+}
+
+func (c *callCounts) Delete(ctx context.Context, id string) error {
+	c.count("Delete")
+	return c.MemoryStore.Delete(ctx, id)
+}
+
+func (c *callCounts) Lease(ctx context.Context, id, owner string, now time.Time, ttl time.Duration) (bool, error) {
+	c.count("Lease")
+	return c.MemoryStore.Lease(ctx, id, owner, now, ttl)
+}
+
+func (c *callCounts) Release(ctx context.Context, id, owner string) error {
+	c.count("Release")
+	return c.MemoryStore.Release(ctx, id, owner)
+}
+
+func (c *callCounts) LeaseGet(ctx context.Context, id, owner string, version int64, now time.Time, ttl time.Duration) (*serverauth.Record, bool, error) {
+	c.count("LeaseGet")
+	return c.MemoryStore.LeaseGet(ctx, id, owner, version, now, ttl)
+}
+
+func (c *callCounts) PutRelease(ctx context.Context, r *serverauth.Record, owner string) error {
+	c.count("PutRelease")
+	return c.MemoryStore.PutRelease(ctx, r, owner)
+}
+
+// leaserOnly is a callCounts without RecordLeaser.
+type leaserOnly struct{ c *callCounts }
+
+func (s leaserOnly) Get(ctx context.Context, id string) (*serverauth.Record, error) {
+	return s.c.Get(ctx, id)
+}
+func (s leaserOnly) Put(ctx context.Context, r *serverauth.Record) error { return s.c.Put(ctx, r) }
+func (s leaserOnly) Delete(ctx context.Context, id string) error         { return s.c.Delete(ctx, id) }
+func (s leaserOnly) Lease(ctx context.Context, id, owner string, now time.Time, ttl time.Duration) (bool, error) {
+	return s.c.Lease(ctx, id, owner, now, ttl)
+}
+func (s leaserOnly) Release(ctx context.Context, id, owner string) error {
+	return s.c.Release(ctx, id, owner)
+}
+
+// TestRefreshStoreCalls: a refresh under the lease of a RecordLeaser is
+// three store calls (Get, LeaseGet, PutRelease), five with a plain Leaser;
+// a replica that finds the refreshed record reads it once; and a replica
+// waiting behind another's lease polls with one call per round.
+func TestRefreshStoreCalls(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name                string
+		plain               bool
+		refresh, reader     map[string]int
+		waiterPerPoll, wait string
+	}{
+		{"RecordLeaser", false, map[string]int{"Get": 1, "LeaseGet": 1, "PutRelease": 1}, map[string]int{"Get": 1}, "LeaseGet", ""},
+		{"Leaser", true, map[string]int{"Get": 2, "Lease": 1, "Put": 1, "Release": 1}, map[string]int{"Get": 1}, "Lease", "Get"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newSharedFixture(t, serverauthtest.Options{})
+			replica := func() (*serverauth.Exchanger, *callCounts) {
+				c := &callCounts{MemoryStore: f.mem}
+				cfg := f.cfg
+				cfg.Store = c
+				if tc.plain {
+					cfg.Store = leaserOnly{c}
+				}
+				e, err := serverauth.New(cfg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return e, c
+			}
+			a, ac := replica()
+			b, bc := replica()
+			user := f.signIn(a)
+			f.clock.Advance(2 * time.Hour)
+			ac.take()
+			if _, err := a.Token(ctx, user); err != nil {
+				t.Fatal(err)
+			}
+			if got := ac.take(); !maps.Equal(got, tc.refresh) {
+				t.Errorf("store calls of a refresh = %v, want %v", got, tc.refresh)
+			}
+			bc.take()
+			if _, err := b.Token(ctx, user); err != nil {
+				t.Fatal(err)
+			}
+			if got := bc.take(); !maps.Equal(got, tc.reader) {
+				t.Errorf("store calls of a replica reading the refreshed record = %v, want %v", got, tc.reader)
+			}
+			if n := f.g.RefreshCount(user); n != 1 {
+				t.Errorf("refreshes = %d, want 1", n)
+			}
+
+			// Behind another owner's lease: each poll is one LeaseGet (Lease
+			// and Get without RecordLeaser) until the holder's write shows.
+			f.clock.Advance(2 * time.Hour)
+			if _, err := f.mem.Lease(ctx, user, "other-replica", f.clock.Now(), 10*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			ac.take()
+			done := tokenAsync(a, user)
+			for ac.counted(tc.waiterPerPoll) < 3 {
+				time.Sleep(time.Millisecond)
+			}
+			f.clock.Advance(11 * time.Second) // the other owner's lease ends
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			got := ac.take()
+			polls := got[tc.waiterPerPoll]
+			if tc.wait != "" && got[tc.wait] != polls+1 { // and the first read
+				t.Errorf("%s calls = %d with %d polls, want %d", tc.wait, got[tc.wait], polls, polls+1)
+			}
+			if tc.wait == "" && got["Get"] != 1 {
+				t.Errorf("Get calls of a waiter = %d, want 1 (its first read)", got["Get"])
+			}
+		})
+	}
+}
+
+// counted returns the count of method so far.
+func (c *callCounts) counted(method string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.calls[method]
 }

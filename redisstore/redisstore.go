@@ -1,9 +1,9 @@
 // Package redisstore is a [serverauth.TokenStore] in Redis (6.0 or later,
 // or a compatible server such as Valkey), reached through go-redis v9. It
-// also implements [serverauth.Leaser], [serverauth.Lister],
-// [serverauth.RefreshTokenIndex] and [serverauth.EventLedger]. Every replica
-// of a backend can share it; it works with a single server, Sentinel, and
-// Redis Cluster.
+// also implements [serverauth.Leaser], [serverauth.RecordLeaser],
+// [serverauth.Lister], [serverauth.RefreshTokenIndex] and
+// [serverauth.EventLedger]. Every replica of a backend can share it; it
+// works with a single server, Sentinel, and Redis Cluster.
 //
 // The store uses the [redis.UniversalClient] it is given and never closes
 // it. It is a module of its own, github.com/serverauth/serverauth/redisstore,
@@ -17,6 +17,9 @@
 //
 //	version        the record's version, decimal: "1", "2", …
 //	record         the record, JSON, described below
+//	rt_ids         the record's refresh_token_prefix_hash and refresh_token_hash,
+//	               space-separated ("" when none), for Put to tell whether the
+//	               index sets below already name the user for them
 //	lease_owner    the lease's owner; absent when there is no lease
 //	lease_expires  the lease's expiry, decimal Unix milliseconds
 //
@@ -53,8 +56,9 @@
 //	                              claim on a Cross-Account Protection event, or
 //	                              with an empty owner an event handled
 //
-// Put adds the user to its record's two sets before writing the record, and
-// Delete removes it; UsersByRefreshToken checks each member against its
+// Put adds the user to its record's two sets before writing the record
+// (unless rt_ids shows that the stored record already has the same
+// identifiers, so the sets already name the user), and Delete removes it; UsersByRefreshToken checks each member against its
 // record and drops the ones that no longer hold the identifier, so the sets
 // may briefly hold extra members but never lack the current holder (the
 // sets and the hash lie in different cluster slots, so no script can update
@@ -62,11 +66,14 @@
 //
 // # Atomicity
 //
-// Put, Lease and Release are Lua scripts (EVALSHA, falling back to EVAL)
+// Put, Lease, Release, LeaseGet and PutRelease are Lua scripts (EVALSHA,
+// falling back to EVAL)
 // touching only the user's key (ClaimEvent and ReleaseEvent only the
 // event's), so each is atomic and each works on Redis
 // Cluster, where a script may touch only keys of one slot. Put checks and
-// bumps version and writes record, leaving the lease fields alone; Lease
+// bumps version and writes record, leaving the lease fields alone
+// (PutRelease then ends the caller's lease); LeaseGet takes the lease only
+// over the version the caller read and returns the record; Lease
 // compares the caller's now, in Unix milliseconds, with lease_expires; Delete
 // is a DEL of the key, lease included. An expired lease stays in the hash,
 // harmless, until it is taken over or released or the user is deleted.
@@ -107,6 +114,7 @@ type Config struct {
 var (
 	_ serverauth.TokenStore        = (*Store)(nil)
 	_ serverauth.Leaser            = (*Store)(nil)
+	_ serverauth.RecordLeaser      = (*Store)(nil)
 	_ serverauth.Lister            = (*Store)(nil)
 	_ serverauth.RefreshTokenIndex = (*Store)(nil)
 	_ serverauth.EventLedger       = (*Store)(nil)
@@ -147,10 +155,15 @@ const (
 	fieldLeaseExpires = "lease_expires"
 )
 
-// putScript stores a record if its version matches.
+// putScript stores a record if its version matches and its refresh token's
+// identifiers are indexed, and then ends a lease if asked to.
 // KEYS[1]: the user's key. ARGV[1]: the version the caller read ("0": none);
-// ARGV[2]: the new version; ARGV[3]: the record JSON.
-// Returns 1 when stored, 0 on a version conflict.
+// ARGV[2]: the new version; ARGV[3]: the record JSON; ARGV[4]: the record's
+// identifiers, as in the rt_ids field ("" when none); ARGV[5]: "1" when the
+// caller has just added the user to their index sets, else "0"; ARGV[6]: the
+// owner whose lease to end ("": none).
+// Returns 1 when stored, 0 on a version conflict, -2 when the identifiers
+// differ from the stored ones and were not indexed: index, then call again.
 var putScript = redis.NewScript(`
 local cur = redis.call('HGET', KEYS[1], 'version')
 if ARGV[1] == '0' then
@@ -158,8 +171,33 @@ if ARGV[1] == '0' then
 elseif cur ~= ARGV[1] then
   return 0
 end
-redis.call('HSET', KEYS[1], 'version', ARGV[2], 'record', ARGV[3])
+if ARGV[5] == '0' and ARGV[4] ~= '' and redis.call('HGET', KEYS[1], 'rt_ids') ~= ARGV[4] then
+  return -2
+end
+redis.call('HSET', KEYS[1], 'version', ARGV[2], 'record', ARGV[3], 'rt_ids', ARGV[4])
+if ARGV[6] ~= '' and redis.call('HGET', KEYS[1], 'lease_owner') == ARGV[6] then
+  redis.call('HDEL', KEYS[1], 'lease_owner', 'lease_expires')
+end
 return 1
+`)
+
+// leaseGetScript is leaseScript over one version, returning the record.
+// KEYS[1]: the user's key. ARGV[1]: owner; ARGV[2]: now, Unix ms;
+// ARGV[3]: the new expiry, Unix ms; ARGV[4]: the version the caller read.
+// Returns {-1} when the user has no record, else {held (1 or 0), version,
+// record}.
+var leaseGetScript = redis.NewScript(`
+local v = redis.call('HMGET', KEYS[1], 'version', 'record', 'lease_owner', 'lease_expires')
+if not v[1] then return {-1} end
+local free = not v[3] or v[3] == ARGV[1] or (tonumber(v[4]) or 0) <= tonumber(ARGV[2])
+local held = 0
+if v[1] == ARGV[4] and free then
+  redis.call('HSET', KEYS[1], 'lease_owner', ARGV[1], 'lease_expires', ARGV[3])
+  held = 1
+elseif v[3] == ARGV[1] and (tonumber(v[4]) or 0) > tonumber(ARGV[2]) then
+  held = 1
+end
+return {held, v[1], v[2]}
 `)
 
 // leaseScript grants a lease unless another owner holds an unexpired one.
@@ -217,6 +255,11 @@ func (s *Store) Get(ctx context.Context, userID string) (*serverauth.Record, err
 // user is kept. Put refuses a record with an empty user ID or with text
 // fields (client ID, status, scopes) that are not valid UTF-8.
 func (s *Store) Put(ctx context.Context, rec *serverauth.Record) error {
+	return s.put(ctx, rec, "")
+}
+
+// put is Put, ending owner's lease when owner is not "".
+func (s *Store) put(ctx context.Context, rec *serverauth.Record, owner string) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("redisstore: put: %w", err)
 	}
@@ -231,21 +274,51 @@ func (s *Store) Put(ctx context.Context, rec *serverauth.Record) error {
 		return fmt.Errorf("redisstore: put: %w", serverauth.ErrVersionConflict)
 	}
 	// Index before writing, so the index never lacks the current token
-	// (a failed write leaves an extra member, which lookups drop).
-	if err := s.addToIndex(ctx, rec.UserID, s.indexKeys(rec)); err != nil {
-		return fmt.Errorf("redisstore: put: indexing the refresh token: %w", err)
+	// (a failed write leaves an extra member, which lookups drop). A write
+	// that keeps the stored identifiers, as most refreshes do, needs no
+	// indexing: the script says when the identifiers changed.
+	keys, ids := s.indexKeys(rec), rtIDs(rec)
+	indexed := "0"
+	if rec.Version == 0 && len(keys) > 0 {
+		if err := s.addToIndex(ctx, rec.UserID, keys); err != nil {
+			return fmt.Errorf("redisstore: put: indexing the refresh token: %w", err)
+		}
+		indexed = "1"
 	}
 	next := rec.Version + 1
-	n, err := putScript.Run(ctx, s.client, []string{s.key(rec.UserID)},
-		strconv.FormatInt(rec.Version, 10), strconv.FormatInt(next, 10), data).Int()
-	if err != nil {
-		return fmt.Errorf("redisstore: put: %w", err)
+	for {
+		n, err := putScript.Run(ctx, s.client, []string{s.key(rec.UserID)},
+			strconv.FormatInt(rec.Version, 10), strconv.FormatInt(next, 10), data, ids, indexed, owner).Int()
+		switch {
+		case err != nil:
+			return fmt.Errorf("redisstore: put: %w", err)
+		case n == -2 && indexed == "0":
+			if err := s.addToIndex(ctx, rec.UserID, keys); err != nil {
+				return fmt.Errorf("redisstore: put: indexing the refresh token: %w", err)
+			}
+			indexed = "1"
+			continue
+		case n != 1:
+			return fmt.Errorf("redisstore: put: %w", serverauth.ErrVersionConflict)
+		}
+		rec.Version = next
+		return nil
 	}
-	if n != 1 {
-		return fmt.Errorf("redisstore: put: %w", serverauth.ErrVersionConflict)
+}
+
+// rtIDs is the rt_ids field for rec: its refresh token's two identifiers,
+// space-separated, or "" when it has none.
+func rtIDs(rec *serverauth.Record) string {
+	if rec.RefreshTokenPrefixHash == "" && rec.RefreshTokenHash == "" {
+		return ""
 	}
-	rec.Version = next
-	return nil
+	return rec.RefreshTokenPrefixHash + " " + rec.RefreshTokenHash
+}
+
+// PutRelease implements [serverauth.RecordLeaser]: Put, ending owner's lease
+// in the same script when the record is stored.
+func (s *Store) PutRelease(ctx context.Context, rec *serverauth.Record, owner string) error {
+	return s.put(ctx, rec, owner)
 }
 
 func checkRecord(rec *serverauth.Record) error {
@@ -322,6 +395,43 @@ func (s *Store) Lease(ctx context.Context, userID, owner string, now time.Time, 
 		return false, fmt.Errorf("redisstore: lease: %w", serverauth.ErrNotFound)
 	}
 	return n == 1, nil
+}
+
+// LeaseGet implements [serverauth.RecordLeaser]: one script takes owner's
+// lease on userID as Lease does if the stored version is version, and
+// returns the record.
+func (s *Store) LeaseGet(ctx context.Context, userID, owner string, version int64, now time.Time, ttl time.Duration) (*serverauth.Record, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, false, fmt.Errorf("redisstore: lease: %w", err)
+	}
+	if owner == "" {
+		return nil, false, errors.New("redisstore: lease: empty owner")
+	}
+	if ttl <= 0 {
+		return nil, false, errors.New("redisstore: lease: ttl must be positive")
+	}
+	if userID == "" {
+		return nil, false, fmt.Errorf("redisstore: lease: %w", serverauth.ErrNotFound)
+	}
+	res, err := leaseGetScript.Run(ctx, s.client, []string{s.key(userID)}, owner,
+		strconv.FormatInt(now.UnixMilli(), 10), strconv.FormatInt(now.Add(ttl).UnixMilli(), 10), strconv.FormatInt(version, 10)).Slice()
+	if err != nil {
+		return nil, false, fmt.Errorf("redisstore: lease: %w", err)
+	}
+	held, _ := res[0].(int64)
+	if held == -1 {
+		return nil, false, fmt.Errorf("redisstore: lease: %w", serverauth.ErrNotFound)
+	}
+	if len(res) != 3 {
+		return nil, false, errors.New("redisstore: lease: unexpected script reply")
+	}
+	v, _ := res[1].(string)
+	data, _ := res[2].(string)
+	rec, err := decodeRecord(userID, v, []byte(data))
+	if err != nil {
+		return nil, false, fmt.Errorf("redisstore: lease: %w", err)
+	}
+	return rec, held == 1, nil
 }
 
 // Release implements [serverauth.Leaser]: it ends owner's lease on userID.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -106,7 +107,8 @@ func TestLayout(t *testing.T) {
 	c := openClient(t)
 	s := newTestStore(t, c)
 	ctx := t.Context()
-	rec := &serverauth.Record{UserID: "109876543210987654321", RefreshToken: []byte{0, 1}, Scopes: []string{"openid"}, Status: serverauth.StatusActive}
+	rec := &serverauth.Record{UserID: "109876543210987654321", RefreshToken: []byte{0, 1}, Scopes: []string{"openid"}, Status: serverauth.StatusActive,
+		RefreshTokenPrefixHash: "pfx", RefreshTokenHash: "hsh"}
 	if err := s.Put(ctx, rec); err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +121,8 @@ func TestLayout(t *testing.T) {
 	}
 	want := map[string]string{
 		"version":       "1",
-		"record":        `{"format":1,"refresh_token":"AAE=","scopes":["openid"],"status":"active"}`,
+		"record":        `{"format":1,"refresh_token":"AAE=","scopes":["openid"],"refresh_token_prefix_hash":"pfx","refresh_token_hash":"hsh","status":"active"}`,
+		"rt_ids":        "pfx hsh",
 		"lease_owner":   "replica-1",
 		"lease_expires": "2000",
 	}
@@ -133,6 +136,67 @@ func TestLayout(t *testing.T) {
 	}
 	if ttl, err := c.PTTL(ctx, s.Prefix()+rec.UserID).Result(); err != nil || ttl != -1 {
 		t.Errorf("PTTL = %v, %v; want -1 (no expiry)", ttl, err)
+	}
+}
+
+// TestPutIndexesChangedIdentifiersOnly: a write that keeps the stored
+// refresh token's identifiers (a refresh that did not rotate) is one round
+// trip; one that changes them, or over a record written before rt_ids
+// existed, adds the user to the index sets first; lookups find the user
+// either way.
+func TestPutIndexesChangedIdentifiersOnly(t *testing.T) {
+	c := openClient(t)
+	var trips tripCount
+	c.AddHook(&trips)
+	s := newTestStore(t, c)
+	ctx := t.Context()
+	// Load the script into the server's cache first (EVALSHA, then EVAL).
+	if err := s.Put(ctx, &serverauth.Record{UserID: "u0", RefreshToken: []byte{0}, RefreshTokenPrefixHash: "p0", RefreshTokenHash: "h0"}); err != nil {
+		t.Fatal(err)
+	}
+	rec := &serverauth.Record{UserID: "u1", RefreshToken: []byte{1}, RefreshTokenPrefixHash: "p1", RefreshTokenHash: "h1"}
+	step := func(name string, wantTrips int64, prefix string) {
+		t.Helper()
+		before := trips.n.Load()
+		if err := s.Put(ctx, rec); err != nil {
+			t.Fatalf("%s: Put = %v", name, err)
+		}
+		if n := trips.n.Load() - before; n != wantTrips {
+			t.Errorf("%s: Put took %d round trips, want %d", name, n, wantTrips)
+		}
+		if ids, err := s.UsersByRefreshToken(ctx, prefix, ""); err != nil || !slices.Equal(ids, []string{"u1"}) {
+			t.Errorf("%s: UsersByRefreshToken(%q) = %q, %v; want [u1]", name, prefix, ids, err)
+		}
+	}
+	step("new record", 2, "p1")       // index, then script
+	step("same identifiers", 1, "p1") // script only
+	rec.RefreshTokenPrefixHash, rec.RefreshTokenHash = "p2", "h2"
+	step("new identifiers", 3, "p2") // script refuses, index, script
+	if err := c.HDel(ctx, s.Prefix()+"u1", "rt_ids").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Del(ctx, s.prefixIndexKey("p2")).Err(); err != nil {
+		t.Fatal(err)
+	}
+	step("record without rt_ids", 3, "p2")
+}
+
+// tripCount counts a client's round trips: commands and pipelines.
+type tripCount struct{ n atomic.Int64 }
+
+func (r *tripCount) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (r *tripCount) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		r.n.Add(1)
+		return next(ctx, cmd)
+	}
+}
+
+func (r *tripCount) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		r.n.Add(1)
+		return next(ctx, cmds)
 	}
 }
 
