@@ -39,7 +39,7 @@ func (e *Exchanger) DeleteGrant(ctx context.Context, userID string, endedAt time
 	if st == nil {
 		return false, errNoStore
 	}
-	rec, err := st.Get(ctx, userID)
+	rec, err := e.storeGet(ctx, userID)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		e.users.invalidate(userID)
@@ -51,7 +51,7 @@ func (e *Exchanger) DeleteGrant(ctx context.Context, userID string, endedAt time
 		e.cfg.Logger.LogAttrs(ctx, slog.LevelInfo, "serverauth: grant kept: the user consented again after Google ended the earlier one", slog.String("user_id", userID))
 		return false, nil
 	}
-	if err := st.Delete(ctx, userID); err != nil {
+	if err := e.storeDelete(ctx, userID); err != nil {
 		return false, fmt.Errorf("serverauth: deleting tokens of user %q: %w", userID, err)
 	}
 	// A rotated refresh token held in memory belonged to the grant Google
@@ -97,7 +97,7 @@ func (e *Exchanger) DeleteGrantByRefreshToken(ctx context.Context, alg, identifi
 	}
 	var deleted []string
 	for _, userID := range candidates {
-		rec, err := st.Get(ctx, userID)
+		rec, err := e.storeGet(ctx, userID)
 		switch {
 		case errors.Is(err, ErrNotFound):
 			continue
@@ -109,7 +109,7 @@ func (e *Exchanger) DeleteGrantByRefreshToken(ctx context.Context, alg, identifi
 		if prefixHash != "" && rec.RefreshTokenPrefixHash != prefixHash || hash != "" && rec.RefreshTokenHash != hash {
 			continue
 		}
-		if err := st.Delete(ctx, userID); err != nil {
+		if err := e.storeDelete(ctx, userID); err != nil {
 			return deleted, fmt.Errorf("serverauth: deleting tokens of user %q: %w", userID, err)
 		}
 		e.users.invalidate(userID)
@@ -138,7 +138,7 @@ func (e *Exchanger) usersByRefreshToken(ctx context.Context, prefixHash, hash st
 		if err != nil {
 			return nil, fmt.Errorf("serverauth: listing users to find a revoked refresh token: %w", err)
 		}
-		rec, err := st.Get(ctx, userID)
+		rec, err := e.storeGet(ctx, userID)
 		switch {
 		case errors.Is(err, ErrNotFound):
 			continue
@@ -188,7 +188,7 @@ func (e *Exchanger) DisableGrant(ctx context.Context, userID string, disabledAt 
 	if err := e.flushPending(ctx, userID); err != nil {
 		return false, err
 	}
-	rec, err := st.Get(ctx, userID)
+	rec, err := e.storeGet(ctx, userID)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		e.users.invalidate(userID)
@@ -240,7 +240,7 @@ func (e *Exchanger) EnableGrant(ctx context.Context, userID string) (bool, error
 	if st == nil {
 		return false, errNoStore
 	}
-	rec, err := st.Get(ctx, userID)
+	rec, err := e.storeGet(ctx, userID)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		return false, nil

@@ -9,8 +9,8 @@ import (
 // Observer is told about every operation the library performs, for metrics
 // and traces; set it in [Config.Observer]. The module
 // github.com/serverauth/serverauth/otel turns observations into
-// OpenTelemetry spans and metrics; the root module depends on no metrics or
-// tracing library.
+// OpenTelemetry spans and metrics; no package of the root module imports a
+// metrics or tracing library.
 //
 // An Observation never holds a token, a code, an email address or a user
 // ID: only the operation, its outcome, a low-cardinality reason, its
