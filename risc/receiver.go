@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/serverauth/serverauth"
 	"github.com/serverauth/serverauth/internal/jwks"
@@ -75,9 +76,13 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rc.writeError(w, http.StatusMethodNotAllowed, refuse(errInvalidRequest, "security event tokens are delivered with POST"))
 		return
 	}
-	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || (mt != "application/secevent+jwt" && mt != "application/jwt") {
-		rc.refused(r.Context(), w, refuse(errInvalidRequest, "the Content-Type must be application/secevent+jwt (RFC 8935 §2.2)"))
-		return
+	// RFC 8935 §2.2 names application/secevent+jwt. Another type is not
+	// refused: a 400 would lose a genuine event for good (Google does not
+	// redeliver one), and the signature, not the header, is what makes a
+	// token trustworthy. It is logged, so that a surprise shows.
+	if ct := r.Header.Get("Content-Type"); !setMediaType(ct) {
+		rc.cfg.Logger.LogAttrs(r.Context(), slog.LevelWarn, "risc: a security event token arrived with a Content-Type other than application/secevent+jwt (RFC 8935 §2.2); verifying it all the same",
+			slog.String("content_type", truncate(ct, 100)))
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodySize))
 	if err != nil {
@@ -281,4 +286,22 @@ func (rc *Receiver) unavailable(w http.ResponseWriter, desc string) {
 	w.Header().Set("Retry-After", "30")
 	w.WriteHeader(http.StatusServiceUnavailable)
 	json.NewEncoder(w).Encode(map[string]string{"description": desc})
+}
+
+// setMediaType reports whether ct is a media type security event tokens are
+// sent as: application/secevent+jwt (RFC 8935), or application/jwt.
+func setMediaType(ct string) bool {
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && (mt == "application/secevent+jwt" || mt == "application/jwt")
+}
+
+// truncate returns s cut to at most n bytes, on a rune boundary, with
+// invalid UTF-8 replaced: it is shown in a log.
+func truncate(s string, n int) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	for len(s) > n {
+		_, size := utf8.DecodeLastRuneInString(s)
+		s = s[:len(s)-size]
+	}
+	return s
 }

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/serverauth/serverauth"
 	"github.com/serverauth/serverauth/risc"
@@ -72,8 +73,11 @@ func TestReceiverRefuses(t *testing.T) {
 	}{
 		{name: "valid", claims: good, status: http.StatusAccepted},
 		{name: "valid with application/jwt", claims: good, ctype: "application/jwt", status: http.StatusAccepted},
-		{name: "content type JSON", claims: good, ctype: "application/json", status: 400, wantErr: "invalid_request"},
-		{name: "content type missing", claims: good, ctype: "-", status: 400, wantErr: "invalid_request"},
+		// Another Content-Type is verified all the same (and logged: see
+		// TestReceiverOtherContentType): refusing it would lose the event.
+		{name: "content type JSON", claims: good, ctype: "application/json", status: http.StatusAccepted},
+		{name: "content type missing", claims: good, ctype: "-", status: http.StatusAccepted},
+		{name: "content type JSON, bad signature", body: f.forged(serverauthtest.RISCForgeBadSignature), ctype: "application/json", status: 400, wantErr: "authentication_failed"},
 		{name: "body over the cap", body: func() string { return strings.Repeat("a", risc.MaxBodySize+1) }, status: 400, wantErr: "invalid_request"},
 		{name: "not a JWS", body: func() string { return "not.a.jws" }, status: 400, wantErr: "invalid_request"},
 		{name: "JSON serialization", body: func() string { return `{"payload":"e30","signatures":[]}` }, status: 400, wantErr: "invalid_request"},
@@ -608,3 +612,40 @@ func TestReceiverWarnsOfLocalLedger(t *testing.T) {
 
 // plainStore is a TokenStore with no capability.
 type plainStore struct{ serverauth.TokenStore }
+
+// TestReceiverOtherContentType: a token sent with a Content-Type other than
+// application/secevent+jwt is verified and acted on, and the type is
+// logged (cut short, valid UTF-8), so the surprise shows without losing the
+// event.
+func TestReceiverOtherContentType(t *testing.T) {
+	f := newFixture(t, fixtureOpts{})
+	good := f.claims(sub)
+	payload, _ := jsonMarshal(good)
+	body := f.g.SignRISC([]byte(strings.Replace(f.header(), `"kid":"K"`, `"kid":"`+f.g.RISCKeyID()+`"`, 1)), payload)
+	ctype := "text/plain; x=" + strings.Repeat("\xffé", 100)
+	if status, eb := f.post(body, ctype); status != http.StatusAccepted {
+		t.Fatalf("POST with Content-Type text/plain = %d %q (%s), want 202", status, eb.Err, eb.Description)
+	}
+	logs := f.logs.String()
+	if !strings.Contains(logs, "Content-Type other than application/secevent+jwt") || !strings.Contains(logs, "text/plain") {
+		t.Errorf("no warning naming the Content-Type; logs:\n%s", logs)
+	}
+	if !utf8.ValidString(logs) || strings.Count(logs, "é") > 50 {
+		t.Errorf("the logged Content-Type is not cut short to valid UTF-8; logs:\n%s", logs)
+	}
+	if n := len(f.got()); n != 1 {
+		t.Errorf("OnEvent called %d times, want 1", n)
+	}
+	// The expected types log nothing.
+	seen := len(f.logs.String())
+	good2 := maps.Clone(good)
+	good2["jti"] = "second"
+	payload, _ = jsonMarshal(good2)
+	body = f.g.SignRISC([]byte(strings.Replace(f.header(), `"kid":"K"`, `"kid":"`+f.g.RISCKeyID()+`"`, 1)), payload)
+	if status, _ := f.post(body, "application/secevent+jwt; charset=utf-8"); status != http.StatusAccepted {
+		t.Fatalf("POST = %d, want 202", status)
+	}
+	if later := f.logs.String()[seen:]; strings.Contains(later, "Content-Type") {
+		t.Errorf("a warning for application/secevent+jwt; logs:\n%s", later)
+	}
+}
