@@ -282,15 +282,15 @@ func (e *Exchanger) lease(ctx context.Context, l Leaser, rec *Record, rejected s
 	}
 }
 
-// renewLease extends the lease every leaseRenewEvery until stop is called,
-// so that a refresh slower than leaseTTL keeps it while a crashed holder
-// loses it quickly.
+// renewLease extends the lease every e.renew (leaseRenewEvery) until stop
+// is called, so that a refresh slower than leaseTTL keeps it while a
+// crashed holder loses it quickly.
 func (e *Exchanger) renewLease(ctx context.Context, l Leaser, userID string) (stop func()) {
 	done := make(chan struct{})
 	finished := make(chan struct{})
 	go func() {
 		defer close(finished)
-		t := time.NewTicker(leaseRenewEvery)
+		t := time.NewTicker(e.renew)
 		defer t.Stop()
 		for {
 			select {

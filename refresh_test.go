@@ -1,9 +1,12 @@
 package serverauth_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"maps"
+	"net/http"
 	"sync"
 	"testing"
 	"time"
@@ -802,4 +805,82 @@ func (c *callCounts) counted(method string) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.calls[method]
+}
+
+// blockRefresh is a transport that holds every refresh (a token request
+// with grant_type=refresh_token) until released; entered receives once per
+// held request.
+type blockRefresh struct {
+	base    http.RoundTripper
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (b *blockRefresh) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Method == http.MethodPost && r.Body != nil {
+		body, err := io.ReadAll(r.Body)
+		r.Body.Close()
+		if err != nil {
+			return nil, err
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		if bytes.Contains(body, []byte("grant_type=refresh_token")) {
+			b.entered <- struct{}{}
+			<-b.release
+		}
+	}
+	return b.base.RoundTrip(r)
+}
+
+// TestLeaseRenewedDuringLongRefresh: a refresh that outlasts the lease
+// keeps it, renewed on the Exchanger's clock, so another replica does not
+// take over and refresh the same token; once the refresh is done the lease
+// is released with its write.
+func TestLeaseRenewedDuringLongRefresh(t *testing.T) {
+	ctx := context.Background()
+	f := newSharedFixture(t, serverauthtest.Options{})
+	block := &blockRefresh{base: f.cfg.HTTPClient.Transport, entered: make(chan struct{}, 1), release: make(chan struct{})}
+	if block.base == nil {
+		block.base = http.DefaultTransport
+	}
+	counts := &callCounts{MemoryStore: f.mem}
+	cfg := f.cfg
+	cfg.Store = counts
+	client := *f.cfg.HTTPClient
+	client.Transport = block
+	cfg.HTTPClient = &client
+	a, err := serverauth.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serverauth.SetLeaseRenewal(a, time.Millisecond)
+	user := f.signIn(a)
+	f.clock.Advance(2 * time.Hour)
+	done := tokenAsync(a, user)
+	<-block.entered // the refresh is at Google, lease in hand
+	// 8 s on, a renewal moves the lease's end to 18 s past its start.
+	f.clock.Advance(8 * time.Second)
+	n0 := counts.counted("Lease")
+	for give := time.Now().Add(10 * time.Second); counts.counted("Lease") < n0+2; { // one that surely read the new time
+		if time.Now().After(give) {
+			t.Fatal("no lease renewal while the refresh was held")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	// 12 s after the lease was taken, past its first end: still held.
+	f.clock.Advance(4 * time.Second)
+	if got, err := f.mem.Lease(ctx, user, "other-replica", f.clock.Now(), 10*time.Second); err != nil || got {
+		t.Fatalf("another replica's Lease 12 s into a renewed 10 s lease = %v, %v; want false, nil", got, err)
+	}
+	close(block.release)
+	if err := <-done; err != nil {
+		t.Fatalf("Token after the long refresh = %v", err)
+	}
+	if n := f.g.RefreshCount(user); n != 1 {
+		t.Errorf("refreshes = %d, want 1", n)
+	}
+	// Released with the write: another replica takes it at once.
+	if got, err := f.mem.Lease(ctx, user, "other-replica", f.clock.Now(), 10*time.Second); err != nil || !got {
+		t.Errorf("another replica's Lease after the refresh = %v, %v; want true, nil", got, err)
+	}
 }

@@ -27,6 +27,7 @@ type Exchanger struct {
 	retry    retry.Policy
 	base     http.RoundTripper                         // under Client's authorising transport
 	owner    string                                    // this Exchanger's lease owner ID
+	renew    time.Duration                             // how often a held lease is renewed: leaseRenewEvery
 	codes    *flight.Group[[32]byte, *exchangeOutcome] // the duplicate-code window
 	users    *users                                    // every user's in-memory state
 	stats    stats                                     // counters for Stats
@@ -54,7 +55,7 @@ func New(cfg Config) (*Exchanger, error) {
 	}
 	cfg = cfg.withDefaults()
 	cfg.ClientID, cfg.ClientSecret = creds.ClientID, creds.ClientSecret
-	e := &Exchanger{cfg: cfg, owner: newOwnerID(), base: http.DefaultTransport}
+	e := &Exchanger{cfg: cfg, owner: newOwnerID(), renew: leaseRenewEvery, base: http.DefaultTransport}
 	if t := cfg.HTTPClient.Transport; t != nil {
 		e.base = t
 	}
