@@ -350,10 +350,29 @@ func testLeaseGetBadArguments(t *testing.T, s serverauth.TokenStore) {
 }
 
 func testLeaseGetRace(t *testing.T, s serverauth.TokenStore) {
-	const racers = 16
 	rl := s.(serverauth.RecordLeaser)
 	r := sampleRecord("user", 1)
 	put(t, s, r)
+	race(t, "one lease with LeaseGet", func(owner string) bool {
+		rec, held, err := rl.LeaseGet(t.Context(), "user", owner, r.Version, leaseNow, leaseTTL)
+		if err != nil {
+			t.Errorf("LeaseGet(%q, %q) = %v, want nil error", "user", owner, err)
+			return false
+		}
+		if d := recordDiff(rec, r); d != "" {
+			t.Errorf("LeaseGet(%q, %q) returned another record:\n%s", "user", owner, d)
+		}
+		return held
+	})
+}
+
+// racers is how many owners race for one lease or event claim.
+const racers = 16
+
+// race runs try for racers owners at once and fails t unless exactly one
+// won (try returned true); it returns the winners.
+func race(t *testing.T, what string, try func(owner string) bool) []string {
+	t.Helper()
 	var (
 		wg      sync.WaitGroup
 		mu      sync.Mutex
@@ -362,15 +381,7 @@ func testLeaseGetRace(t *testing.T, s serverauth.TokenStore) {
 	for i := range racers {
 		wg.Go(func() {
 			owner := fmt.Sprintf("owner-%02d", i)
-			rec, held, err := rl.LeaseGet(t.Context(), "user", owner, r.Version, leaseNow, leaseTTL)
-			if err != nil {
-				t.Errorf("LeaseGet(%q, %q) = %v, want nil error", "user", owner, err)
-				return
-			}
-			if d := recordDiff(rec, r); d != "" {
-				t.Errorf("LeaseGet(%q, %q) returned another record:\n%s", "user", owner, d)
-			}
-			if held {
+			if try(owner) {
 				mu.Lock()
 				winners = append(winners, owner)
 				mu.Unlock()
@@ -379,8 +390,9 @@ func testLeaseGetRace(t *testing.T, s serverauth.TokenStore) {
 	}
 	wg.Wait()
 	if len(winners) != 1 {
-		t.Fatalf("%d owners racing for one lease with LeaseGet: %d got it (%q), want exactly 1", racers, len(winners), winners)
+		t.Fatalf("%d owners racing for %s: %d won (%q), want exactly 1", racers, what, len(winners), winners)
 	}
+	return winners
 }
 
 // leaserTests check [serverauth.Leaser] beyond single steps.
@@ -417,32 +429,15 @@ func testLeaseMissingUser(t *testing.T, s serverauth.TokenStore) {
 }
 
 func testLeaseRace(t *testing.T, s serverauth.TokenStore) {
-	const racers = 16
 	l := s.(serverauth.Leaser)
 	put(t, s, sampleRecord("user", 1))
-	var (
-		wg      sync.WaitGroup
-		mu      sync.Mutex
-		winners []string
-	)
-	for i := range racers {
-		wg.Go(func() {
-			owner := fmt.Sprintf("owner-%02d", i)
-			ok, err := l.Lease(t.Context(), "user", owner, leaseNow, leaseTTL)
-			if err != nil {
-				t.Errorf("Lease(%q, %q) = %v, want nil error", "user", owner, err)
-			}
-			if ok {
-				mu.Lock()
-				winners = append(winners, owner)
-				mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
-	if len(winners) != 1 {
-		t.Fatalf("%d owners racing for one lease: %d got it (%q), want exactly 1", racers, len(winners), winners)
-	}
+	winners := race(t, "one lease", func(owner string) bool {
+		ok, err := l.Lease(t.Context(), "user", owner, leaseNow, leaseTTL)
+		if err != nil {
+			t.Errorf("Lease(%q, %q) = %v, want nil error", "user", owner, err)
+		}
+		return ok
+	})
 	// The winner holds it; everybody else is still refused.
 	if ok, err := l.Lease(t.Context(), "user", winners[0], leaseNow.Add(time.Second), leaseTTL); !ok || err != nil {
 		t.Errorf("Lease(%q, %q) by the winner = %v, %v; want true, nil", "user", winners[0], ok, err)
