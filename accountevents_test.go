@@ -279,6 +279,10 @@ func (s *hookStore) Put(ctx context.Context, rec *serverauth.Record) error {
 	return s.MemoryStore.Put(ctx, rec)
 }
 
+func (s *hookStore) UpdateSignIn(ctx context.Context, u *serverauth.SignInUpdate) (*serverauth.Record, error) {
+	return updateThroughPut(ctx, s, u)
+}
+
 func (s *hookStore) PutRelease(ctx context.Context, rec *serverauth.Record, owner string) error {
 	return putThenRelease(ctx, s.Put, s.MemoryStore, rec, owner)
 }
@@ -317,6 +321,10 @@ func (s *flakyPut) Put(ctx context.Context, rec *serverauth.Record) error {
 		return errStoreDown
 	}
 	return s.MemoryStore.Put(ctx, rec)
+}
+
+func (s *flakyPut) UpdateSignIn(ctx context.Context, u *serverauth.SignInUpdate) (*serverauth.Record, error) {
+	return updateThroughPut(ctx, s, u)
 }
 
 func (s *flakyPut) PutRelease(ctx context.Context, rec *serverauth.Record, owner string) error {

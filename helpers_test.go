@@ -2,6 +2,7 @@ package serverauth_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"iter"
@@ -125,6 +126,29 @@ func putThenRelease(ctx context.Context, put func(context.Context, *serverauth.R
 		return err
 	}
 	return l.Release(ctx, r.UserID, owner)
+}
+
+// getPut is the part of a TokenStore updateThroughPut uses.
+type getPut interface {
+	Get(context.Context, string) (*serverauth.Record, error)
+	Put(context.Context, *serverauth.Record) error
+}
+
+// updateThroughPut is SignInUpdater.UpdateSignIn for a test store whose Put
+// is scripted: the stored record, updated and written back through s.Put,
+// again after a version conflict. (A store that embeds a MemoryStore would
+// otherwise inherit its UpdateSignIn, which bypasses the script.)
+func updateThroughPut(ctx context.Context, s getPut, u *serverauth.SignInUpdate) (*serverauth.Record, error) {
+	for {
+		r, err := s.Get(ctx, u.UserID)
+		if err != nil {
+			return nil, err
+		}
+		u.ApplyTo(r)
+		if err := s.Put(ctx, r); !errors.Is(err, serverauth.ErrVersionConflict) {
+			return r, err
+		}
+	}
 }
 
 func testKeyring(t *testing.T, ids ...uint32) (*serverauth.Keyring, []serverauth.Key) {

@@ -12,8 +12,8 @@ import (
 // MemoryStore is a [TokenStore] in process memory, for tests and
 // single-process use: its contents die with the process. Because nothing
 // leaves the process, New does not require a Cipher with it. It implements
-// [Leaser], [RecordLeaser], [Lister], [RefreshTokenIndex] and [EventLedger],
-// and is safe for concurrent use. The zero value is an empty store, ready to use.
+// [Leaser], [RecordLeaser], [SignInUpdater], [Lister], [RefreshTokenIndex]
+// and [EventLedger], and is safe for concurrent use. The zero value is an empty store, ready to use.
 type MemoryStore struct {
 	mu      sync.Mutex // guards records, leases, events and eventsPruneAt
 	records map[string]*Record
@@ -178,6 +178,24 @@ func (m *MemoryStore) PutRelease(ctx context.Context, rec *Record, owner string)
 	}
 	m.release(rec.UserID, owner)
 	return nil
+}
+
+// UpdateSignIn implements SignInUpdater.
+func (m *MemoryStore) UpdateSignIn(ctx context.Context, u *SignInUpdate) (*Record, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	m.lock()
+	defer m.mu.Unlock()
+	r, ok := m.records[u.UserID]
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", ErrNotFound, u.UserID)
+	}
+	c := r.Clone()
+	u.ApplyTo(c)
+	c.Version++
+	m.records[u.UserID] = c
+	return c.Clone(), nil
 }
 
 // Users implements Lister. It walks a snapshot taken when the walk starts.

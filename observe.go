@@ -53,7 +53,10 @@ type Observation struct {
 	// except these notable ones: "from_store" (OpToken: another process
 	// had refreshed, the token was read from the store), "kept_token"
 	// (OpToken: the refresh failed for a while, a token that has not
-	// expired yet was handed out), "not_found" (OpStoreLoad: no record),
+	// expired yet was handed out), "not_found" (OpStoreLoad: no record;
+	// OpStoreSave: a SignInUpdater had no record to update),
+	// "unsupported" (OpStoreSave: the SignInUpdater cannot update in one
+	// step on its database; Save read and wrote instead),
 	// "already_revoked" (OpRevoke: Google said the token was already
 	// dead).
 	Reason string

@@ -7,6 +7,7 @@ import (
 	"io"
 	"maps"
 	"net/http"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -141,6 +142,11 @@ func (s *scriptedStore) LeaseGet(ctx context.Context, id, owner string, version 
 		s.wait() // the holder stops here, lease in hand, before its refresh
 	}
 	return rec, held, err
+}
+
+// UpdateSignIn goes through the scripted Get and Put.
+func (s *scriptedStore) UpdateSignIn(ctx context.Context, u *serverauth.SignInUpdate) (*serverauth.Record, error) {
+	return updateThroughPut(ctx, s, u)
 }
 
 // PutRelease is the scripted Put, then Release.
@@ -701,6 +707,11 @@ func (c *callCounts) LeaseGet(ctx context.Context, id, owner string, version int
 	return c.MemoryStore.LeaseGet(ctx, id, owner, version, now, ttl)
 }
 
+func (c *callCounts) UpdateSignIn(ctx context.Context, u *serverauth.SignInUpdate) (*serverauth.Record, error) {
+	c.count("UpdateSignIn")
+	return c.MemoryStore.UpdateSignIn(ctx, u)
+}
+
 func (c *callCounts) PutRelease(ctx context.Context, r *serverauth.Record, owner string) error {
 	c.count("PutRelease")
 	return c.MemoryStore.PutRelease(ctx, r, owner)
@@ -882,5 +893,71 @@ func TestLeaseRenewedDuringLongRefresh(t *testing.T) {
 	// Released with the write: another replica takes it at once.
 	if got, err := f.mem.Lease(ctx, user, "other-replica", f.clock.Now(), 10*time.Second); err != nil || !got {
 		t.Errorf("another replica's Lease after the refresh = %v, %v; want true, nil", got, err)
+	}
+}
+
+// TestSaveSignInInOneStoreCall: a returning user's sign-in (no refresh
+// token) is one UpdateSignIn with a SignInUpdater, where a plain store
+// takes a Get and a Put, and both leave the same record and answer: the
+// refresh token kept, or dropped when it was dead, the grant active again.
+func TestSaveSignInInOneStoreCall(t *testing.T) {
+	ctx := context.Background()
+	type outcome struct {
+		rec   *serverauth.Record
+		noRT  bool
+		calls map[string]int
+	}
+	run := func(t *testing.T, prior serverauth.Status, plain bool) outcome {
+		f := newSharedFixture(t, serverauthtest.Options{})
+		c := &callCounts{MemoryStore: f.mem}
+		cfg := f.cfg
+		cfg.Store = c
+		if plain {
+			cfg.Store = leaserOnly{c}
+		}
+		e, err := serverauth.New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		user := f.signIn(e) // the first consent: a refresh token
+		rec := stored(t, f.mem, user)
+		rec.Status = prior
+		if err := f.mem.Put(ctx, rec); err != nil {
+			t.Fatal(err)
+		}
+		f.clock.Advance(time.Minute)
+		c.take()
+		_, err = e.Exchange(ctx, f.mint(serverauthtest.CodeRequest{Scopes: []string{"openid", "email"}}))
+		if err != nil && !errors.Is(err, serverauth.ErrNoRefreshToken) {
+			t.Fatalf("second sign-in = %v", err)
+		}
+		return outcome{stored(t, f.mem, user), errors.Is(err, serverauth.ErrNoRefreshToken), c.take()}
+	}
+	for _, prior := range []serverauth.Status{serverauth.StatusActive, serverauth.StatusScopeRemoved, serverauth.StatusReauthRequired,
+		serverauth.StatusDisabled, serverauth.StatusRevoked, serverauth.StatusExpired} {
+		t.Run(string(prior), func(t *testing.T) {
+			fast, slow := run(t, prior, false), run(t, prior, true)
+			if want := map[string]int{"UpdateSignIn": 1}; !maps.Equal(fast.calls, want) {
+				t.Errorf("store calls with a SignInUpdater = %v, want %v", fast.calls, want)
+			}
+			if want := map[string]int{"Get": 1, "Put": 1}; !maps.Equal(slow.calls, want) {
+				t.Errorf("store calls without = %v, want %v", slow.calls, want)
+			}
+			dead := prior == serverauth.StatusRevoked || prior == serverauth.StatusExpired
+			for name, o := range map[string]outcome{"SignInUpdater": fast, "Get and Put": slow} {
+				if o.noRT != dead || (len(o.rec.RefreshToken) == 0) != dead {
+					t.Errorf("%s: ErrNoRefreshToken = %v, refresh token kept = %v; want %v, %v", name, o.noRT, len(o.rec.RefreshToken) > 0, dead, !dead)
+				}
+				if o.rec.Status != serverauth.StatusActive {
+					t.Errorf("%s: status after the sign-in = %s, want active", name, o.rec.Status)
+				}
+			}
+			a, b := fast.rec, slow.rec
+			if a.Version != b.Version || !a.Updated.Equal(b.Updated) || !a.Created.Equal(b.Created) || !a.Consented.Equal(b.Consented) ||
+				!slices.Equal(a.Scopes, b.Scopes) || a.ClientID != b.ClientID || (len(a.Profile) == 0) != (len(b.Profile) == 0) ||
+				(a.RefreshTokenHash == "") != (b.RefreshTokenHash == "") || !a.RefreshTokenExpiry.Equal(b.RefreshTokenExpiry) {
+				t.Errorf("the two paths stored different records:\n  %v\n  %v", a, b)
+			}
+		})
 	}
 }

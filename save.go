@@ -27,8 +27,11 @@ func (e *Exchanger) Save(ctx context.Context, res *Result) error {
 	// A rotated refresh token the store refused earlier is the grant's
 	// current one: a sign-in that brings none keeps it.
 	pending := e.users.pendingOf(userID)
-	var saved *Record
-	for attempt := 0; ; attempt++ {
+	saved, err := e.updateSignIn(ctx, res, pending)
+	if err != nil {
+		return &SaveError{UserID: userID, Result: res, Err: err}
+	}
+	for attempt := 0; saved == nil; attempt++ {
 		cur, err := e.storeGet(ctx, userID)
 		if errors.Is(err, ErrNotFound) {
 			cur, err = &Record{UserID: userID, Created: now}, nil
@@ -58,16 +61,85 @@ func (e *Exchanger) Save(ctx context.Context, res *Result) error {
 	return nil
 }
 
+// updateSignIn saves a Result without a refresh token in one round trip
+// when the store is a SignInUpdater, and returns the record saved; nil, and
+// no error, when Save must read and write instead: the store cannot, the
+// Result brings a refresh token, a rotated one is pending, the user has no
+// record yet, or the stored refresh token cannot be decrypted (the merge
+// then drops it).
+func (e *Exchanger) updateSignIn(ctx context.Context, res *Result, pending *pendingWrite) (*Record, error) {
+	up, ok := e.cfg.Store.(SignInUpdater)
+	if !ok || res.Token.RefreshToken != "" || pending != nil {
+		return nil, nil
+	}
+	u, err := e.signInUpdate(res)
+	if err != nil {
+		return nil, err
+	}
+	sctx, run := e.begin(ctx, OpStoreSave)
+	rec, err := up.UpdateSignIn(sctx, u)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		e.end(run, nil, Observation{Reason: "not_found"})
+		return nil, nil
+	case errors.Is(err, errors.ErrUnsupported):
+		e.end(run, nil, Observation{Reason: "unsupported"})
+		return nil, nil
+	}
+	e.end(run, err, Observation{Reason: storeReason(err)})
+	if err != nil {
+		return nil, err
+	}
+	if len(rec.RefreshToken) > 0 {
+		if _, err := e.open(rec.UserID, fieldRefreshToken, rec.RefreshToken); err != nil {
+			return nil, nil
+		}
+	}
+	return rec, nil
+}
+
+// signInUpdate is what an exchange's Result writes over any stored record,
+// whatever becomes of the refresh token.
+func (e *Exchanger) signInUpdate(res *Result) (*SignInUpdate, error) {
+	userID := res.UserID
+	u := &SignInUpdate{UserID: userID, Expiry: res.Token.Expiry, ClientID: e.cfg.ClientID, Status: StatusActive, Updated: e.cfg.Now()}
+	var err error
+	if u.AccessToken, err = e.seal(userID, fieldAccessToken, res.Token.AccessToken); err != nil {
+		return nil, err
+	}
+	if res.Profile != nil {
+		if u.Profile, err = e.sealProfile(userID, res.Profile); err != nil {
+			return nil, err
+		}
+		if res.Profile.AuthorizedParty != "" {
+			u.ClientID = res.Profile.AuthorizedParty
+		}
+	}
+	u.Scopes = append([]string(nil), res.GrantedScopes...)
+	if len(missingScopes(e.cfg.Scopes, res.GrantedScopes)) > 0 {
+		u.Status = StatusScopeRemoved
+	}
+	return u, nil
+}
+
 // mergeResult applies an exchange's outcome to the stored record.
 func (e *Exchanger) mergeResult(ctx context.Context, rec *Record, res *Result, pending *pendingWrite) error {
-	var err error
 	userID := res.UserID
+	u, err := e.signInUpdate(res)
+	if err != nil {
+		return err
+	}
 	switch {
 	case res.Token.RefreshToken != "":
+		if err := e.setRefreshToken(rec, res.Token.RefreshToken); err != nil {
+			return err
+		}
+		rec.RefreshTokenExpiry, rec.RefreshTokenTimeout = res.RefreshTokenExpiry, res.RefreshTokenTimeout
+		rec.Consented = u.Updated
 	case pending != nil:
 		rec.RefreshToken, rec.RefreshTokenExpiry, rec.RefreshTokenTimeout = pending.rec.RefreshToken, pending.rec.RefreshTokenExpiry, pending.rec.RefreshTokenTimeout
 		rec.RefreshTokenPrefixHash, rec.RefreshTokenHash = pending.rec.RefreshTokenPrefixHash, pending.rec.RefreshTokenHash
-	case !rec.Status.refreshable() && rec.Status != StatusReauthRequired && rec.Status != StatusDisabled:
+	case rec.Status.deadToken():
 		_ = e.setRefreshToken(rec, "") // dead (revoked, expired): kept only to recognise it
 	case len(rec.RefreshToken) > 0:
 		if _, err := e.open(userID, fieldRefreshToken, rec.RefreshToken); err != nil {
@@ -77,34 +149,6 @@ func (e *Exchanger) mergeResult(ctx context.Context, rec *Record, res *Result, p
 			_ = e.setRefreshToken(rec, "")
 		}
 	}
-	if rec.AccessToken, err = e.seal(userID, fieldAccessToken, res.Token.AccessToken); err != nil {
-		return err
-	}
-	rec.Expiry = res.Token.Expiry
-	if res.Token.RefreshToken != "" {
-		if err := e.setRefreshToken(rec, res.Token.RefreshToken); err != nil {
-			return err
-		}
-		rec.RefreshTokenExpiry, rec.RefreshTokenTimeout = res.RefreshTokenExpiry, res.RefreshTokenTimeout
-		rec.Consented = e.cfg.Now()
-	}
-	if res.Profile != nil {
-		if rec.Profile, err = e.sealProfile(userID, res.Profile); err != nil {
-			return err
-		}
-	}
-	rec.Scopes = append([]string(nil), res.GrantedScopes...)
-	rec.ClientID = e.cfg.ClientID
-	if res.Profile != nil && res.Profile.AuthorizedParty != "" {
-		rec.ClientID = res.Profile.AuthorizedParty
-	}
-	rec.Status = StatusActive
-	if len(missingScopes(e.cfg.Scopes, res.GrantedScopes)) > 0 {
-		rec.Status = StatusScopeRemoved
-	}
-	rec.Updated = e.cfg.Now()
-	if rec.Created.IsZero() {
-		rec.Created = rec.Updated
-	}
+	u.setFields(rec)
 	return nil
 }

@@ -194,6 +194,72 @@ type RecordLeaser interface {
 	PutRelease(ctx context.Context, rec *Record, owner string) error
 }
 
+// SignInUpdate is what a sign-in that brought no refresh token (a returning
+// user: Google sends one only on consent) writes over the user's record;
+// see [SignInUpdater]. Its token fields are sealed, as in a Record.
+type SignInUpdate struct {
+	UserID      string
+	AccessToken []byte    // sealed
+	Expiry      time.Time // the access token's
+	Profile     []byte    // sealed profile claims; nil keeps the stored ones
+	Scopes      []string  // granted, normalised
+	ClientID    string
+	Status      Status // StatusActive, or StatusScopeRemoved when a required scope is missing
+	Updated     time.Time
+}
+
+// SignInUpdater is an optional [TokenStore] capability: a sign-in without
+// a refresh token applied to the stored record in one round trip, where
+// Save would otherwise read the record (for the refresh token it keeps)
+// and write it back.
+type SignInUpdater interface {
+	// UpdateSignIn sets the stored record's AccessToken, Expiry, Scopes,
+	// ClientID, Status and Updated to u's, its Profile to u.Profile unless
+	// that is nil, and its Created to u.Updated if it was zero; it bumps
+	// Version and keeps every other field as stored, with one exception: a
+	// record whose stored Status is neither StatusActive, "",
+	// StatusScopeRemoved, StatusReauthRequired nor StatusDisabled (its
+	// refresh token is dead: revoked or expired) also loses its
+	// RefreshToken, RefreshTokenPrefixHash and RefreshTokenHash. It returns
+	// the record as the update left it. For a user without a record it
+	// stores nothing and returns an error wrapping ErrNotFound. A lease on
+	// the record is left alone. A store that can do this in one step only
+	// on some databases returns an error wrapping errors.ErrUnsupported on
+	// the others, changing nothing: the caller then reads and writes.
+	UpdateSignIn(ctx context.Context, u *SignInUpdate) (*Record, error)
+}
+
+// ApplyTo applies u to r as [SignInUpdater.UpdateSignIn] does, version
+// aside: stores that update records in memory can use it.
+func (u *SignInUpdate) ApplyTo(r *Record) {
+	if r.Status.deadToken() {
+		r.RefreshToken, r.RefreshTokenPrefixHash, r.RefreshTokenHash = nil, "", ""
+	}
+	u.setFields(r)
+}
+
+// setFields sets the fields u replaces.
+func (u *SignInUpdate) setFields(r *Record) {
+	r.AccessToken, r.Expiry = append([]byte(nil), u.AccessToken...), u.Expiry
+	if u.Profile != nil {
+		r.Profile = append([]byte(nil), u.Profile...)
+	}
+	r.Scopes = append([]string(nil), u.Scopes...)
+	r.ClientID, r.Status, r.Updated = u.ClientID, u.Status, u.Updated
+	if r.Created.IsZero() {
+		r.Created = u.Updated
+	}
+}
+
+// deadToken reports whether a grant in this state holds a refresh token
+// that is dead (revoked, expired, or a state this version does not know),
+// kept only to recognise the record: a new sign-in drops it. A grant that
+// needs reauthentication or was disabled keeps its token, which works
+// again once the user signs in.
+func (s Status) deadToken() bool {
+	return !s.refreshable() && s != StatusReauthRequired && s != StatusDisabled
+}
+
 // Lister is an optional [TokenStore] capability: walking every stored user,
 // for offline jobs and for re-encrypting records under a new key.
 type Lister interface {

@@ -407,6 +407,16 @@ func (s *failingStore) Put(ctx context.Context, rec *serverauth.Record) error {
 	return s.MemoryStore.Put(ctx, rec)
 }
 
+// UpdateSignIn is Get, then the failing Put.
+func (s *failingStore) UpdateSignIn(ctx context.Context, u *serverauth.SignInUpdate) (*serverauth.Record, error) {
+	r, err := s.Get(ctx, u.UserID)
+	if err != nil {
+		return nil, err
+	}
+	u.ApplyTo(r)
+	return r, s.Put(ctx, r)
+}
+
 // PutRelease is the failing Put, then Release.
 func (s *failingStore) PutRelease(ctx context.Context, rec *serverauth.Record, owner string) error {
 	if err := s.Put(ctx, rec); err != nil {

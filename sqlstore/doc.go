@@ -1,6 +1,8 @@
 // Package sqlstore is a [serverauth.TokenStore] in one table of a SQL
 // database reached through database/sql: PostgreSQL, MySQL or MariaDB, or
 // SQLite. It also implements [serverauth.Leaser], [serverauth.RecordLeaser],
+// [serverauth.SignInUpdater] (in one statement on PostgreSQL; elsewhere it
+// says errors.ErrUnsupported and the Exchanger reads and writes),
 // [serverauth.Lister], [serverauth.RefreshTokenIndex] and
 // [serverauth.EventLedger]. Every replica of a backend can share the
 // tables.

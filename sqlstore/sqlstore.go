@@ -63,13 +63,15 @@ var (
 	_ serverauth.TokenStore        = (*Store)(nil)
 	_ serverauth.Leaser            = (*Store)(nil)
 	_ serverauth.RecordLeaser      = (*Store)(nil)
+	_ serverauth.SignInUpdater     = (*Store)(nil)
 	_ serverauth.Lister            = (*Store)(nil)
 	_ serverauth.RefreshTokenIndex = (*Store)(nil)
 	_ serverauth.EventLedger       = (*Store)(nil)
 )
 
 // Store is a [serverauth.TokenStore], [serverauth.Leaser],
-// [serverauth.RecordLeaser], [serverauth.Lister], [serverauth.RefreshTokenIndex] and
+// [serverauth.RecordLeaser], [serverauth.SignInUpdater] (PostgreSQL only),
+// [serverauth.Lister], [serverauth.RefreshTokenIndex] and
 // [serverauth.EventLedger] in SQL tables. It is safe for concurrent use by
 // multiple goroutines, and by multiple processes sharing the database.
 type Store struct {
@@ -87,7 +89,7 @@ type Store struct {
 // queries are the store's statements, in the dialect's placeholder syntax.
 type queries struct {
 	get, insert, exists, update, delete, lease, leaseState, release, users string
-	leaseAt, leaseGet, updateRelease                                       string
+	leaseAt, leaseGet, updateRelease, updateSignIn                         string
 	byPrefixHash, byHash                                                   string
 	claimInsert, claimUpdate, claimState, finish, releaseEvent, prune      string
 }
@@ -201,13 +203,23 @@ func buildQueries(d Dialect, t, ev string) queries {
 		q.finish += " ON DUPLICATE KEY UPDATE owner = '', expires = VALUES(expires)"
 	}
 	if d == Postgres {
+		// UpdateSignIn: the CASEs see the stored status (PostgreSQL
+		// evaluates every SET expression on the old row).
+		dead := "status NOT IN ('" + strings.Join([]string{string(serverauth.StatusActive), "", string(serverauth.StatusScopeRemoved),
+			string(serverauth.StatusReauthRequired), string(serverauth.StatusDisabled)}, "', '") + "')"
+		q.updateSignIn = "UPDATE " + t + " SET access_token = ?, expiry = ?, scopes = ?, client_id = ?, updated_at = ?, " +
+			"created_at = COALESCE(created_at, ?), profile = COALESCE(?, profile), " +
+			"refresh_token = CASE WHEN " + dead + " THEN ? ELSE refresh_token END, " +
+			"refresh_token_prefix_hash = CASE WHEN " + dead + " THEN '' ELSE refresh_token_prefix_hash END, " +
+			"refresh_token_hash = CASE WHEN " + dead + " THEN '' ELSE refresh_token_hash END, " +
+			"status = ?, version = version + 1 WHERE user_id = ? RETURNING " + dataCols + ", version"
 		// One statement: PostgreSQL runs a data-modifying WITH on the
 		// statement's snapshot, so the SELECT sees the row as it was before
 		// the lease, and EXISTS says whether the lease was taken.
 		q.leaseGet = "WITH l AS (" + q.leaseAt + " RETURNING 1) SELECT " + dataCols +
 			", version, lease_owner, lease_expires, EXISTS (SELECT 1 FROM l) FROM " + t + " WHERE user_id = ?"
 		q.leaseAt = ""
-		for _, p := range []*string{&q.leaseGet, &q.updateRelease, &q.get, &q.insert, &q.exists, &q.update, &q.delete, &q.lease, &q.leaseState, &q.release, &q.users,
+		for _, p := range []*string{&q.leaseGet, &q.updateRelease, &q.updateSignIn, &q.get, &q.insert, &q.exists, &q.update, &q.delete, &q.lease, &q.leaseState, &q.release, &q.users,
 			&q.byPrefixHash, &q.byHash, &q.claimInsert, &q.claimUpdate, &q.claimState, &q.finish, &q.releaseEvent, &q.prune} {
 			*p = numberPlaceholders(*p)
 		}
@@ -521,6 +533,42 @@ func (s *Store) Lease(ctx context.Context, userID, owner string, now time.Time, 
 		return false, fmt.Errorf("sqlstore: lease: %w", err)
 	}
 	return holder.Valid && holder.String == owner && until.t.Equal(expires), nil
+}
+
+// UpdateSignIn implements [serverauth.SignInUpdater] on PostgreSQL, in one
+// UPDATE … RETURNING statement. On MySQL and SQLite, which cannot return the
+// updated row from an UPDATE (SQLite only from 3.35), it changes nothing and
+// returns an error wrapping [errors.ErrUnsupported]: the Exchanger then reads
+// and writes the record.
+func (s *Store) UpdateSignIn(ctx context.Context, u *serverauth.SignInUpdate) (*serverauth.Record, error) {
+	if s.q.updateSignIn == "" {
+		return nil, fmt.Errorf("sqlstore: update sign-in on %v: %w", s.dialect, errors.ErrUnsupported)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("sqlstore: update sign-in: %w", err)
+	}
+	if checkID(u.UserID) != nil {
+		return nil, fmt.Errorf("sqlstore: update sign-in: %w", serverauth.ErrNotFound)
+	}
+	check := &serverauth.Record{UserID: u.UserID, Scopes: u.Scopes, ClientID: u.ClientID, Status: u.Status}
+	if err := checkRecord(check); err != nil {
+		return nil, fmt.Errorf("sqlstore: update sign-in: %w", err)
+	}
+	var r row
+	err := s.db.QueryRowContext(ctx, s.q.updateSignIn,
+		nonNil(u.AccessToken), s.timeArg(truncate(u.Expiry)), encodeScopes(u.Scopes), u.ClientID, s.timeArg(truncate(u.Updated)),
+		s.timeArg(truncate(u.Updated)), nullable(u.Profile), []byte{}, string(u.Status), u.UserID).Scan(r.dest()...)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("sqlstore: update sign-in: %w", serverauth.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: update sign-in: %w", err)
+	}
+	rec, err := r.record(u.UserID)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: update sign-in: %w", err)
+	}
+	return rec, nil
 }
 
 // LeaseGet implements [serverauth.RecordLeaser]: it takes owner's lease on

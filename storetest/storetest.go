@@ -16,9 +16,9 @@ import (
 // TestTokenStore checks a [serverauth.TokenStore] against the contract
 // documented on the interface, as testing/fstest.TestFS does for file
 // systems. If the store also implements [serverauth.Leaser],
-// [serverauth.RecordLeaser], [serverauth.Lister], [serverauth.RefreshTokenIndex] or
-// [serverauth.EventLedger], those capabilities are checked too; otherwise
-// their subtests are skipped.
+// [serverauth.RecordLeaser], [serverauth.SignInUpdater], [serverauth.Lister],
+// [serverauth.RefreshTokenIndex] or [serverauth.EventLedger], those
+// capabilities are checked too; otherwise their subtests are skipped.
 //
 // newStore is called once for every subtest, with that subtest's t. It must
 // return an empty store isolated from every other store it returned (a fresh
@@ -76,6 +76,12 @@ func TestTokenStore(t *testing.T, newStore func(t *testing.T) serverauth.TokenSt
 			})
 		}
 		runStoreTests(t, recordLeaserTests, newStore)
+	})
+	t.Run("SignInUpdater", func(t *testing.T) {
+		if _, ok := newStore(t).(serverauth.SignInUpdater); !ok {
+			t.Skip("store does not implement serverauth.SignInUpdater")
+		}
+		runStoreTests(t, signInTests, newStore)
 	})
 	t.Run("Users", func(t *testing.T) {
 		if _, ok := newStore(t).(serverauth.Lister); !ok {
