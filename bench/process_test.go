@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -31,8 +32,10 @@ import (
 	"github.com/serverauth/serverauth/sqlstore"
 )
 
-// replicaEnv carries a replicaJob to a child process of the test binary,
-// which then acts as one replica of a backend in BenchmarkStormProcesses.
+// replicaEnv names a file holding a replicaJob, JSON, for a child process
+// of the test binary, which then acts as one replica of a backend in
+// BenchmarkStormProcesses and BenchmarkRefreshWave. (A file, not the value:
+// ten thousand users' IDs exceed what one environment variable may hold.)
 const replicaEnv = "SERVERAUTH_BENCH_REPLICA"
 
 // replicaIndexEnv numbers the replica processes of one run from 0: a
@@ -70,8 +73,12 @@ func TestReplicaProcess(t *testing.T) {
 	if v == "" {
 		t.Skip("the replica process of BenchmarkStormProcesses")
 	}
+	data, err := os.ReadFile(v)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var job replicaJob
-	if err := json.Unmarshal([]byte(v), &job); err != nil {
+	if err := json.Unmarshal(data, &job); err != nil {
 		t.Fatal(err)
 	}
 	if err := runReplica(job, os.Stdin, os.Stdout); err != nil {
@@ -323,8 +330,17 @@ func runReplicas(job replicaJob, n int) (errs int, stderr string, err error) {
 // round trips, the longest time a replica took from "go" to "done" and the
 // CPU time they used meanwhile.
 func runReplicasCounting(job replicaJob, n int) (errs int, trips int64, longest, cpu time.Duration, stderr string, err error) {
-	env, err := json.Marshal(job)
+	data, err := json.Marshal(job)
 	if err != nil {
+		return 0, 0, 0, 0, "", err
+	}
+	dir, err := os.MkdirTemp("", "serverauth-replica-")
+	if err != nil {
+		return 0, 0, 0, 0, "", err
+	}
+	defer os.RemoveAll(dir)
+	jobFile := filepath.Join(dir, "job.json")
+	if err := os.WriteFile(jobFile, data, 0o600); err != nil {
 		return 0, 0, 0, 0, "", err
 	}
 	var errBuf lockedBuffer
@@ -344,7 +360,7 @@ func runReplicasCounting(job replicaJob, n int) (errs int, trips int64, longest,
 	}()
 	for i := range n {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestReplicaProcess$", "-test.count=1")
-		cmd.Env = append(os.Environ(), replicaEnv+"="+string(env), replicaIndexEnv+"="+strconv.Itoa(i))
+		cmd.Env = append(os.Environ(), replicaEnv+"="+jobFile, replicaIndexEnv+"="+strconv.Itoa(i))
 		cmd.Stderr = &errBuf
 		in, err := cmd.StdinPipe()
 		if err != nil {
