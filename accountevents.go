@@ -39,13 +39,12 @@ func (e *Exchanger) DeleteGrant(ctx context.Context, userID string, endedAt time
 	if st == nil {
 		return false, errNoStore
 	}
-	rec, err := e.storeGet(ctx, userID)
-	switch {
-	case errors.Is(err, ErrNotFound):
-		e.users.invalidate(userID)
-		return false, nil
-	case err != nil:
-		return false, fmt.Errorf("serverauth: reading tokens of user %q: %w", userID, err)
+	rec, err := e.grantRecord(ctx, userID)
+	if rec == nil {
+		if err == nil {
+			e.users.invalidate(userID) // gone: forget what memory holds
+		}
+		return false, err
 	}
 	if consentedAfter(rec, endedAt) {
 		e.cfg.Logger.LogAttrs(ctx, slog.LevelInfo, "serverauth: grant kept: the user consented again after Google ended the earlier one", slog.String("user_id", userID))
@@ -97,12 +96,12 @@ func (e *Exchanger) DeleteGrantByRefreshToken(ctx context.Context, alg, identifi
 	}
 	var deleted []string
 	for _, userID := range candidates {
-		rec, err := e.storeGet(ctx, userID)
-		switch {
-		case errors.Is(err, ErrNotFound):
+		rec, err := e.grantRecord(ctx, userID)
+		if err != nil {
+			return deleted, err
+		}
+		if rec == nil {
 			continue
-		case err != nil:
-			return deleted, fmt.Errorf("serverauth: reading tokens of user %q: %w", userID, err)
 		}
 		// The record may have changed since the lookup: a new sign-in
 		// brought another token, which Google did not revoke.
@@ -138,12 +137,12 @@ func (e *Exchanger) usersByRefreshToken(ctx context.Context, prefixHash, hash st
 		if err != nil {
 			return nil, fmt.Errorf("serverauth: listing users to find a revoked refresh token: %w", err)
 		}
-		rec, err := e.storeGet(ctx, userID)
-		switch {
-		case errors.Is(err, ErrNotFound):
+		rec, err := e.grantRecord(ctx, userID)
+		if err != nil {
+			return nil, err
+		}
+		if rec == nil {
 			continue
-		case err != nil:
-			return nil, fmt.Errorf("serverauth: reading tokens of user %q: %w", userID, err)
 		}
 		if prefixHash != "" && rec.RefreshTokenPrefixHash == prefixHash || hash != "" && rec.RefreshTokenHash == hash {
 			ids = append(ids, userID)
@@ -188,13 +187,12 @@ func (e *Exchanger) DisableGrant(ctx context.Context, userID string, disabledAt 
 	if err := e.flushPending(ctx, userID); err != nil {
 		return false, err
 	}
-	rec, err := e.storeGet(ctx, userID)
-	switch {
-	case errors.Is(err, ErrNotFound):
-		e.users.invalidate(userID)
-		return false, nil
-	case err != nil:
-		return false, fmt.Errorf("serverauth: reading tokens of user %q: %w", userID, err)
+	rec, err := e.grantRecord(ctx, userID)
+	if rec == nil {
+		if err == nil {
+			e.users.invalidate(userID) // gone: forget what memory holds
+		}
+		return false, err
 	}
 	var newer, changed bool
 	err = e.update(ctx, rec, func(r *Record) error {
@@ -240,12 +238,9 @@ func (e *Exchanger) EnableGrant(ctx context.Context, userID string) (bool, error
 	if st == nil {
 		return false, errNoStore
 	}
-	rec, err := e.storeGet(ctx, userID)
-	switch {
-	case errors.Is(err, ErrNotFound):
-		return false, nil
-	case err != nil:
-		return false, fmt.Errorf("serverauth: reading tokens of user %q: %w", userID, err)
+	rec, err := e.grantRecord(ctx, userID)
+	if rec == nil {
+		return false, err
 	}
 	err = e.update(ctx, rec, func(r *Record) error {
 		if r.Status != StatusDisabled {
@@ -277,4 +272,17 @@ func keepDisabled(prev Status, r *Record) {
 	if prev == StatusDisabled {
 		r.Status = StatusDisabled
 	}
+}
+
+// grantRecord reads userID's record for an account event: nil, with no
+// error, when the store holds none.
+func (e *Exchanger) grantRecord(ctx context.Context, userID string) (*Record, error) {
+	rec, err := e.storeGet(ctx, userID)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("serverauth: reading tokens of user %q: %w", userID, err)
+	}
+	return rec, nil
 }
