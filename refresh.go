@@ -134,7 +134,7 @@ func (e *Exchanger) obtain(ctx context.Context, userID, rejected string) (*cache
 		if err != nil || ct != nil { // ct: another process refreshed meanwhile
 			return ct, err
 		}
-		h = &leaseHold{l: l, stopRenewal: e.renewLease(ctx, l, userID)}
+		h = &leaseHold{stopRenewal: e.renewLease(ctx, l, userID)}
 		h.rl, _ = l.(RecordLeaser)
 		defer func() {
 			h.stop()
@@ -148,8 +148,7 @@ func (e *Exchanger) obtain(ctx context.Context, userID, rejected string) (*cache
 
 // leaseHold is the store's lease a refresh holds, renewed until stopped.
 type leaseHold struct {
-	l           Leaser
-	rl          RecordLeaser // l, when it can release with the write; else nil
+	rl          RecordLeaser // the store, when it can release with the write; else nil
 	stopRenewal func()
 	stopped     bool
 	released    bool // by PutRelease
