@@ -279,7 +279,7 @@ func (s *hookStore) Put(ctx context.Context, rec *serverauth.Record) error {
 	return s.MemoryStore.Put(ctx, rec)
 }
 
-func (s *hookStore) UpdateSignIn(ctx context.Context, u *serverauth.SignInUpdate) (*serverauth.Record, error) {
+func (s *hookStore) UpdateSignIn(ctx context.Context, u *serverauth.SignInUpdate) ([]byte, error) {
 	return updateThroughPut(ctx, s, u)
 }
 
@@ -323,7 +323,7 @@ func (s *flakyPut) Put(ctx context.Context, rec *serverauth.Record) error {
 	return s.MemoryStore.Put(ctx, rec)
 }
 
-func (s *flakyPut) UpdateSignIn(ctx context.Context, u *serverauth.SignInUpdate) (*serverauth.Record, error) {
+func (s *flakyPut) UpdateSignIn(ctx context.Context, u *serverauth.SignInUpdate) ([]byte, error) {
 	return updateThroughPut(ctx, s, u)
 }
 

@@ -138,7 +138,7 @@ type getPut interface {
 // is scripted: the stored record, updated and written back through s.Put,
 // again after a version conflict. (A store that embeds a MemoryStore would
 // otherwise inherit its UpdateSignIn, which bypasses the script.)
-func updateThroughPut(ctx context.Context, s getPut, u *serverauth.SignInUpdate) (*serverauth.Record, error) {
+func updateThroughPut(ctx context.Context, s getPut, u *serverauth.SignInUpdate) ([]byte, error) {
 	for {
 		r, err := s.Get(ctx, u.UserID)
 		if err != nil {
@@ -146,7 +146,7 @@ func updateThroughPut(ctx context.Context, s getPut, u *serverauth.SignInUpdate)
 		}
 		u.ApplyTo(r)
 		if err := s.Put(ctx, r); !errors.Is(err, serverauth.ErrVersionConflict) {
-			return r, err
+			return r.RefreshToken, err
 		}
 	}
 }

@@ -181,7 +181,7 @@ func (m *MemoryStore) PutRelease(ctx context.Context, rec *Record, owner string)
 }
 
 // UpdateSignIn implements SignInUpdater.
-func (m *MemoryStore) UpdateSignIn(ctx context.Context, u *SignInUpdate) (*Record, error) {
+func (m *MemoryStore) UpdateSignIn(ctx context.Context, u *SignInUpdate) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -195,7 +195,7 @@ func (m *MemoryStore) UpdateSignIn(ctx context.Context, u *SignInUpdate) (*Recor
 	u.ApplyTo(c)
 	c.Version++
 	m.records[u.UserID] = c
-	return c.Clone(), nil
+	return append([]byte(nil), c.RefreshToken...), nil
 }
 
 // Users implements Lister. It walks a snapshot taken when the walk starts.

@@ -145,7 +145,7 @@ func (s *scriptedStore) LeaseGet(ctx context.Context, id, owner string, version 
 }
 
 // UpdateSignIn goes through the scripted Get and Put.
-func (s *scriptedStore) UpdateSignIn(ctx context.Context, u *serverauth.SignInUpdate) (*serverauth.Record, error) {
+func (s *scriptedStore) UpdateSignIn(ctx context.Context, u *serverauth.SignInUpdate) ([]byte, error) {
 	return updateThroughPut(ctx, s, u)
 }
 
@@ -707,7 +707,7 @@ func (c *callCounts) LeaseGet(ctx context.Context, id, owner string, version int
 	return c.MemoryStore.LeaseGet(ctx, id, owner, version, now, ttl)
 }
 
-func (c *callCounts) UpdateSignIn(ctx context.Context, u *serverauth.SignInUpdate) (*serverauth.Record, error) {
+func (c *callCounts) UpdateSignIn(ctx context.Context, u *serverauth.SignInUpdate) ([]byte, error) {
 	c.count("UpdateSignIn")
 	return c.MemoryStore.UpdateSignIn(ctx, u)
 }

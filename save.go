@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"time"
 )
 
 // Save stores the tokens of an exchange's Result, merging with what the
@@ -27,11 +28,11 @@ func (e *Exchanger) Save(ctx context.Context, res *Result) error {
 	// A rotated refresh token the store refused earlier is the grant's
 	// current one: a sign-in that brings none keeps it.
 	pending := e.users.pendingOf(userID)
-	saved, err := e.updateSignIn(ctx, res, pending)
+	saved, done, err := e.updateSignIn(ctx, res, pending)
 	if err != nil {
 		return &SaveError{UserID: userID, Result: res, Err: err}
 	}
-	for attempt := 0; saved == nil; attempt++ {
+	for attempt := 0; !done; attempt++ {
 		cur, err := e.storeGet(ctx, userID)
 		if errors.Is(err, ErrNotFound) {
 			cur, err = &Record{UserID: userID, Created: now}, nil
@@ -45,7 +46,7 @@ func (e *Exchanger) Save(ctx context.Context, res *Result) error {
 		}
 		err = e.storePut(ctx, rec)
 		if err == nil {
-			saved = rec
+			saved = savedGrant{refreshToken: len(rec.RefreshToken) > 0, updated: rec.Updated}
 			break
 		}
 		if !errors.Is(err, ErrVersionConflict) || attempt == maxPutAttempts-1 {
@@ -54,48 +55,54 @@ func (e *Exchanger) Save(ctx context.Context, res *Result) error {
 	}
 	// The grant was replaced: what memory held about the user is stale.
 	e.users.invalidate(userID)
-	e.users.cache.Store(userID, *newCachedToken(res.Token.AccessToken, res.Token.Expiry, res.Token.Expiry.Add(-e.margin(res.Token.Expiry.Sub(saved.Updated)))))
-	if len(saved.RefreshToken) == 0 && !e.cfg.SignInOnly {
+	e.users.cache.Store(userID, *newCachedToken(res.Token.AccessToken, res.Token.Expiry, res.Token.Expiry.Add(-e.margin(res.Token.Expiry.Sub(saved.updated)))))
+	if !saved.refreshToken && !e.cfg.SignInOnly {
 		return &noRefreshTokenError{}
 	}
 	return nil
 }
 
+// savedGrant is what Save needs of the record it saved.
+type savedGrant struct {
+	refreshToken bool      // it holds one
+	updated      time.Time // as written
+}
+
 // updateSignIn saves a Result without a refresh token in one round trip
-// when the store is a SignInUpdater, and returns the record saved; nil, and
-// no error, when Save must read and write instead: the store cannot, the
-// Result brings a refresh token, a rotated one is pending, the user has no
-// record yet, or the stored refresh token cannot be decrypted (the merge
-// then drops it).
-func (e *Exchanger) updateSignIn(ctx context.Context, res *Result, pending *pendingWrite) (*Record, error) {
+// when the store is a SignInUpdater (done). It is not done, with no error,
+// when Save must read and write instead: the store cannot, the Result
+// brings a refresh token, a rotated one is pending, the user has no record
+// yet, or the stored refresh token cannot be decrypted (the merge then
+// drops it).
+func (e *Exchanger) updateSignIn(ctx context.Context, res *Result, pending *pendingWrite) (_ savedGrant, done bool, _ error) {
 	up, ok := e.cfg.Store.(SignInUpdater)
 	if !ok || res.Token.RefreshToken != "" || pending != nil {
-		return nil, nil
+		return savedGrant{}, false, nil
 	}
 	u, err := e.signInUpdate(res)
 	if err != nil {
-		return nil, err
+		return savedGrant{}, false, err
 	}
 	sctx, run := e.begin(ctx, OpStoreSave)
-	rec, err := up.UpdateSignIn(sctx, u)
+	rt, err := up.UpdateSignIn(sctx, u)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		e.end(run, nil, Observation{Reason: "not_found"})
-		return nil, nil
+		return savedGrant{}, false, nil
 	case errors.Is(err, errors.ErrUnsupported):
 		e.end(run, nil, Observation{Reason: "unsupported"})
-		return nil, nil
+		return savedGrant{}, false, nil
 	}
 	e.end(run, err, Observation{Reason: storeReason(err)})
 	if err != nil {
-		return nil, err
+		return savedGrant{}, false, err
 	}
-	if len(rec.RefreshToken) > 0 {
-		if _, err := e.open(rec.UserID, fieldRefreshToken, rec.RefreshToken); err != nil {
-			return nil, nil
+	if len(rt) > 0 {
+		if _, err := e.open(u.UserID, fieldRefreshToken, rt); err != nil {
+			return savedGrant{}, false, nil
 		}
 	}
-	return rec, nil
+	return savedGrant{refreshToken: len(rt) > 0, updated: u.Updated}, true, nil
 }
 
 // signInUpdate is what an exchange's Result writes over any stored record,

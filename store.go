@@ -221,12 +221,14 @@ type SignInUpdater interface {
 	// StatusScopeRemoved, StatusReauthRequired nor StatusDisabled (its
 	// refresh token is dead: revoked or expired) also loses its
 	// RefreshToken, RefreshTokenPrefixHash and RefreshTokenHash. It returns
-	// the record as the update left it. For a user without a record it
+	// the sealed refresh token the record keeps (empty when none): all the
+	// caller needs, and far less to send back than the record. For a user
+	// without a record it
 	// stores nothing and returns an error wrapping ErrNotFound. A lease on
 	// the record is left alone. A store that can do this in one step only
 	// on some databases returns an error wrapping errors.ErrUnsupported on
 	// the others, changing nothing: the caller then reads and writes.
-	UpdateSignIn(ctx context.Context, u *SignInUpdate) (*Record, error)
+	UpdateSignIn(ctx context.Context, u *SignInUpdate) (refreshToken []byte, err error)
 }
 
 // ApplyTo applies u to r as [SignInUpdater.UpdateSignIn] does, version

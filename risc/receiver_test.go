@@ -408,13 +408,13 @@ func (s *failingStore) Put(ctx context.Context, rec *serverauth.Record) error {
 }
 
 // UpdateSignIn is Get, then the failing Put.
-func (s *failingStore) UpdateSignIn(ctx context.Context, u *serverauth.SignInUpdate) (*serverauth.Record, error) {
+func (s *failingStore) UpdateSignIn(ctx context.Context, u *serverauth.SignInUpdate) ([]byte, error) {
 	r, err := s.Get(ctx, u.UserID)
 	if err != nil {
 		return nil, err
 	}
 	u.ApplyTo(r)
-	return r, s.Put(ctx, r)
+	return r.RefreshToken, s.Put(ctx, r)
 }
 
 // PutRelease is the failing Put, then Release.

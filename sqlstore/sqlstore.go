@@ -212,7 +212,7 @@ func buildQueries(d Dialect, t, ev string) queries {
 			"refresh_token = CASE WHEN " + dead + " THEN ? ELSE refresh_token END, " +
 			"refresh_token_prefix_hash = CASE WHEN " + dead + " THEN '' ELSE refresh_token_prefix_hash END, " +
 			"refresh_token_hash = CASE WHEN " + dead + " THEN '' ELSE refresh_token_hash END, " +
-			"status = ?, version = version + 1 WHERE user_id = ? RETURNING " + dataCols + ", version"
+			"status = ?, version = version + 1 WHERE user_id = ? RETURNING refresh_token"
 		// One statement: PostgreSQL runs a data-modifying WITH on the
 		// statement's snapshot, so the SELECT sees the row as it was before
 		// the lease, and EXISTS says whether the lease was taken.
@@ -536,11 +536,11 @@ func (s *Store) Lease(ctx context.Context, userID, owner string, now time.Time, 
 }
 
 // UpdateSignIn implements [serverauth.SignInUpdater] on PostgreSQL, in one
-// UPDATE … RETURNING statement. On MySQL and SQLite, which cannot return the
+// UPDATE … RETURNING refresh_token statement. On MySQL and SQLite, which cannot return the
 // updated row from an UPDATE (SQLite only from 3.35), it changes nothing and
 // returns an error wrapping [errors.ErrUnsupported]: the Exchanger then reads
 // and writes the record.
-func (s *Store) UpdateSignIn(ctx context.Context, u *serverauth.SignInUpdate) (*serverauth.Record, error) {
+func (s *Store) UpdateSignIn(ctx context.Context, u *serverauth.SignInUpdate) ([]byte, error) {
 	if s.q.updateSignIn == "" {
 		return nil, fmt.Errorf("sqlstore: update sign-in on %v: %w", s.dialect, errors.ErrUnsupported)
 	}
@@ -554,21 +554,17 @@ func (s *Store) UpdateSignIn(ctx context.Context, u *serverauth.SignInUpdate) (*
 	if err := checkRecord(check); err != nil {
 		return nil, fmt.Errorf("sqlstore: update sign-in: %w", err)
 	}
-	var r row
+	var rt []byte
 	err := s.db.QueryRowContext(ctx, s.q.updateSignIn,
 		nonNil(u.AccessToken), s.timeArg(truncate(u.Expiry)), encodeScopes(u.Scopes), u.ClientID, s.timeArg(truncate(u.Updated)),
-		s.timeArg(truncate(u.Updated)), nullable(u.Profile), []byte{}, string(u.Status), u.UserID).Scan(r.dest()...)
+		s.timeArg(truncate(u.Updated)), nullable(u.Profile), []byte{}, string(u.Status), u.UserID).Scan(&rt)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("sqlstore: update sign-in: %w", serverauth.ErrNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: update sign-in: %w", err)
 	}
-	rec, err := r.record(u.UserID)
-	if err != nil {
-		return nil, fmt.Errorf("sqlstore: update sign-in: %w", err)
-	}
-	return rec, nil
+	return rt, nil
 }
 
 // LeaseGet implements [serverauth.RecordLeaser]: it takes owner's lease on

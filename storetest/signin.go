@@ -33,15 +33,16 @@ func signInUpdate(id string) *serverauth.SignInUpdate {
 	}
 }
 
-// updateSignIn calls UpdateSignIn and checks that what it returns is what
-// is stored. It reports false when the store says it cannot
-// (errors.ErrUnsupported), having checked that nothing changed.
+// updateSignIn calls UpdateSignIn, checks that the refresh token it
+// returns is the stored one, and returns the stored record. It reports
+// false when the store says it cannot (errors.ErrUnsupported), having
+// checked that nothing changed.
 func updateSignIn(t *testing.T, s serverauth.TokenStore, u *serverauth.SignInUpdate, before *serverauth.Record) (*serverauth.Record, bool) {
 	t.Helper()
 	got, err := s.(serverauth.SignInUpdater).UpdateSignIn(t.Context(), u)
 	if errors.Is(err, errors.ErrUnsupported) {
 		if got != nil {
-			t.Errorf("UpdateSignIn(%q) = %v with ErrUnsupported, want nil", u.UserID, got)
+			t.Errorf("UpdateSignIn(%q) returned %d bytes with ErrUnsupported, want none", u.UserID, len(got))
 		}
 		checkStored(t, s, before)
 		return nil, false
@@ -49,10 +50,11 @@ func updateSignIn(t *testing.T, s serverauth.TokenStore, u *serverauth.SignInUpd
 	if err != nil {
 		t.Fatalf("UpdateSignIn(%q) = %v, want nil", u.UserID, err)
 	}
-	if d := recordDiff(got, get(t, s, u.UserID)); d != "" {
-		t.Errorf("UpdateSignIn(%q) returned a record other than the stored one:\n%s", u.UserID, d)
+	rec := get(t, s, u.UserID)
+	if string(got) != string(rec.RefreshToken) {
+		t.Errorf("UpdateSignIn(%q) returned a refresh token (%d bytes) other than the stored one (%d bytes)", u.UserID, len(got), len(rec.RefreshToken))
 	}
-	return got, true
+	return rec, true
 }
 
 // testSignInStatuses: the update replaces its fields and keeps the others,
@@ -139,7 +141,7 @@ func testSignInSetsCreated(t *testing.T, s serverauth.TokenStore) {
 func testSignInMissingUser(t *testing.T, s serverauth.TokenStore) {
 	got, err := s.(serverauth.SignInUpdater).UpdateSignIn(t.Context(), signInUpdate("absent"))
 	if got != nil || !errors.Is(err, serverauth.ErrNotFound) && !errors.Is(err, errors.ErrUnsupported) {
-		t.Errorf(`UpdateSignIn("absent") = %v, %v; want nil and an error wrapping ErrNotFound`, got, err)
+		t.Errorf(`UpdateSignIn("absent") = %d bytes, %v; want none and an error wrapping ErrNotFound`, len(got), err)
 	}
 	checkNotFound(t, s, "absent")
 }
