@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"maps"
 	"net/http"
@@ -717,6 +718,15 @@ func (c *callCounts) PutRelease(ctx context.Context, r *serverauth.Record, owner
 	return c.MemoryStore.PutRelease(ctx, r, owner)
 }
 
+// unsupportedUpdater is a callCounts whose UpdateSignIn says
+// errors.ErrUnsupported, as sqlstore's does on MySQL and SQLite.
+type unsupportedUpdater struct{ *callCounts }
+
+func (s unsupportedUpdater) UpdateSignIn(context.Context, *serverauth.SignInUpdate) ([]byte, error) {
+	s.count("UpdateSignIn")
+	return nil, fmt.Errorf("test store: %w", errors.ErrUnsupported)
+}
+
 // leaserOnly is a callCounts without RecordLeaser.
 type leaserOnly struct{ c *callCounts }
 
@@ -907,13 +917,17 @@ func TestSaveSignInInOneStoreCall(t *testing.T) {
 		noRT  bool
 		calls map[string]int
 	}
-	run := func(t *testing.T, prior serverauth.Status, plain bool) outcome {
+	run := func(t *testing.T, prior serverauth.Status, store string) outcome {
 		f := newSharedFixture(t, serverauthtest.Options{})
 		c := &callCounts{MemoryStore: f.mem}
 		cfg := f.cfg
-		cfg.Store = c
-		if plain {
+		switch store {
+		case "updater":
+			cfg.Store = c
+		case "plain":
 			cfg.Store = leaserOnly{c}
+		case "unsupported":
+			cfg.Store = unsupportedUpdater{c}
 		}
 		e, err := serverauth.New(cfg)
 		if err != nil {
@@ -936,15 +950,18 @@ func TestSaveSignInInOneStoreCall(t *testing.T) {
 	for _, prior := range []serverauth.Status{serverauth.StatusActive, serverauth.StatusScopeRemoved, serverauth.StatusReauthRequired,
 		serverauth.StatusDisabled, serverauth.StatusRevoked, serverauth.StatusExpired} {
 		t.Run(string(prior), func(t *testing.T) {
-			fast, slow := run(t, prior, false), run(t, prior, true)
+			fast, slow, refused := run(t, prior, "updater"), run(t, prior, "plain"), run(t, prior, "unsupported")
 			if want := map[string]int{"UpdateSignIn": 1}; !maps.Equal(fast.calls, want) {
 				t.Errorf("store calls with a SignInUpdater = %v, want %v", fast.calls, want)
 			}
 			if want := map[string]int{"Get": 1, "Put": 1}; !maps.Equal(slow.calls, want) {
 				t.Errorf("store calls without = %v, want %v", slow.calls, want)
 			}
+			if want := map[string]int{"UpdateSignIn": 1, "Get": 1, "Put": 1}; !maps.Equal(refused.calls, want) {
+				t.Errorf("store calls with a SignInUpdater saying ErrUnsupported = %v, want %v", refused.calls, want)
+			}
 			dead := prior == serverauth.StatusRevoked || prior == serverauth.StatusExpired
-			for name, o := range map[string]outcome{"SignInUpdater": fast, "Get and Put": slow} {
+			for name, o := range map[string]outcome{"SignInUpdater": fast, "Get and Put": slow, "ErrUnsupported": refused} {
 				if o.noRT != dead || (len(o.rec.RefreshToken) == 0) != dead {
 					t.Errorf("%s: ErrNoRefreshToken = %v, refresh token kept = %v; want %v, %v", name, o.noRT, len(o.rec.RefreshToken) > 0, dead, !dead)
 				}
@@ -952,11 +969,13 @@ func TestSaveSignInInOneStoreCall(t *testing.T) {
 					t.Errorf("%s: status after the sign-in = %s, want active", name, o.rec.Status)
 				}
 			}
-			a, b := fast.rec, slow.rec
-			if a.Version != b.Version || !a.Updated.Equal(b.Updated) || !a.Created.Equal(b.Created) || !a.Consented.Equal(b.Consented) ||
-				!slices.Equal(a.Scopes, b.Scopes) || a.ClientID != b.ClientID || (len(a.Profile) == 0) != (len(b.Profile) == 0) ||
-				(a.RefreshTokenHash == "") != (b.RefreshTokenHash == "") || !a.RefreshTokenExpiry.Equal(b.RefreshTokenExpiry) {
-				t.Errorf("the two paths stored different records:\n  %v\n  %v", a, b)
+			for _, b := range []*serverauth.Record{slow.rec, refused.rec} {
+				a := fast.rec
+				if a.Version != b.Version || !a.Updated.Equal(b.Updated) || !a.Created.Equal(b.Created) || !a.Consented.Equal(b.Consented) ||
+					!slices.Equal(a.Scopes, b.Scopes) || a.ClientID != b.ClientID || (len(a.Profile) == 0) != (len(b.Profile) == 0) ||
+					(a.RefreshTokenHash == "") != (b.RefreshTokenHash == "") || !a.RefreshTokenExpiry.Equal(b.RefreshTokenExpiry) {
+					t.Errorf("the two paths stored different records:\n  %v\n  %v", a, b)
+				}
 			}
 		})
 	}
