@@ -14,11 +14,11 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/serverauth/serverauth"
 	"github.com/serverauth/serverauth/internal/jwks"
 	"github.com/serverauth/serverauth/internal/jws"
+	"github.com/serverauth/serverauth/internal/redact"
 )
 
 // Receiver is an http.Handler for Google's push delivery of security event
@@ -82,7 +82,7 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// token trustworthy. It is logged, so that a surprise shows.
 	if ct := r.Header.Get("Content-Type"); !setMediaType(ct) {
 		rc.cfg.Logger.LogAttrs(r.Context(), slog.LevelWarn, "risc: a security event token arrived with a Content-Type other than application/secevent+jwt (RFC 8935 §2.2); verifying it all the same",
-			slog.String("content_type", truncate(ct, 100)))
+			slog.String("content_type", redact.Truncate(redact.String(strings.ToValidUTF8(ct, "\uFFFD")), 100)))
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodySize))
 	if err != nil {
@@ -293,15 +293,4 @@ func (rc *Receiver) unavailable(w http.ResponseWriter, desc string) {
 func setMediaType(ct string) bool {
 	mt, _, err := mime.ParseMediaType(ct)
 	return err == nil && (mt == "application/secevent+jwt" || mt == "application/jwt")
-}
-
-// truncate returns s cut to at most n bytes, on a rune boundary, with
-// invalid UTF-8 replaced: it is shown in a log.
-func truncate(s string, n int) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	for len(s) > n {
-		_, size := utf8.DecodeLastRuneInString(s)
-		s = s[:len(s)-size]
-	}
-	return s
 }
