@@ -13,7 +13,8 @@ import (
 // single-process use: its contents die with the process. Because nothing
 // leaves the process, New does not require a Cipher with it. It implements
 // [Leaser], [RecordLeaser], [SignInUpdater], [Lister], [RefreshTokenIndex]
-// and [EventLedger], and is safe for concurrent use. The zero value is an empty store, ready to use.
+// and [EventLedger], and is safe for concurrent use. The zero value is an
+// empty store, ready to use.
 type MemoryStore struct {
 	mu      sync.Mutex // guards records, leases, events and eventsPruneAt
 	records map[string]*Record

@@ -58,24 +58,24 @@
 //
 // Put adds the user to its record's two sets before writing the record
 // (unless rt_ids shows that the stored record already has the same
-// identifiers, so the sets already name the user), and Delete removes it; UsersByRefreshToken checks each member against its
-// record and drops the ones that no longer hold the identifier, so the sets
-// may briefly hold extra members but never lack the current holder (the
-// sets and the hash lie in different cluster slots, so no script can update
-// them together). Event keys expire an hour after the time they record.
+// identifiers, so the sets already name the user), and Delete removes it;
+// UsersByRefreshToken checks each member against its record and drops the
+// ones that no longer hold the identifier, so the sets may briefly hold
+// extra members but never lack the current holder (the sets and the hash
+// lie in different cluster slots, so no script can update them together).
+// Event keys expire an hour after the time they record.
 //
 // # Atomicity
 //
 // Put, Lease, Release, LeaseGet and PutRelease are Lua scripts (EVALSHA,
-// falling back to EVAL)
-// touching only the user's key (ClaimEvent and ReleaseEvent only the
-// event's), so each is atomic and each works on Redis
+// falling back to EVAL) touching only the user's key (ClaimEvent and
+// ReleaseEvent only the event's), so each is atomic and each works on Redis
 // Cluster, where a script may touch only keys of one slot. Put checks and
 // bumps version and writes record, leaving the lease fields alone
 // (PutRelease then ends the caller's lease); LeaseGet takes the lease only
-// over the version the caller read and returns the record; Lease
-// compares the caller's now, in Unix milliseconds, with lease_expires; Delete
-// is a DEL of the key, lease included. An expired lease stays in the hash,
+// over the version the caller read and returns the record; Lease compares
+// the caller's now, in Unix milliseconds, with lease_expires; Delete is a
+// DEL of the key, lease included. An expired lease stays in the hash,
 // harmless, until it is taken over or released or the user is deleted.
 //
 // Users walks the keyspace with SCAN MATCH <prefix>* TYPE hash (on every
@@ -374,17 +374,8 @@ func (s *Store) Delete(ctx context.Context, userID string) error {
 // [serverauth.ErrNotFound] for a user without a record, and an error for an
 // empty owner or a ttl that is not positive.
 func (s *Store) Lease(ctx context.Context, userID, owner string, now time.Time, ttl time.Duration) (bool, error) {
-	if err := ctx.Err(); err != nil {
-		return false, fmt.Errorf("redisstore: lease: %w", err)
-	}
-	if owner == "" {
-		return false, errors.New("redisstore: lease: empty owner")
-	}
-	if ttl <= 0 {
-		return false, errors.New("redisstore: lease: ttl must be positive")
-	}
-	if userID == "" {
-		return false, fmt.Errorf("redisstore: lease: %w", serverauth.ErrNotFound)
+	if err := checkLease(ctx, userID, owner, ttl); err != nil {
+		return false, err
 	}
 	n, err := leaseScript.Run(ctx, s.client, []string{s.key(userID)}, owner,
 		strconv.FormatInt(now.UnixMilli(), 10), strconv.FormatInt(now.Add(ttl).UnixMilli(), 10)).Int()
@@ -401,17 +392,8 @@ func (s *Store) Lease(ctx context.Context, userID, owner string, now time.Time, 
 // lease on userID as Lease does if the stored version is version, and
 // returns the record.
 func (s *Store) LeaseGet(ctx context.Context, userID, owner string, version int64, now time.Time, ttl time.Duration) (*serverauth.Record, bool, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, false, fmt.Errorf("redisstore: lease: %w", err)
-	}
-	if owner == "" {
-		return nil, false, errors.New("redisstore: lease: empty owner")
-	}
-	if ttl <= 0 {
-		return nil, false, errors.New("redisstore: lease: ttl must be positive")
-	}
-	if userID == "" {
-		return nil, false, fmt.Errorf("redisstore: lease: %w", serverauth.ErrNotFound)
+	if err := checkLease(ctx, userID, owner, ttl); err != nil {
+		return nil, false, err
 	}
 	res, err := leaseGetScript.Run(ctx, s.client, []string{s.key(userID)}, owner,
 		strconv.FormatInt(now.UnixMilli(), 10), strconv.FormatInt(now.Add(ttl).UnixMilli(), 10), strconv.FormatInt(version, 10)).Slice()
@@ -432,6 +414,24 @@ func (s *Store) LeaseGet(ctx context.Context, userID, owner string, version int6
 		return nil, false, fmt.Errorf("redisstore: lease: %w", err)
 	}
 	return rec, held == 1, nil
+}
+
+// checkLease checks the arguments of Lease and LeaseGet: a live context, an
+// owner, a positive ttl, and a user ID (else ErrNotFound: no such user).
+func checkLease(ctx context.Context, userID, owner string, ttl time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("redisstore: lease: %w", err)
+	}
+	if owner == "" {
+		return errors.New("redisstore: lease: empty owner")
+	}
+	if ttl <= 0 {
+		return errors.New("redisstore: lease: ttl must be positive")
+	}
+	if userID == "" {
+		return fmt.Errorf("redisstore: lease: %w", serverauth.ErrNotFound)
+	}
+	return nil
 }
 
 // Release implements [serverauth.Leaser]: it ends owner's lease on userID.

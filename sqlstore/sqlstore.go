@@ -494,17 +494,8 @@ func (s *Store) Delete(ctx context.Context, userID string) error {
 // record, and an error for an owner outside the limits in the package
 // documentation or a ttl that is not positive.
 func (s *Store) Lease(ctx context.Context, userID, owner string, now time.Time, ttl time.Duration) (bool, error) {
-	if err := ctx.Err(); err != nil {
-		return false, fmt.Errorf("sqlstore: lease: %w", err)
-	}
-	if err := checkID(owner); err != nil {
-		return false, fmt.Errorf("sqlstore: lease: owner: %w", err)
-	}
-	if ttl <= 0 {
-		return false, errors.New("sqlstore: lease: ttl must be positive")
-	}
-	if checkID(userID) != nil {
-		return false, fmt.Errorf("sqlstore: lease: %w", serverauth.ErrNotFound)
+	if err := checkLease(ctx, userID, owner, ttl); err != nil {
+		return false, err
 	}
 	expires := truncate(now.Add(ttl))
 	res, err := s.db.ExecContext(ctx, s.q.lease, owner, s.timeArg(expires), userID, owner, s.timeArg(truncate(now)))
@@ -572,17 +563,8 @@ func (s *Store) UpdateSignIn(ctx context.Context, u *serverauth.SignInUpdate) ([
 // record. On PostgreSQL this is one statement; on MySQL and SQLite, the
 // lease's UPDATE and then the SELECT.
 func (s *Store) LeaseGet(ctx context.Context, userID, owner string, version int64, now time.Time, ttl time.Duration) (*serverauth.Record, bool, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, false, fmt.Errorf("sqlstore: lease: %w", err)
-	}
-	if err := checkID(owner); err != nil {
-		return nil, false, fmt.Errorf("sqlstore: lease: owner: %w", err)
-	}
-	if ttl <= 0 {
-		return nil, false, errors.New("sqlstore: lease: ttl must be positive")
-	}
-	if checkID(userID) != nil {
-		return nil, false, fmt.Errorf("sqlstore: lease: %w", serverauth.ErrNotFound)
+	if err := checkLease(ctx, userID, owner, ttl); err != nil {
+		return nil, false, err
 	}
 	now = truncate(now)
 	expires := truncate(now.Add(ttl))
@@ -616,6 +598,25 @@ func (s *Store) LeaseGet(ctx context.Context, userID, owner string, version int6
 	// owner's own unexpired lease from before.
 	held := taken || holder.Valid && holder.String == owner && until.t.After(now)
 	return rec, held, nil
+}
+
+// checkLease checks the arguments of Lease and LeaseGet: a live context, an
+// owner within the limits, a positive ttl, and a user ID that can be stored
+// (else ErrNotFound: no such user).
+func checkLease(ctx context.Context, userID, owner string, ttl time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("sqlstore: lease: %w", err)
+	}
+	if err := checkID(owner); err != nil {
+		return fmt.Errorf("sqlstore: lease: owner: %w", err)
+	}
+	if ttl <= 0 {
+		return errors.New("sqlstore: lease: ttl must be positive")
+	}
+	if checkID(userID) != nil {
+		return fmt.Errorf("sqlstore: lease: %w", serverauth.ErrNotFound)
+	}
+	return nil
 }
 
 // Release implements [serverauth.Leaser]: it ends owner's lease on userID.
