@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -55,52 +56,49 @@ import (
 func TestTokenStore(t *testing.T, newStore func(t *testing.T) serverauth.TokenStore) {
 	t.Helper()
 	runStoreTests(t, storeTests, newStore)
-	t.Run("Lease", func(t *testing.T) {
-		if _, ok := newStore(t).(serverauth.Leaser); !ok {
-			t.Skip("store does not implement serverauth.Leaser")
-		}
-		for _, lt := range leaseTests {
-			t.Run(lt.name, func(t *testing.T) {
-				runLeaseTest(t, newStore(t), lt, false)
-			})
-		}
+	capability[serverauth.Leaser](t, "Lease", newStore, func(t *testing.T) {
+		runLeaseSteps(t, leaseTests, newStore, false)
 		runStoreTests(t, leaserTests, newStore)
 	})
-	t.Run("RecordLeaser", func(t *testing.T) {
-		if _, ok := newStore(t).(serverauth.RecordLeaser); !ok {
-			t.Skip("store does not implement serverauth.RecordLeaser")
-		}
-		for _, lt := range append(recordLeaseTests, leaseTests...) {
-			t.Run(lt.name, func(t *testing.T) {
-				runLeaseTest(t, newStore(t), lt, true)
-			})
-		}
+	capability[serverauth.RecordLeaser](t, "RecordLeaser", newStore, func(t *testing.T) {
+		runLeaseSteps(t, append(recordLeaseTests, leaseTests...), newStore, true)
 		runStoreTests(t, recordLeaserTests, newStore)
 	})
-	t.Run("SignInUpdater", func(t *testing.T) {
-		if _, ok := newStore(t).(serverauth.SignInUpdater); !ok {
-			t.Skip("store does not implement serverauth.SignInUpdater")
-		}
+	capability[serverauth.SignInUpdater](t, "SignInUpdater", newStore, func(t *testing.T) {
 		runStoreTests(t, signInTests, newStore)
 	})
-	t.Run("Users", func(t *testing.T) {
-		if _, ok := newStore(t).(serverauth.Lister); !ok {
-			t.Skip("store does not implement serverauth.Lister")
-		}
+	capability[serverauth.Lister](t, "Users", newStore, func(t *testing.T) {
 		runStoreTests(t, listerTests, newStore)
 	})
-	t.Run("RefreshTokenIndex", func(t *testing.T) {
-		if _, ok := newStore(t).(serverauth.RefreshTokenIndex); !ok {
-			t.Skip("store does not implement serverauth.RefreshTokenIndex")
-		}
+	capability[serverauth.RefreshTokenIndex](t, "RefreshTokenIndex", newStore, func(t *testing.T) {
 		runStoreTests(t, indexTests, newStore)
 	})
-	t.Run("EventLedger", func(t *testing.T) {
-		if _, ok := newStore(t).(serverauth.EventLedger); !ok {
-			t.Skip("store does not implement serverauth.EventLedger")
-		}
+	capability[serverauth.EventLedger](t, "EventLedger", newStore, func(t *testing.T) {
 		runStoreTests(t, eventTests, newStore)
 	})
+}
+
+// capability runs the subtest name when the store implements the
+// capability C, and skips it otherwise.
+func capability[C any](t *testing.T, name string, newStore func(t *testing.T) serverauth.TokenStore, run func(t *testing.T)) {
+	t.Helper()
+	t.Run(name, func(t *testing.T) {
+		if _, ok := newStore(t).(C); !ok {
+			t.Skipf("store does not implement %v", reflect.TypeFor[C]())
+		}
+		run(t)
+	})
+}
+
+// runLeaseSteps runs each of tests as a subtest on a fresh store; see
+// runLeaseTest for viaLeaseGet.
+func runLeaseSteps(t *testing.T, tests []leaseTest, newStore func(t *testing.T) serverauth.TokenStore, viaLeaseGet bool) {
+	t.Helper()
+	for _, lt := range tests {
+		t.Run(lt.name, func(t *testing.T) {
+			runLeaseTest(t, newStore(t), lt, viaLeaseGet)
+		})
+	}
 }
 
 // storeTest is one subtest, run on a fresh store.
