@@ -658,6 +658,8 @@ type callCounts struct {
 	*serverauth.MemoryStore
 	mu    sync.Mutex
 	calls map[string]int
+
+	afterPutRelease func() // when set, runs after each PutRelease, before it returns
 }
 
 func (c *callCounts) count(m string) {
@@ -715,7 +717,11 @@ func (c *callCounts) UpdateSignIn(ctx context.Context, u *serverauth.SignInUpdat
 
 func (c *callCounts) PutRelease(ctx context.Context, r *serverauth.Record, owner string) error {
 	c.count("PutRelease")
-	return c.MemoryStore.PutRelease(ctx, r, owner)
+	err := c.MemoryStore.PutRelease(ctx, r, owner)
+	if c.afterPutRelease != nil {
+		c.afterPutRelease()
+	}
+	return err
 }
 
 // unsupportedUpdater is a callCounts whose UpdateSignIn says
@@ -893,12 +899,31 @@ func TestLeaseRenewedDuringLongRefresh(t *testing.T) {
 	if got, err := f.mem.Lease(ctx, user, "other-replica", f.clock.Now(), 10*time.Second); err != nil || got {
 		t.Fatalf("another replica's Lease 12 s into a renewed 10 s lease = %v, %v; want false, nil", got, err)
 	}
+	// The renewal stops before the write that releases the lease: renewing
+	// after it would take the lease again. While the write's answer is on
+	// its way (up to 50 ms here; the renewal runs every millisecond), no
+	// renewal may come.
+	renewedAfterRelease := make(chan int, 1)
+	counts.afterPutRelease = func() {
+		n := counts.counted("Lease")
+		for give := time.Now().Add(50 * time.Millisecond); time.Now().Before(give); time.Sleep(time.Millisecond) {
+			if m := counts.counted("Lease"); m > n {
+				renewedAfterRelease <- m - n
+				return
+			}
+		}
+	}
 	close(block.release)
 	if err := <-done; err != nil {
 		t.Fatalf("Token after the long refresh = %v", err)
 	}
 	if n := f.g.RefreshCount(user); n != 1 {
 		t.Errorf("refreshes = %d, want 1", n)
+	}
+	select {
+	case n := <-renewedAfterRelease:
+		t.Errorf("%d lease renewals after the releasing write", n)
+	default:
 	}
 	// Released with the write: another replica takes it at once.
 	if got, err := f.mem.Lease(ctx, user, "other-replica", f.clock.Now(), 10*time.Second); err != nil || !got {
