@@ -15,6 +15,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -77,12 +79,18 @@ func (k Key) GoString() string { return k.String() }
 // NewKeyring or ParseKeyring: the zero Keyring has no key, refuses to
 // encrypt or decrypt, and New refuses it.
 //
-// Each ciphertext is sealed under a key of its own, derived from the keyring
-// key and a random salt with HKDF-SHA256 (RFC 5869), as Tink's AES-GCM-HKDF
-// does. So the limit of random-nonce AES-GCM, 2^32 messages per key (NIST
-// SP 800-38D §8.3), which every refresh would count against, does not apply
-// to the keyring key: each derived key seals one message, and the salts
-// repeat only after about 2^128. The layout, version 2:
+// Ciphertexts are sealed under keys derived from the keyring key and a
+// random salt with HKDF-SHA256 (RFC 5869), as Tink's AES-GCM-HKDF does. So
+// the limit of random-nonce AES-GCM, 2^32 messages per key (NIST SP 800-38D
+// §8.3), which every refresh would count against, does not apply to the
+// keyring key: a Keyring seals at most 2^20 messages under one derived key
+// (the chance that two of them draw the same nonce is below 2^-57) and then
+// draws a new salt, and salts repeat only after about 2^128. Deriving a key
+// costs more than the sealing it serves, so a Keyring keeps its current
+// derived key, and Decrypt keeps the keys of the last few hundred salts it
+// opened a ciphertext under. Values sealed by one Keyring close together in
+// time share a salt: the salt tells that much, and nothing about their
+// contents. The layout, version 2:
 //
 //	version   1 byte    2
 //	key ID    4 bytes   big-endian
@@ -110,6 +118,28 @@ func (k Key) GoString() string { return k.String() }
 type Keyring struct {
 	primary uint32
 	keys    map[uint32]keyringKey // by key ID
+
+	sealing atomic.Pointer[sealingKey] // the primary key's current derived key
+	sealMu  sync.Mutex                 // serialises replacing it
+	opened  sync.Map                   // derivedID → cipher.AEAD: keys Decrypt derived and opened a ciphertext with
+	nOpened atomic.Int64               // entries in opened, about
+
+	perKey      int64        // seals per derived key: sealsPerKey, but in tests
+	derivations atomic.Int64 // keys derived, for tests
+}
+
+// sealingKey is the derived key Encrypt seals under until it has sealed
+// sealsPerKey messages.
+type sealingKey struct {
+	salt [keyringSalt]byte
+	aead cipher.AEAD
+	left atomic.Int64 // seals it may still make; below zero, spent
+}
+
+// derivedID names a derived key: the keyring key and the salt.
+type derivedID struct {
+	key  uint32
+	salt [keyringSalt]byte
 }
 
 // keyringKey is one key of a Keyring: the secret, from which version 2
@@ -134,12 +164,19 @@ const (
 	keyringV2Overhead = keyringHeader + keyringSalt + keyringNonce + keyringTag
 
 	keyringHKDFInfo = "serverauth keyring v2 AES-256-GCM"
+
+	// maxOpenedKeys bounds the derived keys Decrypt keeps; past it, it
+	// forgets them all and starts again.
+	maxOpenedKeys = 512
 )
+
+// sealsPerKey is how many messages Encrypt seals under one derived key.
+const sealsPerKey = 1 << 20
 
 // NewKeyring returns a keyring that encrypts with primary and also decrypts
 // with older. Its errors name keys by ID only.
 func NewKeyring(primary Key, older ...Key) (*Keyring, error) {
-	kr := &Keyring{primary: primary.ID, keys: make(map[uint32]keyringKey, 1+len(older))}
+	kr := &Keyring{primary: primary.ID, keys: make(map[uint32]keyringKey, 1+len(older)), perKey: sealsPerKey}
 	for _, k := range append([]Key{primary}, older...) {
 		if len(k.Secret) != KeySize {
 			return nil, fmt.Errorf("%w: key %d has %d bytes, want %d (AES-256)", ErrInvalidConfig, k.ID, len(k.Secret), KeySize)
@@ -219,16 +256,63 @@ func (k *Keyring) Encrypt(plaintext, associatedData []byte) ([]byte, error) {
 	if !ok {
 		return nil, errEmptyKeyring
 	}
+	sk := k.sealing.Load()
+	if sk == nil || sk.left.Add(-1) < 0 {
+		var err error
+		if sk, err = k.nextSealingKey(key, sk); err != nil {
+			return nil, err
+		}
+	}
 	out := make([]byte, keyringV2Overhead-keyringTag, keyringV2Overhead+len(plaintext))
 	out[0] = keyringV2
 	binary.BigEndian.PutUint32(out[1:keyringHeader], k.primary)
-	rand.Read(out[keyringHeader:]) // salt and nonce; crypto/rand never fails
-	salt, nonce := out[keyringHeader:keyringHeader+keyringSalt], out[keyringHeader+keyringSalt:]
-	aead, err := key.derive(salt)
+	copy(out[keyringHeader:], sk.salt[:])
+	nonce := out[keyringHeader+keyringSalt:]
+	rand.Read(nonce) // crypto/rand never fails
+	return sk.aead.Seal(out, nonce, plaintext, additional(out[:keyringHeader], associatedData)), nil
+}
+
+// nextSealingKey returns a derived key with a seal left for the caller,
+// taken from the current one if another goroutine replaced spent since
+// the caller looked, or else made from a new salt.
+func (k *Keyring) nextSealingKey(key keyringKey, spent *sealingKey) (*sealingKey, error) {
+	k.sealMu.Lock()
+	defer k.sealMu.Unlock()
+	if sk := k.sealing.Load(); sk != nil && sk != spent && sk.left.Add(-1) >= 0 {
+		return sk, nil
+	}
+	sk := new(sealingKey)
+	rand.Read(sk.salt[:])
+	k.derivations.Add(1)
+	aead, err := key.derive(sk.salt[:])
 	if err != nil {
 		return nil, err
 	}
-	return aead.Seal(out, nonce, plaintext, additional(out[:keyringHeader], associatedData)), nil
+	sk.aead = aead
+	sk.left.Store(k.perKey - 1) // one is the caller's
+	k.sealing.Store(sk)
+	k.remember(derivedID{k.primary, sk.salt}, aead)
+	return sk, nil
+}
+
+// remember keeps a derived key for Decrypt.
+func (k *Keyring) remember(id derivedID, aead cipher.AEAD) {
+	if k.nOpened.Add(1) > maxOpenedKeys {
+		k.opened.Clear()
+		k.nOpened.Store(1)
+	}
+	k.opened.Store(id, aead)
+}
+
+// openKey returns the derived key a version 2 ciphertext names, and
+// whether Decrypt should remember it once it opened the ciphertext.
+func (k *Keyring) openKey(key keyringKey, id derivedID) (aead cipher.AEAD, derived bool, err error) {
+	if v, ok := k.opened.Load(id); ok {
+		return v.(cipher.AEAD), false, nil
+	}
+	k.derivations.Add(1)
+	aead, err = key.derive(id.salt[:])
+	return aead, true, err
 }
 
 var errEmptyKeyring = errors.New("serverauth: the Keyring has no keys: make it with NewKeyring or ParseKeyring")
@@ -245,9 +329,14 @@ func (k *Keyring) Decrypt(ciphertext, associatedData []byte) ([]byte, error) {
 		return nil, &DecryptError{KeyID: id, Reason: DecryptUnknownKey}
 	}
 	aead, body := key.v1, ciphertext[keyringHeader:]
+	var (
+		derived bool
+		did     derivedID
+	)
 	if version == keyringV2 {
+		did = derivedID{key: id, salt: [keyringSalt]byte(body[:keyringSalt])}
 		var err error
-		if aead, err = key.derive(body[:keyringSalt]); err != nil {
+		if aead, derived, err = k.openKey(key, did); err != nil {
 			return nil, err
 		}
 		body = body[keyringSalt:]
@@ -255,6 +344,11 @@ func (k *Keyring) Decrypt(ciphertext, associatedData []byte) ([]byte, error) {
 	pt, err := aead.Open(nil, body[:keyringNonce], body[keyringNonce:], additional(ciphertext[:keyringHeader], associatedData))
 	if err != nil {
 		return nil, &DecryptError{KeyID: id, Reason: DecryptAuthFailed}
+	}
+	if derived {
+		// Only a key that opened something: a forged salt, which fails
+		// authentication, does not push the real ones out.
+		k.remember(did, aead)
 	}
 	return pt, nil
 }

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -220,8 +221,8 @@ func TestKeyringVersion2Layout(t *testing.T) {
 		t.Error("NeedsRekey(version 2 under the primary) = true, want false")
 	}
 	ct2, _ := kr.Encrypt([]byte("ya29.new"), ad)
-	if bytes.Equal(ct[5:37], ct2[5:37]) {
-		t.Error("two encryptions share a salt")
+	if !bytes.Equal(ct[5:37], ct2[5:37]) || bytes.Equal(ct[37:49], ct2[37:49]) {
+		t.Error("two encryptions in a row: want the same salt (one derived key) and different nonces")
 	}
 }
 
@@ -317,5 +318,134 @@ func BenchmarkKeyring(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// saltOf returns a version 2 ciphertext's salt.
+func saltOf(ct []byte) [keyringSalt]byte {
+	return [keyringSalt]byte(ct[keyringHeader : keyringHeader+keyringSalt])
+}
+
+// TestKeyringSealsPerDerivedKey: Encrypt seals SetSealsPerKey messages
+// under one derived key, each with its own nonce, then derives a new one;
+// another Keyring with the key derives each salt's key once, and the
+// sealing Keyring none at all to open what it sealed.
+func TestKeyringSealsPerDerivedKey(t *testing.T) {
+	k, _ := GenerateKey(7)
+	kr, _ := NewKeyring(k)
+	SetSealsPerKey(kr, 3)
+	ad := associatedData("u", fieldRefreshToken)
+	var cts [][]byte
+	for i := range 7 {
+		ct, err := kr.Encrypt(fmt.Appendf(nil, "1//token-%d", i), ad)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cts = append(cts, ct)
+	}
+	nonces := map[string]bool{}
+	for i, ct := range cts {
+		if same := saltOf(ct) == saltOf(cts[i/3*3]); !same {
+			t.Errorf("ciphertext %d: salt differs from ciphertext %d's; want 3 seals per derived key", i, i/3*3)
+		}
+		if i%3 == 0 && i > 0 && saltOf(ct) == saltOf(cts[i-1]) {
+			t.Errorf("ciphertext %d: salt of ciphertext %d again; want a new derived key after 3 seals", i, i-1)
+		}
+		nonces[string(ct[keyringHeader+keyringSalt:keyringV2Overhead-keyringTag])] = true
+	}
+	if len(nonces) != len(cts) {
+		t.Errorf("%d distinct nonces in %d ciphertexts", len(nonces), len(cts))
+	}
+	if got := KeyDerivations(kr); got != 3 {
+		t.Errorf("sealing 7 messages, 3 per key: %d derivations, want 3", got)
+	}
+	other, _ := NewKeyring(k)
+	for round := range 2 {
+		for i, ct := range cts {
+			if pt, err := kr.Decrypt(ct, ad); err != nil || string(pt) != fmt.Sprintf("1//token-%d", i) {
+				t.Fatalf("sealer: Decrypt(%d) = %q, %v", i, pt, err)
+			}
+			if pt, err := other.Decrypt(ct, ad); err != nil || string(pt) != fmt.Sprintf("1//token-%d", i) {
+				t.Fatalf("other keyring, round %d: Decrypt(%d) = %q, %v", round, i, pt, err)
+			}
+		}
+	}
+	if got := KeyDerivations(kr); got != 3 {
+		t.Errorf("the sealer opening its own ciphertexts: %d derivations in all, want the 3 of sealing", got)
+	}
+	if got := KeyDerivations(other); got != 3 {
+		t.Errorf("another keyring opening 7 ciphertexts under 3 salts twice: %d derivations, want 3", got)
+	}
+}
+
+// TestKeyringDecryptRemembersOnlyKeysThatOpened: a ciphertext whose salt
+// was forged fails every time and never takes a place among the derived
+// keys Decrypt keeps; those stay bounded.
+func TestKeyringDecryptRemembersOnlyKeysThatOpened(t *testing.T) {
+	k, _ := GenerateKey(7)
+	sealer, _ := NewKeyring(k)
+	SetSealsPerKey(sealer, 1)
+	kr, _ := NewKeyring(k)
+	ad := associatedData("u", fieldAccessToken)
+	ct, _ := sealer.Encrypt([]byte("ya29.x"), ad)
+	forged := bytes.Clone(ct)
+	forged[keyringHeader] ^= 1
+	for range 3 {
+		var de *DecryptError
+		if _, err := kr.Decrypt(forged, ad); !errors.As(err, &de) || de.Reason != DecryptAuthFailed {
+			t.Fatalf("Decrypt(forged salt) = %v, want %s", err, DecryptAuthFailed)
+		}
+	}
+	if got, kept := KeyDerivations(kr), OpenedKeys(kr); got != 3 || kept != 0 {
+		t.Fatalf("a forged salt three times: %d derivations, %d keys kept; want 3 and 0", got, kept)
+	}
+	for i := range maxOpenedKeys + 40 {
+		ct, _ := sealer.Encrypt([]byte("ya29.x"), ad)
+		if _, err := kr.Decrypt(ct, ad); err != nil {
+			t.Fatalf("Decrypt(%d) = %v", i, err)
+		}
+		if kept := OpenedKeys(kr); kept > maxOpenedKeys {
+			t.Fatalf("after %d salts: %d keys kept, want at most %d", i+1, kept, maxOpenedKeys)
+		}
+	}
+}
+
+// TestKeyringSealsPerKeyConcurrently: goroutines sealing at once never put
+// more than the limit under one derived key, and every ciphertext opens.
+func TestKeyringSealsPerKeyConcurrently(t *testing.T) {
+	k, _ := GenerateKey(7)
+	kr, _ := NewKeyring(k)
+	SetSealsPerKey(kr, 5)
+	ad := associatedData("u", fieldAccessToken)
+	const goroutines, each = 8, 200
+	cts := make([][]byte, goroutines*each)
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		wg.Go(func() {
+			for i := range each {
+				ct, err := kr.Encrypt([]byte("ya29.x"), ad)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				cts[g*each+i] = ct
+			}
+		})
+	}
+	wg.Wait()
+	perSalt := map[[keyringSalt]byte]int{}
+	for _, ct := range cts {
+		perSalt[saltOf(ct)]++
+		if pt, err := kr.Decrypt(ct, ad); err != nil || string(pt) != "ya29.x" {
+			t.Fatalf("Decrypt = %q, %v", pt, err)
+		}
+	}
+	for _, n := range perSalt {
+		if n > 5 {
+			t.Fatalf("%d messages sealed under one derived key, want at most 5", n)
+		}
+	}
+	if want := len(cts) / 5; len(perSalt) < want {
+		t.Errorf("%d salts for %d messages, want at least %d", len(perSalt), len(cts), want)
 	}
 }

@@ -16,3 +16,17 @@ func FullVerifications(e *Exchanger) (n int64, cached bool) {
 // refreshes (leaseRenewEvery, 3.3 s), so a test can see renewals without
 // waiting; call it before e is used.
 func SetLeaseRenewal(e *Exchanger, every time.Duration) { e.renew = every }
+
+// SetSealsPerKey sets how many messages k seals under one derived key
+// (1<<20); call it before k is used.
+func SetSealsPerKey(k *Keyring, n int64) { k.perKey = n }
+
+// KeyDerivations reports how many keys k derived (HKDF) since it was made.
+func KeyDerivations(k *Keyring) int64 { return k.derivations.Load() }
+
+// OpenedKeys reports how many derived keys k keeps for Decrypt.
+func OpenedKeys(k *Keyring) int {
+	n := 0
+	k.opened.Range(func(any, any) bool { n++; return true })
+	return n
+}
