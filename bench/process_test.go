@@ -140,7 +140,7 @@ func runReplica(job replicaJob, in io.Reader, out io.Writer) error {
 	errs := 0
 	if job.Workers > 0 {
 		index, _ := strconv.Atoi(os.Getenv(replicaIndexEnv))
-		errs = wave(ex, job.Users, job.Workers, job.Seed*1000+uint64(index))
+		errs = wave(ex, job.Users, job.Workers, waveSeed(job.Seed, index))
 	} else {
 		got, err := storm([]*serverauth.Exchanger{ex}, job.Users, job.PerUser)
 		if err != nil {
@@ -157,13 +157,25 @@ func runReplica(job replicaJob, in io.Reader, out io.Writer) error {
 	return nil
 }
 
-// wave calls Token once for every user from workers goroutines, in a
-// shuffled order, and returns the number of failed calls (the first few
-// errors go to stderr, which the parent keeps).
-func wave(ex *serverauth.Exchanger, users []string, workers int, seed uint64) int {
+// waveSeed is the seed of replica index's order in a wave seeded by seed.
+func waveSeed(seed uint64, index int) uint64 {
+	return seed*1000 + uint64(index)
+}
+
+// waveOrder is the order in which a replica seeded by seed walks the users:
+// a shuffled copy.
+func waveOrder(users []string, seed uint64) []string {
 	order := slices.Clone(users)
 	rng := rand.New(rand.NewPCG(seed, 99))
 	rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+	return order
+}
+
+// wave calls Token once for every user from workers goroutines, in
+// waveOrder's order, and returns the number of failed calls (the first few
+// errors go to stderr, which the parent keeps).
+func wave(ex *serverauth.Exchanger, users []string, workers int, seed uint64) int {
+	order := waveOrder(users, seed)
 	var (
 		next, failed atomic.Int64
 		wg           sync.WaitGroup
