@@ -149,7 +149,7 @@ func newSignInServer(tb testing.TB, r *signInRig, presigned bool, db *sql.DB) (*
 	if err := st.CreateTable(context.Background()); err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() { db.Exec("DROP TABLE " + table) })
+	tb.Cleanup(func() { dropTables(tb, db, table) })
 	key, err := serverauth.GenerateKey(1)
 	if err != nil {
 		tb.Fatal(err)

@@ -75,12 +75,18 @@ func openSQL(tb testing.TB, driver, dsn string, d sqlstore.Dialect) (*sqlstore.S
 	if err := s.CreateTable(context.Background()); err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() {
-		if _, err := db.Exec("DROP TABLE " + table); err != nil {
-			tb.Errorf("dropping %s: %v", table, err)
-		}
-	})
+	tb.Cleanup(func() { dropTables(tb, db, table) })
 	return s, table
+}
+
+// dropTables drops a sqlstore table and the events table CreateTable made
+// beside it.
+func dropTables(tb testing.TB, db *sql.DB, table string) {
+	for _, t := range []string{table, table + "_events"} {
+		if _, err := db.Exec("DROP TABLE IF EXISTS " + t); err != nil {
+			tb.Errorf("dropping %s: %v", t, err)
+		}
+	}
 }
 
 // openRedis returns a redisstore under a prefix of its own, whose keys are
