@@ -145,6 +145,43 @@ func spreadOf(a, b string, procs int) string {
 	return fmt.Sprintf("%.2f× (%.2f–%.2f, %d rounds)", mid, lo, hi, min(len(samples[key{a, procs, "ns/op"}]), len(samples[key{b, procs, "ns/op"}])))
 }
 
+// waveName is one BenchmarkRefreshWave sub-benchmark.
+type waveName struct{ name, store, processes, users string }
+
+var waveRE = regexp.MustCompile(`^RefreshWave/(\w+)/processes=(\d+)/users=(\d+)$`)
+
+// waveNames returns the refresh-wave benchmarks of the run, in order.
+func waveNames() []waveName {
+	seen := map[string]bool{}
+	var out []waveName
+	for k := range samples {
+		if m := waveRE.FindStringSubmatch(k.name); m != nil && !seen[k.name] {
+			seen[k.name] = true
+			out = append(out, waveName{k.name, m[1], m[2], m[3]})
+		}
+	}
+	slices.SortFunc(out, func(a, b waveName) int { return strings.Compare(a.name, b.name) })
+	return out
+}
+
+// medAll is the median of a wave benchmark's samples at every GOMAXPROCS.
+func medAll(w waveName, unit string) float64 {
+	var s []float64
+	for k, v := range samples {
+		if k.name == w.name && k.unit == unit {
+			s = append(s, v...)
+		}
+	}
+	if len(s) == 0 {
+		return math.NaN()
+	}
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
 // minMedMax prints a benchmark's time as "median (min–max)".
 func minMedMax(name string, procs int) string {
 	s := slices.Clone(samples[key{name, procs, "ns/op"}])
@@ -253,16 +290,33 @@ func report() {
 	fmt.Println()
 	fmt.Println("Throughput ratio serverauth / glued per round, median (min–max); the other columns are medians.")
 	fmt.Println()
-	fmt.Println("| fake | clients | serverauth sign-ins/s | glued sign-ins/s | throughput ratio | serverauth p50 / p99 | glued p50 / p99 |")
-	fmt.Println("|---|---|---|---|---|---|---|")
+	fmt.Println("| fake | clients | serverauth sign-ins/s | glued sign-ins/s | throughput ratio | serverauth p50 / p99 | glued p50 / p99 | PostgreSQL CPU/sign-in serverauth / glued |")
+	fmt.Println("|---|---|---|---|---|---|---|---|")
 	for _, fake := range []string{"live", "presigned"} {
 		for _, clients := range []string{"1", "8", "64"} {
 			p := "SignIn/fake=" + fake + "/clients=" + clients + "/impl="
-			fmt.Printf("| %s | %s | %.0f | %.0f | %s | %.1f / %.1f ms | %.1f / %.1f ms |\n", fake, clients,
+			fmt.Printf("| %s | %s | %.0f | %.0f | %s | %.1f / %.1f ms | %.1f / %.1f ms | %.0f / %.0f µs |\n", fake, clients,
 				med(p+"serverauth", 2, "signins/s"), med(p+"glued", 2, "signins/s"),
 				spreadOf(p+"glued", p+"serverauth", 2),
-				med(p+"serverauth", 2, "p50-ms"), med(p+"serverauth", 2, "p99-ms"), med(p+"glued", 2, "p50-ms"), med(p+"glued", 2, "p99-ms"))
+				med(p+"serverauth", 2, "p50-ms"), med(p+"serverauth", 2, "p99-ms"), med(p+"glued", 2, "p50-ms"), med(p+"glued", 2, "p99-ms"),
+				med(p+"serverauth", 2, "db-cpu-us/signin"), med(p+"glued", 2, "db-cpu-us/signin"))
 		}
+	}
+	fmt.Println()
+
+	fmt.Println("### 4a. Refresh wave: every user's token expires at once; 1 or 4 processes of 16 workers, each asking for every user")
+	fmt.Println()
+	fmt.Println("Medians over the waves at GOMAXPROCS 1 and 2 together. minimum: the replicas' schedule simulated at no CPU cost")
+	fmt.Println("(the fake answers a refresh after 100 ms); machine bound: the CPU time of the processes, the fake and the store's")
+	fmt.Println("server over the cores.")
+	fmt.Println()
+	fmt.Println("| store | processes | users | refreshes/user | not once | errors | store trips/refresh | wall | minimum | wall/minimum | machine bound | wall/max(minimum, machine bound) |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|")
+	for _, k := range waveNames() {
+		m := func(unit string) float64 { return medAll(k, unit) }
+		fmt.Printf("| %s | %s | %s | %.3f | %s | %s | %.2f | %.1f s | %.1f s | %.2f× | %.1f s | %.2f× |\n", k.store, k.processes, k.users,
+			m("refreshes/user"), num(m("not-once")), num(m("errors")), m("store-trips/refresh"), m("wall-s"), m("minimum-s"),
+			m("wall/minimum"), m("machine-bound-s"), m("wall/max(minimum,machine-bound)"))
 	}
 	fmt.Println()
 

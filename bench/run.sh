@@ -19,6 +19,8 @@ cd "$(dirname "$0")/.."
 COUNT=${COUNT:-10}             # samples per timed benchmark and GOMAXPROCS
 BENCHTIME=${BENCHTIME:-200ms}  # per sample
 COUNTED=${COUNTED:-3}          # samples of the counted storms and memory
+# users of the refresh wave (BenchmarkRefreshWave; 1000 when unset)
+export SERVERAUTH_BENCH_WAVE_USERS=${SERVERAUTH_BENCH_WAVE_USERS:-10000}
 BENCHSTAT=golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
 
 out=bench/results

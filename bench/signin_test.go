@@ -323,7 +323,9 @@ func postCode(client *http.Client, url, code, user string) error {
 // for every code on the same two cores; fake=presigned at an endpoint
 // answering from ID tokens the fake signed in advance, which leaves the
 // backend's own work. ns/op is wall time per sign-in (throughput);
-// signins/s, p50-ms and p99-ms are measured by the clients.
+// signins/s, p50-ms and p99-ms are measured by the clients; db-cpu-us/signin
+// is PostgreSQL's CPU time per sign-in, when it runs on this machine
+// (serverCPU).
 func BenchmarkSignIn(b *testing.B) {
 	dsn := testenv.DSN(b, testenv.Postgres)
 	r, err := sharedSignInRig()
@@ -374,7 +376,7 @@ func BenchmarkSignIn(b *testing.B) {
 						userIndex atomic.Int64
 					)
 					b.ResetTimer()
-					start := time.Now()
+					start, servers := time.Now(), sampleServerCPU(100*time.Millisecond)
 					for range clients {
 						wg.Go(func() {
 							var mine []time.Duration
@@ -400,6 +402,7 @@ func BenchmarkSignIn(b *testing.B) {
 					}
 					wg.Wait()
 					elapsed := time.Since(start)
+					dbCPU := servers.Stop()
 					b.StopTimer()
 					if firstErr != nil {
 						b.Fatal(firstErr)
@@ -411,6 +414,7 @@ func BenchmarkSignIn(b *testing.B) {
 					b.ReportMetric(float64(b.N)/elapsed.Seconds(), "signins/s")
 					b.ReportMetric(pct(0.50), "p50-ms")
 					b.ReportMetric(pct(0.99), "p99-ms")
+					b.ReportMetric(float64(dbCPU.Microseconds())/float64(b.N), "db-cpu-us/signin")
 				})
 			}
 		}

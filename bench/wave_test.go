@@ -130,6 +130,7 @@ type waveResult struct {
 	trips      int64         // store round trips of all processes
 	longest    time.Duration // the slowest process, from "go" to done
 	cpu        time.Duration // CPU time of the processes and of this one (the fake) meanwhile
+	serverCPU  time.Duration // CPU time of the local store servers meanwhile (serverCPU)
 	stderr     string
 	processErr error
 }
@@ -147,9 +148,10 @@ func (r *waveRig) wave(processes, workers int, latency time.Duration, seed uint6
 	job := replicaJob{FakeURL: r.url, Store: r.kind, DSN: r.dsn, Name: r.name, Keyring: r.key,
 		Now: r.clock.Now(), Users: r.subs, Workers: workers, Seed: seed}
 	var res waveResult
-	own := cpuTime()
+	own, servers := cpuTime(), sampleServerCPU(100*time.Millisecond)
 	res.errors, res.trips, res.longest, res.cpu, res.stderr, res.processErr = runReplicasCounting(job, processes)
 	res.cpu += cpuTime() - own
+	res.serverCPU = servers.Stop()
 	for i, s := range r.subs {
 		n := r.g.RefreshCount(s) - before[i]
 		res.refreshes += n
@@ -383,8 +385,11 @@ func TestRefreshWaveOncePerUser(t *testing.T) {
 // process), ideal-s (waveIdeal: every worker on a user no other worker
 // asked for), minimum-s (waveScheduleMinimum of the wave's seed: the
 // schedule the replicas run, at no CPU cost), wall/minimum, cpu-bound-s
-// (the CPU time of all processes and the fake, over the cores) and
-// wall/max(minimum,cpu-bound). Times are averages over the waves.
+// (the CPU time of all processes and the fake, over the cores),
+// server-cpu-s (the CPU time of the store's server, when it runs on this
+// machine: serverCPU), machine-bound-s (all that CPU time, over the
+// cores), wall/max(minimum,cpu-bound) and wall/max(minimum,machine-bound).
+// Times are averages over the waves.
 func BenchmarkRefreshWave(b *testing.B) {
 	users := 1000
 	if v := os.Getenv(waveUsersEnv); v != "" {
@@ -420,6 +425,7 @@ func BenchmarkRefreshWave(b *testing.B) {
 						wall += res.longest
 						minimum += waveScheduleMinimum(r.subs, processes, waveWorkers, waveLatency, uint64(seed))
 						total.cpu += res.cpu
+						total.serverCPU += res.serverCPU
 						waves++
 					}
 					ideal := waveIdeal(users, processes, waveWorkers, waveLatency)
@@ -438,6 +444,12 @@ func BenchmarkRefreshWave(b *testing.B) {
 					cpuBound := total.cpu.Seconds() / float64(waves) / float64(runtime.NumCPU())
 					b.ReportMetric(cpuBound, "cpu-bound-s")
 					b.ReportMetric(wall.Seconds()/float64(waves)/max(minimumS, cpuBound), "wall/max(minimum,cpu-bound)")
+					// The same with the store server's CPU, which the cores also ran.
+					serverS := total.serverCPU.Seconds() / float64(waves)
+					machineBound := cpuBound + serverS/float64(runtime.NumCPU())
+					b.ReportMetric(serverS, "server-cpu-s")
+					b.ReportMetric(machineBound, "machine-bound-s")
+					b.ReportMetric(wall.Seconds()/float64(waves)/max(minimumS, machineBound), "wall/max(minimum,machine-bound)")
 					if total.stderr != "" {
 						b.Logf("process errors:\n%s", total.stderr)
 					}
