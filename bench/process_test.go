@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -41,6 +42,13 @@ const replicaEnv = "SERVERAUTH_BENCH_REPLICA"
 // replicaIndexEnv numbers the replica processes of one run from 0: a
 // wave's replicas each walk the users in an order of their own.
 const replicaIndexEnv = "SERVERAUTH_BENCH_REPLICA_INDEX"
+
+// replicaProfileEnv, when set to a directory, makes each replica write a
+// CPU profile of its storm or wave there (replica-<index>.pprof), as
+// -cpuprofile does for the parent:
+//
+//	SERVERAUTH_BENCH_REPLICA_PROFILE=/tmp/p go test -bench RefreshWave ./bench/
+const replicaProfileEnv = "SERVERAUTH_BENCH_REPLICA_PROFILE"
 
 // replicaPoolSize bounds each replica's PostgreSQL connections.
 const replicaPoolSize = 10
@@ -103,8 +111,11 @@ func runReplica(job replicaJob, in io.Reader, out io.Writer) error {
 		defer db.Close()
 		// A pool of its own size, as a deployment has: without a bound,
 		// four processes refreshing 100 users at once open more
-		// connections than PostgreSQL's default max_connections (100).
+		// connections than PostgreSQL's default max_connections (100);
+		// and as many idle ones, or database/sql closes all but 2 after
+		// each statement (sqlstore's doc).
 		db.SetMaxOpenConns(replicaPoolSize)
+		db.SetMaxIdleConns(replicaPoolSize)
 		if err := db.PingContext(ctx); err != nil {
 			return err
 		}
@@ -128,13 +139,33 @@ func runReplica(job replicaJob, in io.Reader, out io.Writer) error {
 	default:
 		return fmt.Errorf("unknown store %q", job.Store)
 	}
-	ex, err := serverauth.New(processConfig(job.FakeURL, job.Keyring, st, func() time.Time { return job.Now }))
+	cfg := processConfig(job.FakeURL, job.Keyring, st, func() time.Time { return job.Now })
+	profile := os.Getenv(replicaProfileEnv)
+	var ops *opTimes
+	if profile != "" {
+		ops = &opTimes{}
+		cfg.Observer = ops
+	}
+	ex, err := serverauth.New(cfg)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintln(out, "ready")
 	if line, err := bufio.NewReader(in).ReadString('\n'); err != nil || line != "go\n" {
 		return fmt.Errorf("waiting for go: %q, %v", line, err)
+	}
+	if profile != "" {
+		name := filepath.Join(profile, "replica-"+os.Getenv(replicaIndexEnv))
+		f, err := os.Create(name + ".pprof")
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+		defer func() { os.WriteFile(name+"-ops.txt", []byte(ops.String()), 0o644) }()
 	}
 	before, start, cpu := trips.n.Load(), time.Now(), cpuTime()
 	errs := 0
@@ -193,6 +224,56 @@ func wave(ex *serverauth.Exchanger, users []string, workers int, seed uint64) in
 	}
 	wg.Wait()
 	return int(failed.Load())
+}
+
+// opTimes is an Observer that adds up each operation's count, wall time
+// (the replica's Config.Now stands still) and attempts, for
+// replicaProfileEnv.
+type opTimes struct {
+	mu sync.Mutex
+	by map[serverauth.Op]*opTime
+}
+
+type opTime struct {
+	n, attempts, errors int
+	total               time.Duration
+}
+
+type opStartKey struct{}
+
+func (o *opTimes) Start(ctx context.Context, _ serverauth.Op) context.Context {
+	return context.WithValue(ctx, opStartKey{}, time.Now())
+}
+
+func (o *opTimes) End(ctx context.Context, ob serverauth.Observation) {
+	start, _ := ctx.Value(opStartKey{}).(time.Time)
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.by == nil {
+		o.by = map[serverauth.Op]*opTime{}
+	}
+	t := o.by[ob.Op]
+	if t == nil {
+		t = &opTime{}
+		o.by[ob.Op] = t
+	}
+	t.n++
+	t.attempts += ob.Attempts
+	t.total += time.Since(start)
+	if ob.Outcome == serverauth.OutcomeError {
+		t.errors++
+	}
+}
+
+// String lists the operations: count, errors, attempts and mean wall time.
+func (o *opTimes) String() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var b strings.Builder
+	for op, t := range o.by {
+		fmt.Fprintf(&b, "%-12s n=%d errors=%d attempts=%d mean=%v\n", op, t.n, t.errors, t.attempts, t.total/time.Duration(max(t.n, 1)))
+	}
+	return b.String()
 }
 
 // cpuTime is the CPU time (user and system) this process has used.

@@ -146,9 +146,9 @@ func spreadOf(a, b string, procs int) string {
 }
 
 // waveName is one BenchmarkRefreshWave sub-benchmark.
-type waveName struct{ name, store, processes, users string }
+type waveName struct{ name, store, fake, processes, users string }
 
-var waveRE = regexp.MustCompile(`^RefreshWave/(\w+)/processes=(\d+)/users=(\d+)$`)
+var waveRE = regexp.MustCompile(`^RefreshWave/(\w+)/fake=(\w+)/processes=(\d+)/users=(\d+)$`)
 
 // waveNames returns the refresh-wave benchmarks of the run, in order.
 func waveNames() []waveName {
@@ -157,7 +157,7 @@ func waveNames() []waveName {
 	for k := range samples {
 		if m := waveRE.FindStringSubmatch(k.name); m != nil && !seen[k.name] {
 			seen[k.name] = true
-			out = append(out, waveName{k.name, m[1], m[2], m[3]})
+			out = append(out, waveName{k.name, m[1], m[2], m[3], m[4]})
 		}
 	}
 	slices.SortFunc(out, func(a, b waveName) int { return strings.Compare(a.name, b.name) })
@@ -310,11 +310,11 @@ func report() {
 	fmt.Println("(the fake answers a refresh after 100 ms); machine bound: the CPU time of the processes, the fake and the store's")
 	fmt.Println("server over the cores.")
 	fmt.Println()
-	fmt.Println("| store | processes | users | refreshes/user | not once | errors | store trips/refresh | wall | minimum | wall/minimum | machine bound | wall/max(minimum, machine bound) |")
-	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Println("| store | fake | processes | users | refreshes/user | not once | errors | store trips/refresh | wall | minimum | wall/minimum | machine bound | wall/max(minimum, machine bound) |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, k := range waveNames() {
 		m := func(unit string) float64 { return medAll(k, unit) }
-		fmt.Printf("| %s | %s | %s | %.3f | %s | %s | %.2f | %.1f s | %.1f s | %.2f× | %.1f s | %.2f× |\n", k.store, k.processes, k.users,
+		fmt.Printf("| %s | %s | %s | %s | %.3f | %s | %s | %.2f | %.1f s | %.1f s | %.2f× | %.1f s | %.2f× |\n", k.store, k.fake, k.processes, k.users,
 			m("refreshes/user"), num(m("not-once")), num(m("errors")), m("store-trips/refresh"), m("wall-s"), m("minimum-s"),
 			m("wall/minimum"), m("machine-bound-s"), m("wall/max(minimum,machine-bound)"))
 	}

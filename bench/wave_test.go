@@ -3,6 +3,8 @@ package bench
 import (
 	"container/heap"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"net/http"
@@ -12,6 +14,7 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -50,6 +53,74 @@ type waveRig struct {
 	url             string
 	slow            atomic.Int64 // the token endpoint's added latency, ns
 	subs            []string
+	refreshTokens   []string // by user index, as the sign-in returned them
+	scope           string   // the scopes every user granted, space-separated
+	azp             string   // the client every user signed in with (the ID tokens' azp)
+
+	presigned atomic.Pointer[presignedRefreshes] // during a fake=presigned wave
+}
+
+// presignedRefreshes answers a fake=presigned wave's refreshes from
+// responses the fake signed before the wave (the ID token of each, RSA,
+// is Google's work and on the same two cores would be most of the
+// machine's), so that the wave measures the backend's work, as
+// BenchmarkSignIn's fake=presigned does. Everything else goes to the fake.
+type presignedRefreshes struct {
+	byToken map[string]int // refresh token → user index
+	bodies  [][]byte       // by user index: the token endpoint's answer
+	counts  []atomic.Int32 // by user index: refreshes answered
+}
+
+// presign prepares a presigned wave at the fake's current time: for each
+// user a new access token and an ID token as the fake issues on refresh.
+func (r *waveRig) presign(seed uint64) (*presignedRefreshes, error) {
+	p := &presignedRefreshes{byToken: make(map[string]int, len(r.subs)), bodies: make([][]byte, len(r.subs)),
+		counts: make([]atomic.Int32, len(r.subs))}
+	for i, rt := range r.refreshTokens {
+		p.byToken[rt] = i
+	}
+	var (
+		wg   sync.WaitGroup
+		next atomic.Int64
+		errs = make([]error, len(r.subs))
+	)
+	for range 2 * runtime.NumCPU() {
+		wg.Go(func() {
+			for i := next.Add(1) - 1; i < int64(len(r.subs)); i = next.Add(1) - 1 {
+				sub := r.subs[i]
+				p.bodies[i], errs[i] = json.Marshal(map[string]any{
+					"access_token": fakeToken(fmt.Sprintf("ya29.a0wave%d-", seed), int(i), 167),
+					"expires_in":   int(stormTokenLifetime / time.Second),
+					"scope":        r.scope,
+					"token_type":   "Bearer",
+					"id_token":     r.g.IDToken(waveUser(sub), r.azp),
+				})
+			}
+		})
+	}
+	wg.Wait()
+	return p, errors.Join(errs...)
+}
+
+// waveUser is the fake's user sub.
+func waveUser(sub string) serverauthtest.User {
+	return serverauthtest.User{Sub: sub, Email: "w" + sub + "@example.com", EmailVerified: true}
+}
+
+// answer serves a refresh from p, and reports false for any other request.
+func (p *presignedRefreshes) answer(w http.ResponseWriter, req *http.Request) bool {
+	if req.ParseForm() != nil || req.PostForm.Get("grant_type") != "refresh_token" {
+		return false
+	}
+	i, ok := p.byToken[req.PostForm.Get("refresh_token")]
+	if !ok {
+		return false
+	}
+	p.counts[i].Add(1)
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Write(p.bodies[i])
+	return true
 }
 
 func newWaveRig(tb testing.TB, kind string, users int) *waveRig {
@@ -75,8 +146,13 @@ func newWaveRig(tb testing.TB, kind string, users int) *waveRig {
 	}
 	tokenPath := tu.Path
 	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		if d := time.Duration(r.slow.Load()); d > 0 && req.Method == http.MethodPost && req.URL.Path == tokenPath {
-			time.Sleep(d)
+		if req.Method == http.MethodPost && req.URL.Path == tokenPath {
+			if d := time.Duration(r.slow.Load()); d > 0 {
+				time.Sleep(d)
+			}
+			if p := r.presigned.Load(); p != nil && p.answer(w, req) {
+				return
+			}
 		}
 		r.g.ServeHTTP(w, req)
 	}))
@@ -95,6 +171,8 @@ func newWaveRig(tb testing.TB, kind string, users int) *waveRig {
 	for i := range r.subs {
 		r.subs[i] = "5" + userID(i)[1:]
 	}
+	r.refreshTokens = make([]string, users)
+	scopes, azps := make([]string, users), make([]string, users)
 	var (
 		wg      sync.WaitGroup
 		next    atomic.Int64
@@ -105,9 +183,13 @@ func newWaveRig(tb testing.TB, kind string, users int) *waveRig {
 		wg.Go(func() {
 			for i := next.Add(1) - 1; i < int64(users); i = next.Add(1) - 1 {
 				sub := r.subs[i]
-				code, err := r.g.MintCode(serverauthtest.CodeRequest{User: serverauthtest.User{Sub: sub, Email: "w" + sub + "@example.com", EmailVerified: true}})
+				code, err := r.g.MintCode(serverauthtest.CodeRequest{User: waveUser(sub)})
+				var res *serverauth.Result
 				if err == nil {
-					_, err = ex.Exchange(context.Background(), code)
+					res, err = ex.Exchange(context.Background(), code)
+				}
+				if err == nil {
+					r.refreshTokens[i], scopes[i], azps[i] = res.Token.RefreshToken, strings.Join(res.GrantedScopes, " "), res.Profile.AuthorizedParty
 				}
 				if err != nil {
 					errOnce.Do(func() { first = fmt.Errorf("signing in %s: %w", sub, err) })
@@ -118,6 +200,13 @@ func newWaveRig(tb testing.TB, kind string, users int) *waveRig {
 	wg.Wait()
 	if first != nil {
 		tb.Fatal(first)
+	}
+	r.scope, r.azp = scopes[0], azps[0]
+	for i, sc := range scopes {
+		if sc != r.scope || azps[i] != r.azp || r.refreshTokens[i] == "" {
+			tb.Fatalf("user %s signed in with scopes %q, azp %q and refresh token %t; want %q, %q and one, as every other user",
+				r.subs[i], sc, azps[i], r.refreshTokens[i] != "", r.scope, r.azp)
+		}
 	}
 	return r
 }
@@ -131,17 +220,28 @@ type waveResult struct {
 	longest    time.Duration // the slowest process, from "go" to done
 	cpu        time.Duration // CPU time of the processes and of this one (the fake) meanwhile
 	serverCPU  time.Duration // CPU time of the local store servers meanwhile (serverCPU)
+	byFake     int           // refreshes the fake answered, not presignedRefreshes
 	stderr     string
 	processErr error
 }
 
 // wave expires every token, lets processes replicas serve all users with
-// workers goroutines each, and counts.
-func (r *waveRig) wave(processes, workers int, latency time.Duration, seed uint64) waveResult {
+// workers goroutines each, and counts. With presigned, the refreshes are
+// answered from responses signed before the wave (presignedRefreshes).
+func (r *waveRig) wave(processes, workers int, latency time.Duration, seed uint64, presigned bool) waveResult {
 	r.clock.Advance(stormTokenLifetime + time.Second)
 	before := make([]int, len(r.subs))
 	for i, s := range r.subs {
 		before[i] = r.g.RefreshCount(s)
+	}
+	var p *presignedRefreshes
+	if presigned {
+		var err error
+		if p, err = r.presign(seed); err != nil {
+			return waveResult{processErr: err}
+		}
+		r.presigned.Store(p)
+		defer r.presigned.Store(nil)
 	}
 	r.slow.Store(int64(latency))
 	defer r.slow.Store(0)
@@ -154,6 +254,10 @@ func (r *waveRig) wave(processes, workers int, latency time.Duration, seed uint6
 	res.serverCPU = servers.Stop()
 	for i, s := range r.subs {
 		n := r.g.RefreshCount(s) - before[i]
+		res.byFake += n
+		if p != nil {
+			n += int(p.counts[i].Load())
+		}
 		res.refreshes += n
 		if n != 1 {
 			res.notOnce++
@@ -361,14 +465,17 @@ func TestRefreshWaveOncePerUser(t *testing.T) {
 	for _, kind := range []string{"postgres", "redis"} {
 		t.Run(kind, func(t *testing.T) {
 			r := newWaveRig(t, kind, 200)
-			for round := range 2 {
-				res := r.wave(waveProcesses, 8, 20*time.Millisecond, uint64(round))
+			for round, presigned := range []bool{false, false, true} {
+				res := r.wave(waveProcesses, 8, 20*time.Millisecond, uint64(round), presigned)
 				if res.processErr != nil {
 					t.Fatalf("round %d: %v\n%s", round, res.processErr, res.stderr)
 				}
 				if res.notOnce != 0 || res.refreshes != len(r.subs) || res.errors != 0 {
 					t.Fatalf("round %d: %d refreshes for %d users (%d not refreshed exactly once), %d failed calls\n%s",
 						round, res.refreshes, len(r.subs), res.notOnce, res.errors, res.stderr)
+				}
+				if want := map[bool]int{false: len(r.subs), true: 0}[presigned]; res.byFake != want {
+					t.Fatalf("round %d (presigned %t): the fake answered %d refreshes, want %d", round, presigned, res.byFake, want)
 				}
 			}
 		})
@@ -402,8 +509,12 @@ func BenchmarkRefreshWave(b *testing.B) {
 	for _, kind := range []string{"postgres", "redis"} {
 		b.Run(kind, func(b *testing.B) {
 			r := newWaveRig(b, kind, users) // shared by the sub-benchmarks, cleaned up after them
-			for _, processes := range []int{1, waveProcesses} {
-				b.Run(fmt.Sprintf("processes=%d/users=%d", processes, users), func(b *testing.B) {
+			for _, c := range []struct {
+				fake      string
+				processes int
+			}{{"live", 1}, {"live", waveProcesses}, {"presigned", waveProcesses}} {
+				processes, presigned := c.processes, c.fake == "presigned"
+				b.Run(fmt.Sprintf("fake=%s/processes=%d/users=%d", c.fake, processes, users), func(b *testing.B) {
 					var (
 						total         waveResult
 						wall, minimum time.Duration
@@ -411,7 +522,7 @@ func BenchmarkRefreshWave(b *testing.B) {
 					)
 					for b.Loop() {
 						seed++
-						res := r.wave(processes, waveWorkers, waveLatency, uint64(seed))
+						res := r.wave(processes, waveWorkers, waveLatency, uint64(seed), presigned)
 						if res.processErr != nil {
 							b.Fatalf("%v\n%s", res.processErr, res.stderr)
 						}

@@ -58,6 +58,7 @@ func mpStore(t testing.TB, kind, dsn, name string) serverauth.TokenStore {
 			t.Fatal(err)
 		}
 		db.SetMaxOpenConns(10)
+		db.SetMaxIdleConns(10)
 		t.Cleanup(func() { db.Close() })
 		s, err := sqlstore.New(db, sqlstore.Config{Dialect: sqlstore.Postgres, Table: name})
 		if err != nil {

@@ -194,6 +194,7 @@ func openNetworkStore(ctx context.Context, scheme string, u storeURL) (serveraut
 // openSQL opens a SQL store on db, which it closes on failure.
 func openSQL(ctx context.Context, db *sql.DB, d sqlstore.Dialect) (serverauth.TokenStore, func(), error) {
 	db.SetMaxOpenConns(20) // see sqlstore's doc: replicas must not exhaust the database
+	db.SetMaxIdleConns(20) // and keep those connections open between statements
 	s, err := sqlstore.New(db, sqlstore.Config{Dialect: d})
 	if err == nil {
 		err = s.CreateTable(ctx)
