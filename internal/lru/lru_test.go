@@ -104,8 +104,8 @@ func TestLongKeyIsCopied(t *testing.T) {
 		t.Fatal("stored key not found")
 	}
 	e := tab.slots[i].e.Load()
-	if e.kn != longKey || e.long != key || unsafe.StringData(e.long) == unsafe.StringData(big) {
-		t.Fatalf("long key kept as %q (kn %d)", e.long, e.kn)
+	if e.kn != longKey || *e.long != key || unsafe.StringData(*e.long) == unsafe.StringData(big) {
+		t.Fatalf("long key kept as %q (kn %d)", *e.long, e.kn)
 	}
 }
 
