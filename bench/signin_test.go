@@ -435,7 +435,7 @@ func TestSignInContendersAgree(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
+	t.Cleanup(func() { db.Close() }) // after the servers' cleanups drop their tables
 	for _, presigned := range []bool{false, true} {
 		for _, name := range []string{"serverauth", "glued"} {
 			newServer := map[string]func(testing.TB, *signInRig, bool, *sql.DB) (*httptest.Server, stored){
