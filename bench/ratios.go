@@ -304,6 +304,28 @@ func report() {
 	}
 	fmt.Println()
 
+	if !math.IsNaN(med("SignInInterleaved/fake=presigned/clients=1", 2, "serverauth/glued")) {
+		fmt.Println("### 3b. Sign-in throughput, the contenders taking turns within each sample (BenchmarkSignInInterleaved)")
+		fmt.Println()
+		fmt.Println("| fake | clients | serverauth sign-ins/s | glued sign-ins/s | serverauth / glued, median (min–max) | serverauth p50 / p99 | glued p50 / p99 |")
+		fmt.Println("|---|---|---|---|---|---|---|")
+		for _, fake := range []string{"live", "presigned"} {
+			for _, clients := range []string{"1", "8", "64"} {
+				n := "SignInInterleaved/fake=" + fake + "/clients=" + clients
+				r := slices.Clone(samples[key{n, 2, "serverauth/glued"}])
+				slices.Sort(r)
+				spread := "—"
+				if len(r) > 0 {
+					spread = fmt.Sprintf("%.2f× (%.2f–%.2f, %d samples)", med(n, 2, "serverauth/glued"), r[0], r[len(r)-1], len(r))
+				}
+				fmt.Printf("| %s | %s | %.0f | %.0f | %s | %.1f / %.1f ms | %.1f / %.1f ms |\n", fake, clients,
+					med(n, 2, "serverauth-signins/s"), med(n, 2, "glued-signins/s"), spread,
+					med(n, 2, "serverauth-p50-ms"), med(n, 2, "serverauth-p99-ms"), med(n, 2, "glued-p50-ms"), med(n, 2, "glued-p99-ms"))
+			}
+		}
+		fmt.Println()
+	}
+
 	fmt.Println("### 4a. Refresh wave: every user's token expires at once; 1 or 4 processes of 16 workers, each asking for every user")
 	fmt.Println()
 	fmt.Println("Medians over the waves at GOMAXPROCS 1 and 2 together. minimum: the replicas' schedule simulated at no CPU cost")

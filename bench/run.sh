@@ -50,18 +50,18 @@ if ! $summarise_only; then
   # Timed benchmarks: COUNT samples at GOMAXPROCS 1 and 2, in one process, so
   # that the ratios between them hold on a noisy machine.
   go test -run '^$' -bench '^Benchmark(VerifyIDToken|Token|TokenPopulation|Transport|Exchange|Store|Seal)$' \
-    -benchmem -count "$COUNT" -cpu 1,2 -benchtime "$BENCHTIME" ./bench/ | tee "$raw.tmp"
+    -benchmem -count "$COUNT" -cpu 1,2 -benchtime "$BENCHTIME" -timeout 90m ./bench/ | tee "$raw.tmp"
   # Sign-in throughput (PostgreSQL): a fixed number of sign-ins per sample,
   # enough for a p99, on both cores only.
-  go test -run '^$' -bench '^BenchmarkSignIn$' -count "$COUNT" -cpu 2 -benchtime "${SIGNINS:-1000}x" ./bench/ | tee -a "$raw.tmp"
+  go test -run '^$' -bench '^BenchmarkSignIn$' -count "$COUNT" -cpu 2 -benchtime "${SIGNINS:-1000}x" -timeout 90m ./bench/ | tee -a "$raw.tmp"
   # Counted benchmarks (storms): one iteration per sample.
   go test -run '^$' -bench '^Benchmark(Storm|StormProcesses)$' \
-    -benchmem -count "$COUNTED" -cpu 1,2 -benchtime 1x ./bench/ | tee -a "$raw.tmp"
+    -benchmem -count "$COUNTED" -cpu 1,2 -benchtime 1x -timeout 90m ./bench/ | tee -a "$raw.tmp"
   # The refresh wave: one wave per sample, on both cores (its replica
   # processes use every core whatever -cpu says).
-  go test -run '^$' -bench '^BenchmarkRefreshWave$' -count "$COUNTED" -cpu 2 -benchtime 1x ./bench/ | tee -a "$raw.tmp"
+  go test -run '^$' -bench '^BenchmarkRefreshWave$' -count "$COUNTED" -cpu 2 -benchtime 1x -timeout 90m ./bench/ | tee -a "$raw.tmp"
   # Memory per user: one sample (it does not vary), a million users.
-  go test -run '^$' -bench '^BenchmarkMemory$' -count 1 -cpu 2 -benchtime 1x ./bench/ | tee -a "$raw.tmp"
+  go test -run '^$' -bench '^BenchmarkMemory$' -count 1 -cpu 2 -benchtime 1x -timeout 90m ./bench/ | tee -a "$raw.tmp"
   mv "$raw.tmp" "$raw"
   { echo; echo "# after the run ($(( $(date +%s) - start )) s)"; machine; } >>"$out/machine.txt"
 fi

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -327,13 +328,53 @@ func postCode(client *http.Client, url, code, user string) error {
 // is PostgreSQL's CPU time per sign-in, when it runs on this machine
 // (serverCPU).
 func BenchmarkSignIn(b *testing.B) {
+	r := signInContenders(b)
+	for _, presigned := range []bool{false, true} {
+		fakeName := map[bool]string{false: "live", true: "presigned"}[presigned]
+		srvs, base := r.contenders(b, presigned)
+		for _, clients := range []int{1, 8, 64} {
+			for _, impl := range []string{"serverauth", "glued"} {
+				b.Run(fmt.Sprintf("fake=%s/clients=%d/impl=%s", fakeName, clients, impl), func(b *testing.B) {
+					b.ResetTimer()
+					servers := sampleServerCPU(100 * time.Millisecond)
+					res, err := runSignIns(r.signInRig, srvs[impl].URL, presigned, clients, b.N, base[impl], &r.seq, &r.cursor)
+					dbCPU := servers.Stop()
+					b.StopTimer()
+					if err != nil {
+						b.Fatal(err)
+					}
+					b.ReportMetric(float64(b.N)/res.elapsed.Seconds(), "signins/s")
+					b.ReportMetric(res.percentile(0.50), "p50-ms")
+					b.ReportMetric(res.percentile(0.99), "p99-ms")
+					b.ReportMetric(float64(dbCPU.Microseconds())/float64(b.N), "db-cpu-us/signin")
+				})
+			}
+		}
+	}
+}
+
+// signInBench is the rig of the sign-in benchmarks, with the database.
+type signInBench struct {
+	*signInRig
+	dsn         string
+	seq, cursor atomic.Int64 // code sequence numbers; the next user to sign in
+}
+
+func signInContenders(b *testing.B) *signInBench {
 	dsn := testenv.DSN(b, testenv.Postgres)
 	r, err := sharedSignInRig()
 	if err != nil {
 		b.Fatal(err)
 	}
+	return &signInBench{signInRig: r, dsn: dsn}
+}
+
+// contenders starts both sign-in servers, each over a pool of its own, and
+// signs each contender's users in once (a first consent, with a refresh
+// token); it returns the servers and each one's first user, by impl.
+func (r *signInBench) contenders(b *testing.B, presigned bool) (map[string]*httptest.Server, map[string]int) {
 	openDB := func() *sql.DB {
-		db, err := sql.Open("pgx", dsn)
+		db, err := sql.Open("pgx", r.dsn)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -342,83 +383,121 @@ func BenchmarkSignIn(b *testing.B) {
 		b.Cleanup(func() { db.Close() })
 		return db
 	}
-	var seq atomic.Int64
-	for _, presigned := range []bool{false, true} {
-		fakeName := map[bool]string{false: "live", true: "presigned"}[presigned]
-		servers := map[string]*httptest.Server{}
-		servers["serverauth"], _ = newSignInServer(b, r, presigned, openDB())
-		servers["glued"], _ = newGluedServer(b, r, presigned, openDB())
-		// Each contender's users, signed in once (a first consent, with a
-		// refresh token).
-		base := map[string]int{"serverauth": 0, "glued": signInUsers}
-		for name, srv := range servers {
-			for i := range signInUsers {
-				u := base[name] + i
-				code, err := r.code(presigned, true, u, seq.Add(1))
-				if err == nil {
-					err = postCode(r.client, srv.URL, code, r.users[u].Sub)
-				}
-				if err != nil {
-					b.Fatalf("%s, fake=%s: first sign-in: %v", name, fakeName, err)
-				}
+	srvs := map[string]*httptest.Server{}
+	srvs["serverauth"], _ = newSignInServer(b, r.signInRig, presigned, openDB())
+	srvs["glued"], _ = newGluedServer(b, r.signInRig, presigned, openDB())
+	base := map[string]int{"serverauth": 0, "glued": signInUsers}
+	for name, srv := range srvs {
+		for i := range signInUsers {
+			u := base[name] + i
+			code, err := r.code(presigned, true, u, r.seq.Add(1))
+			if err == nil {
+				err = postCode(r.client, srv.URL, code, r.users[u].Sub)
 			}
-		}
-		for _, clients := range []int{1, 8, 64} {
-			for _, impl := range []string{"serverauth", "glued"} {
-				b.Run(fmt.Sprintf("fake=%s/clients=%d/impl=%s", fakeName, clients, impl), func(b *testing.B) {
-					srv := servers[impl]
-					var (
-						next      atomic.Int64
-						wg        sync.WaitGroup
-						mu        sync.Mutex // guards lat and firstErr
-						lat       []time.Duration
-						firstErr  error
-						userIndex atomic.Int64
-					)
-					b.ResetTimer()
-					start, servers := time.Now(), sampleServerCPU(100*time.Millisecond)
-					for range clients {
-						wg.Go(func() {
-							var mine []time.Duration
-							for next.Add(1) <= int64(b.N) {
-								u := base[impl] + int(userIndex.Add(1)%signInUsers)
-								t0 := time.Now()
-								code, err := r.code(presigned, false, u, seq.Add(1))
-								if err == nil {
-									err = postCode(r.client, srv.URL, code, r.users[u].Sub)
-								}
-								mine = append(mine, time.Since(t0))
-								if err != nil {
-									mu.Lock()
-									firstErr = firstError(firstErr, err)
-									mu.Unlock()
-									break
-								}
-							}
-							mu.Lock()
-							lat = append(lat, mine...)
-							mu.Unlock()
-						})
-					}
-					wg.Wait()
-					elapsed := time.Since(start)
-					dbCPU := servers.Stop()
-					b.StopTimer()
-					if firstErr != nil {
-						b.Fatal(firstErr)
-					}
-					slices.Sort(lat)
-					pct := func(p float64) float64 {
-						return float64(lat[min(len(lat)-1, int(p*float64(len(lat))))]) / 1e6
-					}
-					b.ReportMetric(float64(b.N)/elapsed.Seconds(), "signins/s")
-					b.ReportMetric(pct(0.50), "p50-ms")
-					b.ReportMetric(pct(0.99), "p99-ms")
-					b.ReportMetric(float64(dbCPU.Microseconds())/float64(b.N), "db-cpu-us/signin")
-				})
+			if err != nil {
+				b.Fatalf("%s, presigned %t: first sign-in: %v", name, presigned, err)
 			}
 		}
 	}
+	return srvs, base
+}
+
+// BenchmarkSignInInterleaved is BenchmarkSignIn with the two contenders
+// taking turns inside one sample: phases of max(200, 8 × clients)
+// sign-ins, serverauth then glued, until each has signed in b.N times, so
+// that a burst of load from elsewhere on a shared machine falls on both
+// alike. Reported: each one's sign-ins/s over its own phases
+// (serverauth-signins/s, glued-signins/s), their ratio
+// (serverauth/glued), and each one's p50 and p99.
+func BenchmarkSignInInterleaved(b *testing.B) {
+	r := signInContenders(b)
+	for _, presigned := range []bool{false, true} {
+		fakeName := map[bool]string{false: "live", true: "presigned"}[presigned]
+		srvs, base := r.contenders(b, presigned)
+		for _, clients := range []int{1, 8, 64} {
+			b.Run(fmt.Sprintf("fake=%s/clients=%d", fakeName, clients), func(b *testing.B) {
+				phase := max(200, 8*clients)
+				elapsed := map[string]time.Duration{}
+				lat := map[string][]time.Duration{}
+				for done := 0; done < b.N; done += phase {
+					n := min(phase, b.N-done)
+					for _, impl := range []string{"serverauth", "glued"} {
+						res, err := runSignIns(r.signInRig, srvs[impl].URL, presigned, clients, n, base[impl], &r.seq, &r.cursor)
+						if err != nil {
+							b.Fatal(err)
+						}
+						elapsed[impl] += res.elapsed
+						lat[impl] = append(lat[impl], res.lat...)
+					}
+				}
+				rate := func(impl string) float64 { return float64(b.N) / elapsed[impl].Seconds() }
+				b.ReportMetric(rate("serverauth"), "serverauth-signins/s")
+				b.ReportMetric(rate("glued"), "glued-signins/s")
+				b.ReportMetric(rate("serverauth")/rate("glued"), "serverauth/glued")
+				for _, impl := range []string{"serverauth", "glued"} {
+					slices.Sort(lat[impl])
+					res := signInRun{lat: lat[impl]}
+					b.ReportMetric(res.percentile(0.50), impl+"-p50-ms")
+					b.ReportMetric(res.percentile(0.99), impl+"-p99-ms")
+				}
+			})
+		}
+	}
+}
+
+// signInRun is what a run of sign-ins measured.
+type signInRun struct {
+	elapsed time.Duration
+	lat     []time.Duration // each sign-in's, sorted
+}
+
+// percentile returns the p-th latency in milliseconds.
+func (s signInRun) percentile(p float64) float64 {
+	if len(s.lat) == 0 {
+		return math.NaN()
+	}
+	return float64(s.lat[min(len(s.lat)-1, int(p*float64(len(s.lat))))]) / 1e6
+}
+
+// runSignIns signs in n times at url from clients goroutines, cycling
+// through the contender's users (base and the signInUsers after it) from
+// cursor, and reports the wall time and the latencies.
+func runSignIns(r *signInRig, url string, presigned bool, clients, n, base int, seq, cursor *atomic.Int64) (signInRun, error) {
+	var (
+		next     atomic.Int64
+		wg       sync.WaitGroup
+		mu       sync.Mutex // guards lat and firstErr
+		lat      []time.Duration
+		firstErr error
+	)
+	start := time.Now()
+	for range clients {
+		wg.Go(func() {
+			var mine []time.Duration
+			for next.Add(1) <= int64(n) {
+				u := base + int(cursor.Add(1)%signInUsers)
+				t0 := time.Now()
+				code, err := r.code(presigned, false, u, seq.Add(1))
+				if err == nil {
+					err = postCode(r.client, url, code, r.users[u].Sub)
+				}
+				mine = append(mine, time.Since(t0))
+				if err != nil {
+					mu.Lock()
+					firstErr = firstError(firstErr, err)
+					mu.Unlock()
+					break
+				}
+			}
+			mu.Lock()
+			lat = append(lat, mine...)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	res := signInRun{elapsed: time.Since(start), lat: lat}
+	slices.Sort(res.lat)
+	return res, firstErr
 }
 
 // TestSignInContendersAgree checks that both sign-in endpoints do the
