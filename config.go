@@ -128,8 +128,9 @@ type Config struct {
 	// (and so SignInWithIDToken and the handlers that take an ID token)
 	// remembers, so that the same token verified again (a GIS credential
 	// or an app's ID token sent on every request, for the hour it lives)
-	// skips the RSA signature check. The cache holds a SHA-256 hash of each
-	// token, never the token, and what its signature established; every
+	// skips the RSA signature check. The cache holds a keyed hash of each
+	// token (GMAC under a random key of its own), never the token, and what
+	// its signature established; every
 	// claim rule and every VerifyOption is applied again on each call, an
 	// entry is not used past the token's exp nor after Google's key set
 	// changes, and a token that failed is never remembered. Zero means

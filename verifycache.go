@@ -2,6 +2,9 @@ package serverauth
 
 import (
 	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
 	"crypto/sha256"
 	"sync/atomic"
 	"unsafe"
@@ -23,12 +26,24 @@ type verifiedToken struct {
 	until   int64  // the token's exp, Unix nanoseconds: not used from the cache at or after it
 }
 
-// verifyCache remembers successful verifications by the SHA-256 of the
+// verifyCache remembers successful verifications by a keyed hash of the
 // whole token, so that verifying the same token again skips the RSA
 // signature check (about 25 µs of the 31 µs a verification costs). It
 // holds no token: a hash, the claims and which key signed them.
+//
+// The hash is GMAC (GHASH under AES-128, NIST SP 800-38D) with a random key
+// of the cache's own, which never leaves it: GHASH is an almost-XOR-universal
+// hash (McGrew and Viega, "The Security and Performance of the Galois/Counter
+// Mode", 2004), so two different tokens of up to 16·n bytes get the same
+// 16-byte key with probability at most (n+1)/2^128 over the key, which no one
+// outside the process knows or sees. That is the property the cache needs:
+// no token but the one verified finds its entry. It hashes a kilobyte-long
+// ID token about four times as fast as SHA-256, which was half the cost of
+// a hit. Where the standard library refuses GCM with a chosen nonce (Go's
+// FIPS 140-only mode), the key is SHA-256 of the token.
 type verifyCache struct {
-	m    *lru.Map[verifiedToken] // keyed by string(SHA-256(token)); internally locked
+	m    *lru.Map[verifiedToken] // keyed by tokenKey; internally locked
+	mac  cipher.AEAD             // AES-128-GCM under the cache's random key; nil: SHA-256
 	full atomic.Int64            // full verifications made through the cache, for tests
 }
 
@@ -38,7 +53,30 @@ func newVerifyCache(size int) *verifyCache {
 	if size < 0 {
 		return nil
 	}
-	return &verifyCache{m: lru.New[verifiedToken](size)}
+	c := &verifyCache{m: lru.New[verifiedToken](size)}
+	key := make([]byte, 16)
+	rand.Read(key) // crypto/rand never fails
+	if block, err := aes.NewCipher(key); err == nil {
+		c.mac, _ = cipher.NewGCM(block) // nil in FIPS 140-only mode
+	}
+	return c
+}
+
+// gmacNonce is the fixed nonce of the cache's GMAC: it serves as a keyed
+// hash, which a fixed nonce does not weaken (the tag is GHASH of the token
+// masked by one fixed block).
+var gmacNonce [12]byte
+
+// tokenKey returns the cache key of raw, which it reads in place: copying a
+// token of about a kilobyte to hash it would be the one allocation of a
+// cache hit beside the Profile. Neither hash writes its input.
+func (c *verifyCache) tokenKey(raw string, buf *[sha256.Size]byte) []byte {
+	b := unsafe.Slice(unsafe.StringData(raw), len(raw))
+	if c.mac == nil {
+		*buf = sha256.Sum256(b)
+		return buf[:]
+	}
+	return c.mac.Seal(buf[:0], gmacNonce[:], nil, b)
 }
 
 // verifyCached is verify with the cache: a token verified before, under
@@ -52,8 +90,9 @@ func (v *verifier) verifyCached(ctx context.Context, raw string, o verifyOptions
 		return v.verify(ctx, raw, o)
 	}
 	now := v.now()
-	sum := tokenDigest(raw)
-	if vt, ok := c.m.Load(string(sum[:])); ok {
+	var buf [sha256.Size]byte
+	key := c.tokenKey(raw, &buf)
+	if vt, ok := c.m.Load(string(key)); ok {
 		if unixNanos(now) < vt.until {
 			_, gen, err := v.keys.Lookup(ctx, vt.kid, now)
 			if err != nil {
@@ -67,7 +106,7 @@ func (v *verifier) verifyCached(ctx context.Context, raw string, o verifyOptions
 			}
 		}
 		// Past exp, or Google's keys changed since: verify afresh.
-		c.m.CompareAndDelete(string(sum[:]), func(x *verifiedToken) bool { return x == vt })
+		c.m.CompareAndDelete(string(key), func(x *verifiedToken) bool { return x == vt })
 	}
 	c.full.Add(1)
 	vt, err := v.verifySignature(ctx, raw, now)
@@ -79,14 +118,7 @@ func (v *verifier) verifyCached(ctx context.Context, raw string, o verifyOptions
 	}
 	// check guarantees exp is present and finite.
 	if vt.until = unixNanos(numericDate(*vt.claims.Exp)); unixNanos(now) < vt.until {
-		c.m.Store(string(sum[:]), *vt)
+		c.m.Store(string(key), *vt)
 	}
 	return vt.profile(), nil
-}
-
-// tokenDigest is the SHA-256 of raw, read in place: copying a token of
-// about a kilobyte to hash it would be the one allocation of a cache hit
-// beside the Profile. Sum256 only reads its argument.
-func tokenDigest(raw string) [sha256.Size]byte {
-	return sha256.Sum256(unsafe.Slice(unsafe.StringData(raw), len(raw)))
 }

@@ -182,6 +182,9 @@ func TestVerifyCacheNeverKeepsAFailure(t *testing.T) {
 	if _, err := f.verifyCounting(good, 1, serverauth.RequireNonce("abc")); err != nil {
 		t.Fatal(err)
 	}
+	// Cached now, it does not vouch for a token one signature byte away.
+	_, err := f.verifyCounting(good[:len(good)-4]+"AAAA", 1)
+	wantReason(t, err, serverauth.ReasonSignature)
 }
 
 // TestVerifyCacheOff: a negative IDTokenCacheSize turns the cache off.

@@ -165,10 +165,14 @@ func waveNames() []waveName {
 }
 
 // medAll is the median of a wave benchmark's samples at every GOMAXPROCS.
-func medAll(w waveName, unit string) float64 {
+func medAll(w waveName, unit string) float64 { return medAny(w.name, unit) }
+
+// medAny is the median of a benchmark's samples at every GOMAXPROCS it ran
+// at (the memory and wave benchmarks run at one).
+func medAny(name, unit string) float64 {
 	var s []float64
 	for k, v := range samples {
-		if k.name == w.name && k.unit == unit {
+		if k.name == name && k.unit == unit {
 			s = append(s, v...)
 		}
 	}
@@ -328,7 +332,7 @@ func report() {
 
 	fmt.Println("### 4a. Refresh wave: every user's token expires at once; 1 or 4 processes of 16 workers, each asking for every user")
 	fmt.Println()
-	fmt.Println("Medians over the waves at GOMAXPROCS 1 and 2 together. minimum: the replicas' schedule simulated at no CPU cost")
+	fmt.Println("Medians over the waves. minimum: the replicas' schedule simulated at no CPU cost")
 	fmt.Println("(the fake answers a refresh after 100 ms); machine bound: the CPU time of the processes, the fake and the store's")
 	fmt.Println("server over the cores.")
 	fmt.Println()
@@ -392,14 +396,14 @@ func report() {
 	fmt.Println("### 6. Memory per cached user")
 	fmt.Println()
 	for _, c := range []string{"Memory/cache-1m-users-167B-tokens", "Memory/cache-1m-users-250B-tokens"} {
-		v := med(c, 1, "B/user")
-		fmt.Printf("- %s: %s B/user, %s B/user beyond the access token itself (%s MB per million users)\n", strings.TrimPrefix(c, "Memory/"),
-			num(math.Round(v)), num(math.Round(med(c, 1, "B/user-beyond-token"))), num(math.Round(v)))
+		v := medAny(c, "B/user")
+		fmt.Printf("- %s: %.1f B/user, %.1f B/user beyond the access token itself (%s MB per million users)\n", strings.TrimPrefix(c, "Memory/"),
+			v, medAny(c, "B/user-beyond-token"), num(math.Round(v)))
 	}
-	v := med("Memory/cache+memory-store-100k-users", 1, "B/user")
+	v := medAny("Memory/cache+memory-store-100k-users", "B/user")
 	fmt.Printf("- cache+memory-store-100k-users: %s B/user (%s MB per 100 000 users)\n", num(math.Round(v)), num(math.Round(v*1e5/1e6*10)/10))
-	def := med("Memory/exchanges-10k-default-window", 1, "B/exchange")
-	off := med("Memory/exchanges-10k-no-window", 1, "B/exchange")
+	def := medAny("Memory/exchanges-10k-default-window", "B/exchange")
+	off := medAny("Memory/exchanges-10k-no-window", "B/exchange")
 	fmt.Printf("- heap held per exchange, default DuplicateCodeWindow: %s B; window off: %s B; one retained exchange: %s B\n",
 		num(math.Round(def)), num(math.Round(off)), num(math.Round(def-off)))
 }

@@ -52,8 +52,9 @@ if ! $summarise_only; then
   go test -run '^$' -bench '^Benchmark(VerifyIDToken|Token|TokenPopulation|Transport|Exchange|Store|Seal)$' \
     -benchmem -count "$COUNT" -cpu 1,2 -benchtime "$BENCHTIME" -timeout 90m ./bench/ | tee "$raw.tmp"
   # Sign-in throughput (PostgreSQL): a fixed number of sign-ins per sample,
-  # enough for a p99, on both cores only.
-  go test -run '^$' -bench '^BenchmarkSignIn$' -count "$COUNT" -cpu 2 -benchtime "${SIGNINS:-1000}x" -timeout 90m ./bench/ | tee -a "$raw.tmp"
+  # enough for a p99, on both cores only; the contenders in turn, then
+  # taking turns within each sample.
+  go test -run '^$' -bench '^BenchmarkSignIn(Interleaved)?$' -count "$COUNT" -cpu 2 -benchtime "${SIGNINS:-1000}x" -timeout 90m ./bench/ | tee -a "$raw.tmp"
   # Counted benchmarks (storms): one iteration per sample.
   go test -run '^$' -bench '^Benchmark(Storm|StormProcesses)$' \
     -benchmem -count "$COUNTED" -cpu 1,2 -benchtime 1x -timeout 90m ./bench/ | tee -a "$raw.tmp"
