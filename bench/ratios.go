@@ -69,7 +69,11 @@ func main() {
 
 // med returns the median of a benchmark's samples, NaN when there are none.
 func med(name string, procs int, unit string) float64 {
-	s := slices.Clone(samples[key{name, procs, unit}])
+	return median(slices.Clone(samples[key{name, procs, unit}]))
+}
+
+// median sorts s and returns its median, NaN when it is empty.
+func median(s []float64) float64 {
 	if len(s) == 0 {
 		return math.NaN()
 	}
@@ -176,14 +180,7 @@ func medAny(name, unit string) float64 {
 			s = append(s, v...)
 		}
 	}
-	if len(s) == 0 {
-		return math.NaN()
-	}
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+	return median(s)
 }
 
 // minMedMax prints a benchmark's time as "median (min–max)".
