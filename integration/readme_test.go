@@ -34,6 +34,8 @@ func Example_production() {
 	if err != nil {
 		log.Fatal(err)
 	}
+	db.SetMaxOpenConns(20) // a bound per replica, and as many kept open between statements:
+	db.SetMaxIdleConns(20) // database/sql keeps 2 by default and reopens the rest under load
 	store, err := sqlstore.New(db, sqlstore.Config{Dialect: sqlstore.Postgres})
 	if err != nil {
 		log.Fatal(err)
