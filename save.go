@@ -28,7 +28,13 @@ func (e *Exchanger) Save(ctx context.Context, res *Result) error {
 	// A rotated refresh token the store refused earlier is the grant's
 	// current one: a sign-in that brings none keeps it.
 	pending := e.users.pendingOf(userID)
-	saved, done, err := e.updateSignIn(ctx, res, pending)
+	// What the Result writes over any record, sealed once for every path
+	// and attempt below.
+	u, err := e.signInUpdate(res)
+	if err != nil {
+		return &SaveError{UserID: userID, Result: res, Err: err}
+	}
+	saved, done, err := e.updateSignIn(ctx, u, res, pending)
 	if err != nil {
 		return &SaveError{UserID: userID, Result: res, Err: err}
 	}
@@ -41,7 +47,7 @@ func (e *Exchanger) Save(ctx context.Context, res *Result) error {
 			return &SaveError{UserID: userID, Result: res, Err: err}
 		}
 		rec := cur.Clone()
-		if err := e.mergeResult(ctx, rec, res, pending); err != nil {
+		if err := e.mergeResult(ctx, rec, res, u, pending); err != nil {
 			return &SaveError{UserID: userID, Result: res, Err: err}
 		}
 		err = e.storePut(ctx, rec)
@@ -74,14 +80,10 @@ type savedGrant struct {
 // brings a refresh token, a rotated one is pending, the user has no record
 // yet, or the stored refresh token cannot be decrypted (the merge then
 // drops it).
-func (e *Exchanger) updateSignIn(ctx context.Context, res *Result, pending *pendingWrite) (_ savedGrant, done bool, _ error) {
+func (e *Exchanger) updateSignIn(ctx context.Context, u *SignInUpdate, res *Result, pending *pendingWrite) (_ savedGrant, done bool, _ error) {
 	up, ok := e.cfg.Store.(SignInUpdater)
 	if !ok || res.Token.RefreshToken != "" || pending != nil {
 		return savedGrant{}, false, nil
-	}
-	u, err := e.signInUpdate(res)
-	if err != nil {
-		return savedGrant{}, false, err
 	}
 	sctx, run := e.begin(ctx, OpStoreSave)
 	rt, err := up.UpdateSignIn(sctx, u)
@@ -129,13 +131,11 @@ func (e *Exchanger) signInUpdate(res *Result) (*SignInUpdate, error) {
 	return u, nil
 }
 
-// mergeResult applies an exchange's outcome to the stored record.
-func (e *Exchanger) mergeResult(ctx context.Context, rec *Record, res *Result, pending *pendingWrite) error {
+// mergeResult applies an exchange's outcome to the stored record: u, its
+// fields that replace the stored ones, and the refresh token it brings or
+// the stored one it keeps.
+func (e *Exchanger) mergeResult(ctx context.Context, rec *Record, res *Result, u *SignInUpdate, pending *pendingWrite) error {
 	userID := res.UserID
-	u, err := e.signInUpdate(res)
-	if err != nil {
-		return err
-	}
 	switch {
 	case res.Token.RefreshToken != "":
 		if err := e.setRefreshToken(rec, res.Token.RefreshToken); err != nil {
