@@ -67,9 +67,10 @@ func newVerifyCache(size int) *verifyCache {
 // masked by one fixed block).
 var gmacNonce [12]byte
 
-// tokenKey returns the cache key of raw, which it reads in place: copying a
-// token of about a kilobyte to hash it would be the one allocation of a
-// cache hit beside the Profile. Neither hash writes its input.
+// tokenKey returns the cache key of raw, in buf, reading raw in place:
+// copying a token of about a kilobyte to hash it would cost more than the
+// hash (buf itself escapes through the AEAD interface: 32 bytes). Neither
+// hash writes its input.
 func (c *verifyCache) tokenKey(raw string, buf *[sha256.Size]byte) []byte {
 	b := unsafe.Slice(unsafe.StringData(raw), len(raw))
 	if c.mac == nil {
