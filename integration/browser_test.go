@@ -380,13 +380,16 @@ func TestBrowserPopupSignInChooseJaneContinue(t *testing.T) {
 
 // TestBrowserRedirectChooseJaneCancel: the redirect link, Jane in the
 // chooser, Cancel on the consent page: the callback reports
-// ErrAccessDenied and nothing is exchanged.
+// ErrAccessDenied and nothing is exchanged. The chooser has a Cancel
+// button with the same id, so the selector names the consent form: while
+// the chooser is still on screen, a bare #cancel matches its button, which
+// is gone by the time the click lands.
 func TestBrowserRedirectChooseJaneCancel(t *testing.T) {
 	a := newWebApp(t)
 	if err := chromedp.Do(a.ctx, chromedp.Navigate(a.url+"/login")); err != nil {
 		t.Fatal(err)
 	}
-	if err := click(a.ctx, clickOn(account(jane)), clickOn(chromedp.CSS(`#cancel`))); err != nil {
+	if err := click(a.ctx, clickOn(account(jane)), clickOn(chromedp.CSS(`#consent #cancel`))); err != nil {
 		t.Fatal(err)
 	}
 	if got := a.result(a.ctx); got != "failed" {
