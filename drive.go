@@ -300,7 +300,7 @@ func (e *Exchanger) driveSecrets(userID string) []string {
 		return nil
 	}
 	if ct, ok := e.users.cache.Load(userID); ok {
-		return []string{ct.tok.AccessToken}
+		return []string{ct.accessToken()}
 	}
 	return nil
 }

@@ -61,7 +61,7 @@ func (e *Exchanger) Save(ctx context.Context, res *Result) error {
 	}
 	// The grant was replaced: what memory held about the user is stale.
 	e.users.invalidate(userID)
-	e.users.cache.Store(userID, *newCachedToken(res.Token.AccessToken, res.Token.Expiry, res.Token.Expiry.Add(-e.margin(res.Token.Expiry.Sub(saved.updated)))))
+	e.users.cache.Store(userID, newCachedToken(res.Token.AccessToken, res.Token.Expiry, res.Token.Expiry.Add(-e.margin(res.Token.Expiry.Sub(saved.updated)))).entry())
 	if !saved.refreshToken && !e.cfg.SignInOnly {
 		return &noRefreshTokenError{}
 	}

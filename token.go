@@ -3,34 +3,97 @@ package serverauth
 import (
 	"context"
 	"math"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/oauth2"
 )
 
-// cachedToken is one user's access token in memory. The token cache keeps
-// it by value, and Token hands out a pointer to its tok: immutable once
-// published, so callers share it without a copy.
-type cachedToken struct {
-	refreshAt  int64        // when to stop handing it out, Unix nanoseconds; first, beside the cache's key
-	tok        oauth2.Token // access token, type and expiry only
-	authHeader string       // "Bearer <token>", built once
-	fromStore  bool         // read from the store, not refreshed here
+// tokenFacts is one user's access token as memory keeps it: immutable,
+// copied by value, and without an *oauth2.Token, which is built when asked
+// for (see tokenEntry).
+type tokenFacts struct {
+	refreshAt  int64  // when to stop handing it out, Unix nanoseconds; first, beside the cache's key
+	expiry     int64  // the token's expiry, Unix nanoseconds; noExpiry when it has none
+	authHeader string // "Bearer <token>", built once; the token is its tail
 }
 
-// newCachedToken builds a cache entry; the token is kept once, as a slice
-// of its header.
+// noExpiry is tokenFacts.expiry for a token without one (a zero Expiry).
+const noExpiry = math.MinInt64
+
+// cachedToken is a token as the slow path obtained it.
+type cachedToken struct {
+	tokenFacts
+	fromStore bool // read from the store, not refreshed here
+}
+
+// tokenEntry is the token cache's value: the facts and, once a Token call
+// served from memory asked for it, the *oauth2.Token that later calls
+// share. Most of a large population is read about once per token lifetime
+// (the read that loads it), so those users keep no oauth2.Token at all:
+// 80 bytes of entry beside the header string, against 176 with one inline.
+// The entry is replaced when the token is, so the shared token never
+// outlives its facts.
+type tokenEntry struct {
+	tokenFacts
+	shared atomic.Pointer[oauth2.Token]
+}
+
+// newCachedToken builds a token for the cache; the token is kept once, as
+// a slice of its header.
 func newCachedToken(accessToken string, expiry, refreshAt time.Time) *cachedToken {
-	header := "Bearer " + accessToken
-	return &cachedToken{
-		tok:        oauth2.Token{AccessToken: header[len("Bearer "):], TokenType: "Bearer", Expiry: expiry},
-		refreshAt:  unixNanos(refreshAt),
-		authHeader: header,
+	exp := int64(noExpiry)
+	if !expiry.IsZero() {
+		exp = unixNanos(expiry)
 	}
+	return &cachedToken{tokenFacts: tokenFacts{
+		refreshAt:  unixNanos(refreshAt),
+		expiry:     exp,
+		authHeader: "Bearer " + accessToken,
+	}}
+}
+
+// entry is the cache's value for ct; a composite literal, so that the
+// atomic field is never copied.
+func (ct *cachedToken) entry() tokenEntry { return tokenEntry{tokenFacts: ct.tokenFacts} }
+
+// accessToken is the token itself, a slice of its header.
+func (f *tokenFacts) accessToken() string { return f.authHeader[len("Bearer "):] }
+
+// expiryTime is the token's expiry as oauth2.Token carries it.
+func (f *tokenFacts) expiryTime() time.Time {
+	if f.expiry == noExpiry {
+		return time.Time{}
+	}
+	return time.Unix(0, f.expiry)
+}
+
+// unexpiredAt reports whether the token has not expired at now.
+func (f *tokenFacts) unexpiredAt(now time.Time) bool {
+	return f.expiry == noExpiry || unixNanos(now) < f.expiry
+}
+
+// newToken returns a new *oauth2.Token for the facts: access token, type
+// and expiry, no refresh token.
+func (f *tokenFacts) newToken() *oauth2.Token {
+	return &oauth2.Token{AccessToken: f.accessToken(), TokenType: "Bearer", Expiry: f.expiryTime()}
+}
+
+// token returns the entry's shared *oauth2.Token, building it the first
+// time; racing first calls may each build one, and one of them is kept.
+func (te *tokenEntry) token() *oauth2.Token {
+	if t := te.shared.Load(); t != nil {
+		return t
+	}
+	t := te.newToken()
+	if te.shared.CompareAndSwap(nil, t) {
+		return t
+	}
+	return te.shared.Load()
 }
 
 // usableAt reports whether the token may still be handed out at now.
-func (ct *cachedToken) usableAt(now time.Time) bool { return unixNanos(now) < ct.refreshAt }
+func (f *tokenFacts) usableAt(now time.Time) bool { return unixNanos(now) < f.refreshAt }
 
 // unixNanos is t in Unix nanoseconds, clamped to the int64 range (beyond
 // years 1678 to 2262, where t.UnixNano is undefined).
@@ -48,9 +111,10 @@ func unixNanos(t time.Time) int64 {
 
 // Token returns a valid access token for the user, refreshing it with the
 // stored refresh token when it is within the refresh margin of its expiry.
-// A cached token is returned from memory without touching the store or
-// allocating: callers for the same user share one *oauth2.Token, which
-// must not be modified, and which carries no refresh token.
+// A cached token is returned from memory without touching the store; the
+// first call served from memory builds the *oauth2.Token that later calls
+// share without allocating. It must not be modified, and it carries no
+// refresh token.
 //
 // Concurrent callers for one user share one refresh, each able to give up
 // through its own ctx; the refresh runs detached, with its own timeout, and
@@ -65,14 +129,14 @@ func unixNanos(t time.Time) int64 {
 // error); a *SaveError if the refreshed token could not be saved (it is
 // kept in memory and written by the next call for the user or by Flush).
 func (e *Exchanger) Token(ctx context.Context, userID string) (*oauth2.Token, error) {
-	if ct, ok := e.users.cached(userID); ok {
-		return &ct.tok, nil
+	if te, ok := e.users.cached(userID); ok {
+		return te.token(), nil
 	}
 	ct, err := e.tokenSlow(ctx, userID, "")
 	if err != nil {
 		return nil, err
 	}
-	return &ct.tok, nil
+	return ct.newToken(), nil
 }
 
 // fromRecord returns the record's access token, cached unless the user was
@@ -115,8 +179,8 @@ type userTokenSource struct {
 }
 
 func (s *userTokenSource) Token() (*oauth2.Token, error) {
-	if ct, ok := s.e.users.cached(s.userID); ok {
-		return &ct.tok, nil
+	if te, ok := s.e.users.cached(s.userID); ok {
+		return te.token(), nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), refreshTimeout)
 	defer cancel()

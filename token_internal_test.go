@@ -1,8 +1,12 @@
 package serverauth
 
 import (
+	"sync"
 	"testing"
 	"time"
+	"unsafe"
+
+	"golang.org/x/oauth2"
 )
 
 func TestRefreshBackoff(t *testing.T) {
@@ -41,5 +45,64 @@ func TestCachedTokenUsableAt(t *testing.T) {
 				t.Errorf("usableAt(%s) with refreshAt %s = %v, want %v", tt.now, tt.refreshAt, got, tt.want)
 			}
 		})
+	}
+}
+
+// TestTokenEntrySharesOneToken: a cache entry holds no *oauth2.Token until
+// a call served from memory asks for one; from then on every caller,
+// racing ones included, gets that same token, whose fields are the
+// entry's.
+func TestTokenEntrySharesOneToken(t *testing.T) {
+	expiry := time.Date(2026, 3, 14, 16, 9, 26, 535897932, time.UTC)
+	te := newCachedToken("ya29.shared", expiry, expiry.Add(-5*time.Minute)).entry()
+	if te.shared.Load() != nil {
+		t.Fatal("a new entry already holds an *oauth2.Token")
+	}
+	got := make([]*oauth2.Token, 8)
+	var wg sync.WaitGroup
+	for i := range got {
+		wg.Go(func() { got[i] = te.token() })
+	}
+	wg.Wait()
+	for i, tok := range got {
+		if tok != got[0] || tok != te.token() {
+			t.Fatalf("call %d got token %p, call 0 %p, a later call %p: want one shared token", i, tok, got[0], te.token())
+		}
+	}
+	tok := got[0]
+	if tok.AccessToken != "ya29.shared" || tok.TokenType != "Bearer" || !tok.Expiry.Equal(expiry) || tok.RefreshToken != "" {
+		t.Errorf("token = %q %q %s refresh %q; want ya29.shared, Bearer, %s, none", tok.AccessToken, tok.TokenType, tok.Expiry, tok.RefreshToken, expiry)
+	}
+	if te.authHeader != "Bearer ya29.shared" || te.accessToken() != "ya29.shared" {
+		t.Errorf("header %q, token %q", te.authHeader, te.accessToken())
+	}
+	// The memory per cached user in BENCHMARKS.md counts on this size: with
+	// the lru entry's key, tick and long-key pointer, 80 bytes.
+	if size := unsafe.Sizeof(tokenEntry{}); size != 40 {
+		t.Errorf("tokenEntry is %d bytes, want 40 (the lru entry's 80-byte size class)", size)
+	}
+}
+
+// TestTokenFactsExpiry: the expiry survives the round trip through Unix
+// nanoseconds, and a token without one (a zero Expiry, "never expires" to
+// oauth2) stays without one.
+func TestTokenFactsExpiry(t *testing.T) {
+	now := time.Date(2026, 3, 14, 15, 9, 26, 0, time.UTC)
+	never := newCachedToken("ya29.x", time.Time{}, now.Add(time.Hour))
+	if tok := never.newToken(); !tok.Expiry.IsZero() || !never.unexpiredAt(now.AddDate(100, 0, 0)) {
+		t.Errorf("token without expiry: Expiry %s, unexpired in a century %v; want zero, true", tok.Expiry, never.unexpiredAt(now.AddDate(100, 0, 0)))
+	}
+	exp := now.Add(time.Hour)
+	ct := newCachedToken("ya29.x", exp, now)
+	for _, tt := range []struct {
+		at   time.Time
+		want bool
+	}{{exp.Add(-time.Nanosecond), true}, {exp, false}, {exp.Add(time.Nanosecond), false}} {
+		if got := ct.unexpiredAt(tt.at); got != tt.want {
+			t.Errorf("unexpiredAt(%s) with expiry %s = %v, want %v", tt.at, exp, got, tt.want)
+		}
+	}
+	if tok := ct.newToken(); !tok.Expiry.Equal(exp) || tok == ct.newToken() {
+		t.Errorf("newToken: Expiry %s, want %s, and a new token per call", tok.Expiry, exp)
 	}
 }

@@ -82,21 +82,24 @@ func (t *transport) roundTrip(req *http.Request) (*http.Response, int, error) {
 		resp, err := t.e.base.RoundTrip(req)
 		return resp, 1, err
 	}
-	ct, ok := t.e.users.cached(t.userID)
-	if !ok {
-		var err error
-		if ct, err = t.e.tokenSlow(req.Context(), t.userID, ""); err != nil {
+	var header string
+	if te, ok := t.e.users.cached(t.userID); ok {
+		header = te.authHeader
+	} else {
+		ct, err := t.e.tokenSlow(req.Context(), t.userID, "")
+		if err != nil {
 			closeBody(req)
 			return nil, attempts, err
 		}
+		header = ct.authHeader
 	}
-	resp, err := t.send(req, ct, &attempts)
+	resp, err := t.send(req, header, &attempts)
 	if err != nil || resp.StatusCode != http.StatusUnauthorized || !replayable(req) {
 		return resp, attempts, err
 	}
 	// The token was refused (revoked, or expired early): one refresh, one retry.
-	t.e.users.cache.CompareAndDelete(t.userID, func(c *cachedToken) bool { return c.authHeader == ct.authHeader })
-	fresh, ferr := t.e.tokenSlow(req.Context(), t.userID, ct.tok.AccessToken)
+	t.e.users.cache.CompareAndDelete(t.userID, func(te *tokenEntry) bool { return te.authHeader == header })
+	fresh, ferr := t.e.tokenSlow(req.Context(), t.userID, header[len("Bearer "):])
 	switch {
 	case errors.Is(ferr, ErrReauthRequired) || errors.Is(ferr, ErrNoRefreshToken) || errors.Is(ferr, ErrNotFound):
 		// The grant is gone: say so with the typed error, not a bare 401.
@@ -110,18 +113,18 @@ func (t *transport) roundTrip(req *http.Request) (*http.Response, int, error) {
 		return resp, attempts, nil
 	}
 	drain(resp)
-	resp, err = t.send(again, fresh, &attempts)
+	resp, err = t.send(again, fresh.authHeader, &attempts)
 	return resp, attempts, err
 }
 
 // send makes the request with the token, retrying transient failures
 // (network errors, 5xx, 408, 429, Drive's rate-limit 403s) under the
 // Exchanger's retry policy when the request can safely be repeated.
-func (t *transport) send(req *http.Request, ct *cachedToken, attempts *int) (*http.Response, error) {
+func (t *transport) send(req *http.Request, header string, attempts *int) (*http.Response, error) {
 	a := t.e.retry.Start()
 	for {
 		*attempts++
-		resp, err := t.e.base.RoundTrip(authorize(req, ct))
+		resp, err := t.e.base.RoundTrip(authorize(req, header))
 		after, transient := transientFailure(resp, err, t.e.cfg.Now())
 		if !transient || !idempotent(req) || !replayable(req) {
 			return resp, err
@@ -196,16 +199,16 @@ func rewind(req *http.Request) (*http.Request, error) {
 	return r, nil
 }
 
-// authorize returns a shallow copy of req with the Authorization header set;
-// RoundTrippers must not modify their request.
-func authorize(req *http.Request, ct *cachedToken) *http.Request {
+// authorize returns a shallow copy of req with the Authorization header
+// set to header; RoundTrippers must not modify their request.
+func authorize(req *http.Request, header string) *http.Request {
 	r := new(http.Request)
 	*r = *req
 	r.Header = make(http.Header, len(req.Header)+1)
 	for k, v := range req.Header {
 		r.Header[k] = v
 	}
-	r.Header["Authorization"] = []string{ct.authHeader}
+	r.Header["Authorization"] = []string{header}
 	return r
 }
 

@@ -29,7 +29,7 @@ type users struct {
 	now  func() time.Time
 	hits *hitCounter // counts cache hits (Stats.TokenCacheHits)
 
-	cache     *lru.Map[cachedToken]               // by user; internally locked
+	cache     *lru.Map[tokenEntry]               // by user; internally locked
 	refreshes *flight.Group[string, *cachedToken] // one refresh per flight key; internally locked
 
 	mu sync.Mutex // guards the fields below
@@ -70,7 +70,7 @@ func newUsers(now func() time.Time, cacheSize int, hits *hitCounter) *users {
 	return &users{
 		now:         now,
 		hits:        hits,
-		cache:       lru.New[cachedToken](cacheSize),
+		cache:       lru.New[tokenEntry](cacheSize),
 		refreshes:   flight.New[string, *cachedToken](now, cacheSize),
 		invalidated: make(map[string]uint64),
 		running:     make(map[uint64]int),
@@ -89,11 +89,11 @@ func flightKey(userID string, rejected bool) string {
 }
 
 // cached returns the user's cached token if it is still good to hand out.
-func (u *users) cached(userID string) (*cachedToken, bool) {
-	ct, ok := u.cache.Load(userID)
-	if ok && ct.usableAt(u.now()) {
+func (u *users) cached(userID string) (*tokenEntry, bool) {
+	te, ok := u.cache.Load(userID)
+	if ok && te.usableAt(u.now()) {
 		u.hits.add()
-		return ct, true
+		return te, true
 	}
 	return nil, false
 }
@@ -102,9 +102,9 @@ func (u *users) cached(userID string) (*cachedToken, bool) {
 // though it may be within the refresh margin: still good to send when a
 // fresh one cannot be had at once.
 func (u *users) unexpired(userID string) (*cachedToken, bool) {
-	ct, ok := u.cache.Load(userID)
-	if ok && u.now().Before(ct.tok.Expiry) {
-		return ct, true
+	te, ok := u.cache.Load(userID)
+	if ok && te.unexpiredAt(u.now()) {
+		return &cachedToken{tokenFacts: te.tokenFacts}, true
 	}
 	return nil, false
 }
@@ -138,7 +138,7 @@ func (u *users) remember(userID string, epoch uint64, ct *cachedToken) bool {
 	if u.invalidated[userID] > epoch {
 		return false
 	}
-	u.cache.Store(userID, *ct)
+	u.cache.Store(userID, ct.entry())
 	return true
 }
 

@@ -43,7 +43,7 @@ const (
 
 // Map is the cache. The zero value is not usable; use New. A Map is safe for
 // concurrent use. Values are copied in by Store and must not be modified
-// through the pointers Load returns.
+// through the pointers Load returns, but for atomic fields of theirs.
 type Map[V any] struct {
 	seed maphash.Seed
 	max  int
@@ -84,7 +84,7 @@ type slot[V any] struct {
 	e    atomic.Pointer[entry[V]]
 }
 
-// entry is one key and its value; immutable once published, but for used.
+// entry is one key and its value; immutable once published, but for used and for atomic fields of v.
 // What a read touches comes first (used, the inline key, the start of v),
 // so that a hit on a short key reads as few cache lines as can be.
 type entry[V any] struct {
@@ -136,7 +136,8 @@ func (c *Map[V]) hash(key string) uint64 {
 func (c *Map[V]) shard(h uint64) *shard[V] { return &c.shards[h>>(64-shardBits)] }
 
 // Load returns a pointer to the value stored for key. The value must not be
-// modified; a later Store for key publishes a new one beside it.
+// modified, but through its atomic fields; a later Store for key publishes
+// a new one beside it.
 func (c *Map[V]) Load(key string) (*V, bool) {
 	h := c.hash(key)
 	t := c.shard(h).tab.Load()
