@@ -392,7 +392,7 @@ func report() {
 
 	fmt.Println("### 6. Memory per cached user")
 	fmt.Println()
-	for _, c := range []string{"Memory/cache-1m-users-167B-tokens", "Memory/cache-1m-users-250B-tokens"} {
+	for _, c := range []string{"Memory/cache-1m-users-167B-tokens", "Memory/cache-1m-users-250B-tokens", "Memory/cache-1m-users-167B-tokens-read-again"} {
 		v := medAny(c, "B/user")
 		fmt.Printf("- %s: %.1f B/user, %.1f B/user beyond the access token itself (%s MB per million users)\n", strings.TrimPrefix(c, "Memory/"),
 			v, medAny(c, "B/user-beyond-token"), num(math.Round(v)))
