@@ -121,7 +121,10 @@ type Config struct {
 	RefreshMargin time.Duration
 
 	// TokenCacheSize bounds how many users' access tokens are kept in
-	// memory (least recently used go first). Zero means 10,000.
+	// memory (least recently used go first). Zero means 10,000. A cached
+	// user costs about 290 bytes with a 170-byte access token, and 112 more
+	// once a Token call served from memory has built the *oauth2.Token that
+	// the user's later calls share.
 	TokenCacheSize int
 
 	// IDTokenCacheSize bounds how many verified ID tokens VerifyIDToken

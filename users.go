@@ -29,7 +29,7 @@ type users struct {
 	now  func() time.Time
 	hits *hitCounter // counts cache hits (Stats.TokenCacheHits)
 
-	cache     *lru.Map[tokenEntry]               // by user; internally locked
+	cache     *lru.Map[tokenEntry]                // by user; internally locked
 	refreshes *flight.Group[string, *cachedToken] // one refresh per flight key; internally locked
 
 	mu sync.Mutex // guards the fields below

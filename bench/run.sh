@@ -29,7 +29,7 @@ raw=$out/latest.txt
 
 machine() {
   echo "date:       $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-  echo "commit:     $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo ' (dirty)')"
+  echo "commit:     $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- . ':!bench/results' 2>/dev/null || echo ' (dirty)')"
   echo "go:         $(go version)"
   echo "cpu:        $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
   echo "cores:      $(nproc)"
