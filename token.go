@@ -68,10 +68,10 @@ func (f *tokenFacts) expiryTime() time.Time {
 	return time.Unix(0, f.expiry)
 }
 
-// unexpiredAt reports whether the token has not expired at now.
-func (f *tokenFacts) unexpiredAt(now time.Time) bool {
-	return f.expiry == noExpiry || unixNanos(now) < f.expiry
-}
+// unexpiredAt reports whether the token has not expired at now. A token
+// without an expiry never counts as unexpired (noExpiry is below every
+// time): its age is unknown, so it is not kept past a failed refresh.
+func (f *tokenFacts) unexpiredAt(now time.Time) bool { return unixNanos(now) < f.expiry }
 
 // newToken returns a new *oauth2.Token for the facts: access token, type
 // and expiry, no refresh token.

@@ -84,13 +84,14 @@ func TestTokenEntrySharesOneToken(t *testing.T) {
 }
 
 // TestTokenFactsExpiry: the expiry survives the round trip through Unix
-// nanoseconds, and a token without one (a zero Expiry, "never expires" to
-// oauth2) stays without one.
+// nanoseconds; a token without one (a zero Expiry, "never expires" to
+// oauth2) stays without one, and never counts as unexpired, so that a
+// failed refresh does not fall back on a token of unknown age.
 func TestTokenFactsExpiry(t *testing.T) {
 	now := time.Date(2026, 3, 14, 15, 9, 26, 0, time.UTC)
 	never := newCachedToken("ya29.x", time.Time{}, now.Add(time.Hour))
-	if tok := never.newToken(); !tok.Expiry.IsZero() || !never.unexpiredAt(now.AddDate(100, 0, 0)) {
-		t.Errorf("token without expiry: Expiry %s, unexpired in a century %v; want zero, true", tok.Expiry, never.unexpiredAt(now.AddDate(100, 0, 0)))
+	if tok := never.newToken(); !tok.Expiry.IsZero() || never.unexpiredAt(now) {
+		t.Errorf("token without expiry: Expiry %s, unexpired %v; want zero, false", tok.Expiry, never.unexpiredAt(now))
 	}
 	exp := now.Add(time.Hour)
 	ct := newCachedToken("ya29.x", exp, now)

@@ -84,7 +84,8 @@ type slot[V any] struct {
 	e    atomic.Pointer[entry[V]]
 }
 
-// entry is one key and its value; immutable once published, but for used and for atomic fields of v.
+// entry is one key and its value; immutable once published, but for used
+// and for atomic fields of v.
 // What a read touches comes first (used, the inline key, the start of v),
 // so that a hit on a short key reads as few cache lines as can be.
 type entry[V any] struct {
