@@ -30,3 +30,13 @@ func OpenedKeys(k *Keyring) int {
 	k.opened.Range(func(any, any) bool { n++; return true })
 	return n
 }
+
+// SharedTokenBuilt reports whether the user's cache entry holds the
+// *oauth2.Token that Token calls share, and whether there is an entry.
+func SharedTokenBuilt(e *Exchanger, userID string) (built, cached bool) {
+	te, ok := e.users.cache.Load(userID)
+	if !ok {
+		return false, false
+	}
+	return te.shared.Load() != nil, true
+}

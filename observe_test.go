@@ -505,3 +505,36 @@ func TestRevokeOfADeadGrantObserved(t *testing.T) {
 		t.Errorf("revoke observations = %+v, want one ok already_revoked", obs)
 	}
 }
+
+// TestTokenBuildsTheSharedTokenOnlyWhenServedFromMemory: the memory per
+// cached user rests on this. An entry stored by a sign-in, or loaded from
+// the store by a Token call, holds no *oauth2.Token; the first call served
+// from memory builds it, and every later call returns that same token.
+func TestTokenBuildsTheSharedTokenOnlyWhenServedFromMemory(t *testing.T) {
+	f := newStoreFixture(t, serverauthtest.Options{})
+	user := f.signIn(serverauthtest.CodeRequest{}).UserID
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		e    *serverauth.Exchanger
+	}{{"signed in here", f.e}, {"loaded from the store", f.newReplica()}} {
+		if tc.e != f.e {
+			if _, err := tc.e.Token(ctx, user); err != nil { // a miss: read from the store
+				t.Fatal(err)
+			}
+		}
+		if built, cached := serverauth.SharedTokenBuilt(tc.e, user); !cached || built {
+			t.Fatalf("%s: entry cached %v, shared token built %v; want cached without one", tc.name, cached, built)
+		}
+		first, err := tc.e.Token(ctx, user)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if built, _ := serverauth.SharedTokenBuilt(tc.e, user); !built {
+			t.Fatalf("%s: no shared token after a call served from memory", tc.name)
+		}
+		if again, err := tc.e.Token(ctx, user); err != nil || again != first {
+			t.Fatalf("%s: later call got %p (%v), want the shared %p", tc.name, again, err, first)
+		}
+	}
+}

@@ -18,6 +18,9 @@ type tokenFacts struct {
 	authHeader string // "Bearer <token>", built once; the token is its tail
 }
 
+// bearer is the Authorization header's scheme prefix for an access token.
+const bearer = "Bearer "
+
 // noExpiry is tokenFacts.expiry for a token without one (a zero Expiry).
 const noExpiry = math.MinInt64
 
@@ -49,7 +52,7 @@ func newCachedToken(accessToken string, expiry, refreshAt time.Time) *cachedToke
 	return &cachedToken{tokenFacts: tokenFacts{
 		refreshAt:  unixNanos(refreshAt),
 		expiry:     exp,
-		authHeader: "Bearer " + accessToken,
+		authHeader: bearer + accessToken,
 	}}
 }
 
@@ -58,7 +61,7 @@ func newCachedToken(accessToken string, expiry, refreshAt time.Time) *cachedToke
 func (ct *cachedToken) entry() tokenEntry { return tokenEntry{tokenFacts: ct.tokenFacts} }
 
 // accessToken is the token itself, a slice of its header.
-func (f *tokenFacts) accessToken() string { return f.authHeader[len("Bearer "):] }
+func (f *tokenFacts) accessToken() string { return f.authHeader[len(bearer):] }
 
 // expiryTime is the token's expiry as oauth2.Token carries it.
 func (f *tokenFacts) expiryTime() time.Time {

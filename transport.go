@@ -82,24 +82,24 @@ func (t *transport) roundTrip(req *http.Request) (*http.Response, int, error) {
 		resp, err := t.e.base.RoundTrip(req)
 		return resp, 1, err
 	}
-	var header string
+	var tok *tokenFacts
 	if te, ok := t.e.users.cached(t.userID); ok {
-		header = te.authHeader
+		tok = &te.tokenFacts
 	} else {
 		ct, err := t.e.tokenSlow(req.Context(), t.userID, "")
 		if err != nil {
 			closeBody(req)
 			return nil, attempts, err
 		}
-		header = ct.authHeader
+		tok = &ct.tokenFacts
 	}
-	resp, err := t.send(req, header, &attempts)
+	resp, err := t.send(req, tok.authHeader, &attempts)
 	if err != nil || resp.StatusCode != http.StatusUnauthorized || !replayable(req) {
 		return resp, attempts, err
 	}
 	// The token was refused (revoked, or expired early): one refresh, one retry.
-	t.e.users.cache.CompareAndDelete(t.userID, func(te *tokenEntry) bool { return te.authHeader == header })
-	fresh, ferr := t.e.tokenSlow(req.Context(), t.userID, header[len("Bearer "):])
+	t.e.users.cache.CompareAndDelete(t.userID, func(te *tokenEntry) bool { return te.authHeader == tok.authHeader })
+	fresh, ferr := t.e.tokenSlow(req.Context(), t.userID, tok.accessToken())
 	switch {
 	case errors.Is(ferr, ErrReauthRequired) || errors.Is(ferr, ErrNoRefreshToken) || errors.Is(ferr, ErrNotFound):
 		// The grant is gone: say so with the typed error, not a bare 401.
